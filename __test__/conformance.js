@@ -1,0 +1,426 @@
+// The shared conformance suite: every backend runs it from a short spec file.
+//
+//   runConformance('memory', async () => new MemoryStoreAdapter(), { persistent: false })
+//
+// `makeStore()` returns a fresh, empty store. Capability toggles:
+// - persistent: `reopen(store)` closes a store and opens another on the same data.
+'use strict'
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// A promise with its resolve function, for updaters that wait until the test lets them go.
+function gate() {
+  let open
+  const promise = new Promise((resolve) => (open = resolve))
+  return { promise, open }
+}
+
+async function expectCode(promise, code) {
+  let error
+  try {
+    await promise
+  } catch (e) {
+    error = e
+  }
+  // Errors made by the addon come from Node's main realm, not jest's: no instanceof here.
+  expect(Object.prototype.toString.call(error)).toBe('[object Error]')
+  expect(error.code).toBe(code)
+  expect(typeof error.message).toBe('string')
+  return error
+}
+
+function runConformance(name, makeStore, caps = {}) {
+  describe(`${name}: conformance`, () => {
+    let store
+    beforeEach(async () => {
+      store = await makeStore()
+    })
+    afterEach(async () => {
+      if (store) await store.close()
+    })
+
+    describe('get / set / remove', () => {
+      test('a missing key is undefined, never null', async () => {
+        const v = await store.get('missing')
+        expect(v).toBeUndefined()
+        expect(v).not.toBeNull()
+      })
+
+      test('set resolves to a copy and get returns it', async () => {
+        const value = { a: 1, list: [1, 'two', null], nested: { ok: true } }
+        const result = await store.set('k', value)
+        expect(result).toEqual(value)
+        expect(result).not.toBe(value)
+        expect(await store.get('k')).toEqual(value)
+      })
+
+      test('every JSON type round-trips', async () => {
+        const values = [0, -1.5, 'text', '', true, false, null, [], {}, [1, [2, [3]]], { 'é 🎉': 'ü' }]
+        for (const [i, v] of values.entries()) {
+          await store.set(`v${i}`, v)
+        }
+        for (const [i, v] of values.entries()) {
+          expect(await store.get(`v${i}`)).toEqual(v)
+        }
+      })
+
+      test('copies in and out: later mutation never changes the stored value', async () => {
+        const value = { a: 1, list: [1] }
+        await store.set('k', value)
+        value.a = 2
+        value.list.push(2)
+        const got = await store.get('k')
+        expect(got).toEqual({ a: 1, list: [1] })
+        got.a = 3
+        got.list.push(3)
+        expect(await store.get('k')).toEqual({ a: 1, list: [1] })
+      })
+
+      test("JSON's own rules: toJSON, Date, dropped functions and undefined members", async () => {
+        const when = new Date('2020-01-02T03:04:05.000Z')
+        await store.set('k', { when, fn: () => 1, gone: undefined, custom: { toJSON: () => 'C' } })
+        expect(await store.get('k')).toEqual({ when: '2020-01-02T03:04:05.000Z', custom: 'C' })
+        await store.set('d', when)
+        expect(await store.get('d')).toBe('2020-01-02T03:04:05.000Z')
+      })
+
+      test('remove and its alias del; a missing key is not an error', async () => {
+        await store.set('a', 1)
+        await store.set('b', 2)
+        expect(await store.remove('a')).toBeUndefined()
+        expect(await store.del('b')).toBeUndefined()
+        expect(await store.get('a')).toBeUndefined()
+        expect(await store.get('b')).toBeUndefined()
+        await expect(store.remove('never')).resolves.toBeUndefined()
+        await expect(store.del('never')).resolves.toBeUndefined()
+      })
+
+      test('any characters in keys', async () => {
+        const keys = ["quo'te\"", '100%_', 'a/b\\c', 'emoji 🎉', 'nul\u0000byte', ' space ', 'x'.repeat(2048)]
+        for (const k of keys) await store.set(k, k.length)
+        for (const k of keys) expect(await store.get(k)).toBe(k.length)
+        expect(await store.list()).toEqual([...keys].sort(byCodePoint))
+      })
+
+      test('a 2,048-byte key works, 2,049 bytes is rejected', async () => {
+        const okKey = 'é'.repeat(1024)
+        await store.set(okKey, 1)
+        expect(await store.get(okKey)).toBe(1)
+        await expectCode(store.set('é'.repeat(1024) + 'x', 1), 'ERR_DATASTORE_INVALID_KEY')
+      })
+
+      test('large values work (8 MiB)', async () => {
+        const big = { blob: 'x'.repeat(8 * 1024 * 1024) }
+        await store.set('big', big)
+        const got = await store.get('big')
+        expect(got.blob.length).toBe(big.blob.length)
+      })
+    })
+
+    describe('list', () => {
+      test('sorted by Unicode code point, with and without prefix', async () => {
+        // UTF-16 order would put the emoji (a surrogate pair) before U+FFFD.
+        const keys = ['b', 'a', 'a\uFFFD', 'a😀', 'ab', 'B', 'a/1', 'Z']
+        for (const k of keys) await store.set(k, true)
+        expect(await store.list()).toEqual(['B', 'Z', 'a', 'a/1', 'ab', 'a\uFFFD', 'a😀', 'b'])
+        expect(await store.list('a')).toEqual(['a', 'a/1', 'ab', 'a\uFFFD', 'a😀'])
+        expect(await store.list('a/')).toEqual(['a/1'])
+        expect(await store.list('nothing')).toEqual([])
+      })
+
+      test('an empty store lists []', async () => {
+        expect(await store.list()).toEqual([])
+      })
+
+      test('sees every write called before it, awaited or not', async () => {
+        store.set('x', 1)
+        store.set('y', 2)
+        store.remove('x')
+        expect(await store.list()).toEqual(['y'])
+      })
+
+      test('a non-string prefix rejects', async () => {
+        await expectCode(store.list(5), 'ERR_DATASTORE_INVALID_ARGUMENT')
+      })
+    })
+
+    describe('bad input', () => {
+      test.each([
+        ['a number', 1],
+        ['null', null],
+        ['undefined', undefined],
+        ['an object', { k: 1 }],
+        ['an empty string', ''],
+        ['a too long string', 'k'.repeat(2049)],
+      ])('a key that is %s rejects with ERR_DATASTORE_INVALID_KEY and changes nothing', async (_, key) => {
+        await store.set('keep', 1)
+        await expectCode(store.set(key, 1), 'ERR_DATASTORE_INVALID_KEY')
+        await expectCode(store.get(key), 'ERR_DATASTORE_INVALID_KEY')
+        await expectCode(store.update(key, () => 1), 'ERR_DATASTORE_INVALID_KEY')
+        await expectCode(store.remove(key), 'ERR_DATASTORE_INVALID_KEY')
+        expect(await store.list()).toEqual(['keep'])
+        expect(await store.get('keep')).toBe(1)
+      })
+
+      const circular = {}
+      circular.self = circular
+      test.each([
+        ['undefined', undefined],
+        ['a function', () => 1],
+        ['a Symbol', Symbol('s')],
+        ['a BigInt', 10n],
+        ['a circular object', circular],
+        ['an object with a BigInt inside', { n: 1n }],
+        ['an object whose getter throws', { get boom() { throw new Error('getter') } }],
+      ])('a value that is %s rejects with ERR_DATASTORE_INVALID_VALUE naming the key', async (_, value) => {
+        await store.set('k', 'before')
+        const e = await expectCode(store.set('k', value), 'ERR_DATASTORE_INVALID_VALUE')
+        expect(e.message).toContain('"k"')
+        expect(await store.get('k')).toBe('before')
+        // still usable
+        await store.set('k', 'after')
+        expect(await store.get('k')).toBe('after')
+      })
+
+      test('an updater that returns a non-JSON value rejects and writes nothing', async () => {
+        await store.set('k', 1)
+        await expectCode(store.update('k', () => () => 1), 'ERR_DATASTORE_INVALID_VALUE')
+        await expectCode(store.update('k', async () => 5n), 'ERR_DATASTORE_INVALID_VALUE')
+        expect(await store.get('k')).toBe(1)
+        expect(await store.update('k', (v) => v + 1)).toEqual([1, 2])
+      })
+
+      test('update without a function rejects with ERR_DATASTORE_INVALID_ARGUMENT', async () => {
+        await expectCode(store.update('k', 5), 'ERR_DATASTORE_INVALID_ARGUMENT')
+        await expectCode(store.update('k'), 'ERR_DATASTORE_INVALID_ARGUMENT')
+      })
+    })
+
+    describe('update', () => {
+      test('resolves to [old, new] and stores new', async () => {
+        expect(await store.update('n', (v = 0) => v + 1)).toEqual([undefined, 1])
+        expect(await store.update('n', (v) => v + 1)).toEqual([1, 2])
+        expect(await store.get('n')).toBe(2)
+      })
+
+      test('undefined from the updater means no change', async () => {
+        await store.set('k', { a: 1 })
+        expect(await store.update('k', () => undefined)).toEqual([{ a: 1 }, undefined])
+        expect(await store.get('k')).toEqual({ a: 1 })
+        expect(await store.update('missing', () => undefined)).toEqual([undefined, undefined])
+        expect(await store.list()).toEqual(['k'])
+      })
+
+      test('arrays and null reach the updater unchanged', async () => {
+        await store.set('arr', [1, 2, 3])
+        await store.set('nul', null)
+        let seenArr
+        let seenNull = 'unset'
+        await store.update('arr', (v) => {
+          seenArr = v
+          return v
+        })
+        await store.update('nul', (v) => {
+          seenNull = v
+          return v
+        })
+        expect(Array.isArray(seenArr)).toBe(true)
+        expect(seenArr).toEqual([1, 2, 3])
+        expect(seenNull).toBeNull()
+      })
+
+      test('the updater gets a copy: mutating it does not change the returned old value', async () => {
+        await store.set('k', { jobs: ['a'] })
+        const [old, next] = await store.update('k', (v) => {
+          v.jobs.push('b')
+          return v
+        })
+        expect(old).toEqual({ jobs: ['a'] })
+        expect(next).toEqual({ jobs: ['a', 'b'] })
+      })
+
+      test('async updaters are awaited', async () => {
+        const [, next] = await store.update('k', async (v = 0) => {
+          await sleep(5)
+          return v + 10
+        })
+        expect(next).toBe(10)
+        expect(await store.get('k')).toBe(10)
+      })
+
+      test("the updater's error reaches the caller as the same object and releases the lock", async () => {
+        class CustomError extends Error {
+          constructor() {
+            super('custom')
+            this.status = 418
+          }
+        }
+        const custom = new CustomError()
+        await store.set('k', 1)
+        const caught = await store.update('k', () => {
+          throw custom
+        }).catch((e) => e)
+        expect(caught).toBe(custom)
+        expect(caught.status).toBe(418)
+
+        const thrownString = await store.update('k', async () => {
+          await sleep(1)
+          throw 'plain string'
+        }).catch((e) => e)
+        expect(thrownString).toBe('plain string')
+
+        const rejected = await store.update('k', () => Promise.reject(custom)).catch((e) => e)
+        expect(rejected).toBe(custom)
+
+        expect(await store.get('k')).toBe(1)
+        expect(await store.update('k', (v) => v + 1)).toEqual([1, 2])
+      })
+
+      test('a thenable returned by the updater is awaited', async () => {
+        const thenable = { then: (resolve) => setTimeout(() => resolve(7), 1) }
+        expect(await store.update('k', () => thenable)).toEqual([undefined, 7])
+      })
+
+      test('200 concurrent +1 updates on one key end at exactly 200', async () => {
+        const all = []
+        for (let i = 0; i < 200; i++) {
+          all.push(
+            store.update('counter', async (v = 0) => {
+              await sleep(Math.random() * 2)
+              return v + 1
+            }),
+          )
+        }
+        const results = await Promise.all(all)
+        expect(await store.get('counter')).toBe(200)
+        // FIFO: the i-th call saw i as its old value.
+        results.forEach(([old], i) => expect(old).toBe(i === 0 ? undefined : i))
+      })
+
+      test('updates of 50 different keys run at the same time', async () => {
+        let running = 0
+        let most = 0
+        const started = Date.now()
+        const all = []
+        for (let i = 0; i < 50; i++) {
+          all.push(
+            store.update(`key${i}`, async (v = 0) => {
+              running++
+              most = Math.max(most, running)
+              await sleep(100)
+              running--
+              return v + 1
+            }),
+          )
+        }
+        await Promise.all(all)
+        expect(most).toBe(50)
+        expect(Date.now() - started).toBeLessThan(5000)
+        for (let i = 0; i < 50; i++) expect(await store.get(`key${i}`)).toBe(1)
+      })
+
+      test('operations on other keys never wait for a running updater', async () => {
+        const g = gate()
+        const slow = store.update('slow', async () => {
+          await g.promise
+          return 'done'
+        })
+        await store.set('other', 1)
+        expect(await store.get('other')).toBe(1)
+        expect(await store.update('other', (v) => v + 1)).toEqual([1, 2])
+        await store.remove('other')
+        g.open()
+        expect(await slow).toEqual([undefined, 'done'])
+      })
+
+      test('a set issued while an update runs lands after it and wins', async () => {
+        const g = gate()
+        const order = []
+        const upd = store.update('k', async () => {
+          await g.promise
+          order.push('update')
+          return 'from update'
+        })
+        const set = store.set('k', 'from set').then(() => order.push('set'))
+        const get = store.get('k')
+        await sleep(10)
+        expect(order).toEqual([])
+        g.open()
+        await Promise.all([upd, set])
+        expect(order).toEqual(['update', 'set'])
+        expect(await get).toBe('from set')
+        expect(await store.get('k')).toBe('from set')
+      })
+
+      test('operations on one key complete in call order (FIFO)', async () => {
+        const done = []
+        const ops = [
+          store.update('k', async () => {
+            await sleep(20)
+            return 1
+          }).then(() => done.push('update1')),
+          store.get('k').then((v) => done.push(`get:${v}`)),
+          store.set('k', 2).then(() => done.push('set')),
+          store.update('k', (v) => v * 10).then(() => done.push('update2')),
+          store.remove('k').then(() => done.push('remove')),
+          store.get('k').then((v) => done.push(`get:${v}`)),
+        ]
+        await Promise.all(ops)
+        expect(done).toEqual(['update1', 'get:1', 'set', 'update2', 'remove', 'get:undefined'])
+      })
+    })
+
+    describe('ordering on one instance', () => {
+      test('a set that is not awaited is seen by the next get', async () => {
+        store.set('k', 'v')
+        expect(await store.get('k')).toBe('v')
+        store.remove('k')
+        expect(await store.get('k')).toBeUndefined()
+      })
+    })
+
+    describe('close', () => {
+      test('waits for pending operations, then rejects later calls with ERR_DATASTORE_CLOSED', async () => {
+        const g = gate()
+        const upd = store.update('k', async () => {
+          await g.promise
+          return 1
+        })
+        const closing = store.close()
+        await expectCode(store.get('k'), 'ERR_DATASTORE_CLOSED').finally(() => g.open())
+        expect(await upd).toEqual([undefined, 1])
+        await closing
+        await expectCode(store.set('k', 1), 'ERR_DATASTORE_CLOSED')
+        await expectCode(store.update('k', () => 1), 'ERR_DATASTORE_CLOSED')
+        await expectCode(store.remove('k'), 'ERR_DATASTORE_CLOSED')
+        await expectCode(store.list(), 'ERR_DATASTORE_CLOSED')
+        await expect(store.close()).resolves.toBeUndefined()
+      })
+    })
+
+    if (caps.persistent) {
+      describe('persistence', () => {
+        test('values survive close and reopen', async () => {
+          await store.set('a', { n: 1 })
+          await store.update('b', () => [1, 2])
+          await store.set('c', 'gone')
+          await store.remove('c')
+          store = await caps.reopen(store)
+          expect(await store.get('a')).toEqual({ n: 1 })
+          expect(await store.get('b')).toEqual([1, 2])
+          expect(await store.get('c')).toBeUndefined()
+          expect(await store.list()).toEqual(['a', 'b'])
+        })
+      })
+    }
+  })
+}
+
+function byCodePoint(a, b) {
+  const x = [...a].map((c) => c.codePointAt(0))
+  const y = [...b].map((c) => c.codePointAt(0))
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i]
+  return x.length - y.length
+}
+
+module.exports = { runConformance, expectCode, gate, sleep, byCodePoint }

@@ -1,0 +1,70 @@
+'use strict'
+const { MemoryStoreAdapter, PersistentStore } = require('..')
+const { runConformance, expectCode } = require('./conformance')
+
+// A namespace over a fresh adapter keeps every promise of the contract.
+// (An empty prefix: with one, list() returns full keys, as reshuffle's does.)
+runConformance('PersistentStore over MemoryStoreAdapter', async () => new PersistentStore(new MemoryStoreAdapter(), ''))
+
+describe('PersistentStore', () => {
+  let adapter
+  beforeEach(() => {
+    adapter = new MemoryStoreAdapter()
+  })
+  afterEach(() => adapter.close())
+
+  test('namespaces stay apart; list returns only its own (full) keys', async () => {
+    const a = new PersistentStore(adapter, 'a:')
+    const b = new PersistentStore(adapter, 'b:')
+    await a.set('k', 1)
+    await b.set('k', 2)
+    expect(await a.get('k')).toBe(1)
+    expect(await b.get('k')).toBe(2)
+    expect(await adapter.get('a:k')).toBe(1)
+    expect(await a.list()).toEqual(['a:k'])
+    expect(await b.list()).toEqual(['b:k'])
+    expect(await adapter.list()).toEqual(['a:k', 'b:k'])
+    await a.update('n', (v = 0) => v + 1)
+    expect(await adapter.get('a:n')).toBe(1)
+    await a.del('k')
+    await b.remove('k')
+    expect(await adapter.list()).toEqual(['a:n'])
+  })
+
+  test("wrapping a PersistentStore uses its adapter with the new prefix, as reshuffle's does", async () => {
+    const outer = new PersistentStore(adapter, 'x:')
+    const inner = new PersistentStore(outer, 'y:')
+    expect(inner.adapter).toBe(adapter)
+    expect(inner.prefix).toBe('y:')
+    await inner.set('k', 1)
+    expect(await adapter.list()).toEqual(['y:k'])
+  })
+
+  test('the default prefix is empty', async () => {
+    const all = new PersistentStore(adapter)
+    expect(all.prefix).toBe('')
+    await all.set('k', 1)
+    expect(await adapter.get('k')).toBe(1)
+  })
+
+  test('bad arguments are coded errors', async () => {
+    expect(() => new PersistentStore(adapter, 5)).toThrow(expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_ARGUMENT' }))
+    expect(() => new PersistentStore({}, 'p')).toThrow(expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_ARGUMENT' }))
+    const ns = new PersistentStore(adapter, 'p:')
+    await expectCode(ns.get(''), 'ERR_DATASTORE_INVALID_KEY')
+    await expectCode(ns.set(7, 1), 'ERR_DATASTORE_INVALID_KEY')
+  })
+
+  test('works over any adapter that has del but not remove (like reshuffle 1.0.9)', async () => {
+    const { MemoryStoreAdapter: ReshuffleMemory } = require('reshuffle')
+    const theirs = new ReshuffleMemory()
+    const ns = new PersistentStore(theirs, 'p:')
+    await ns.set('b', 1)
+    await ns.set('a', 2)
+    await theirs.set('other', 3)
+    expect(await ns.list()).toEqual(['p:a', 'p:b'])
+    await ns.remove('a')
+    expect(await ns.list()).toEqual(['p:b'])
+    await expect(ns.close()).resolves.toBeUndefined()
+  })
+})

@@ -1,0 +1,3 @@
+//! Storage engines behind [`crate::core::Backend`].
+
+pub mod memory;

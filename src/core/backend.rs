@@ -1,0 +1,53 @@
+//! The one trait every storage engine implements. The store (`store.rs`) owns ordering,
+//! in-process locking and the update algorithm; a backend only stores JSON text and, where
+//! several processes share the data, locks keys against the other processes.
+//!
+//! All methods are called on the executor's thread. A backend whose work is microseconds
+//! (memory, a file append, a SQLite statement) does it inline and returns a ready future; one
+//! that blocks (fsync, another process's lock, the network) parks on [`super::executor`].
+
+use super::error::Result;
+
+/// What an operation does to a key once it holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing to write (an updater returned `undefined`).
+    Keep,
+    /// Store this JSON text.
+    Put(String),
+    /// Remove the key (a missing key is not an error).
+    Delete,
+}
+
+/// A storage engine. Values are JSON text; keys are already validated.
+#[allow(async_fn_in_trait)] // the executor is single-threaded: no `Send` bound is wanted
+pub trait Backend: 'static {
+    type Held: HeldKey;
+
+    /// Takes `key`'s lock against other processes and servers. The store already holds the
+    /// key's in-process lock, so a backend never sees two holders of one key from one store.
+    /// Backends without other processes return at once.
+    async fn lock(&self, key: &str) -> Result<Self::Held>;
+
+    /// The last committed value of `key`, without taking its lock.
+    async fn get(&self, key: &str) -> Result<Option<String>>;
+
+    /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Flushes and releases files, locks and connections. Called once, when no operation is
+    /// pending; later calls never reach the backend.
+    async fn close(&self) -> Result<()>;
+}
+
+/// A key locked by [`Backend::lock`]. Dropping it without [`HeldKey::finish`] releases the lock
+/// and writes nothing.
+#[allow(async_fn_in_trait)]
+pub trait HeldKey {
+    /// The current value, as seen under the lock.
+    async fn read(&mut self, key: &str) -> Result<Option<String>>;
+
+    /// Applies `change`, makes it durable to the configured level, then releases the lock.
+    /// On error nothing was applied.
+    async fn finish(self, key: &str, change: Change) -> Result<()>;
+}

@@ -1,0 +1,123 @@
+//! The one error type of the datastore. Every failure that reaches a caller is one of these
+//! variants; the binding maps them to JS errors in exactly one place (`js::error`).
+
+use std::fmt;
+
+/// Result of every fallible core operation.
+pub type Result<T> = std::result::Result<T, DatastoreError>;
+
+/// What went wrong, with enough context (key, path, table) to act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatastoreError {
+    /// A key that is not a non-empty string of at most [`crate::core::key::MAX_KEY_BYTES`] bytes.
+    InvalidKey { reason: String },
+    /// A value that JSON cannot represent (undefined, function, Symbol, BigInt, circular).
+    InvalidValue { key: String, reason: String },
+    /// A bad constructor argument or option, or an invalid table name.
+    InvalidArgument { message: String },
+    /// The store was closed before this operation was called.
+    Closed,
+    /// Stored data is damaged; `position` is the byte offset where it stops making sense.
+    Corrupt {
+        path: String,
+        position: u64,
+        reason: String,
+    },
+    /// An operating-system error on `path`.
+    Io { path: String, message: String },
+    /// An error reported by the database engine or driver.
+    Backend { message: String },
+    /// A lock could not be taken in time (the `lockTimeout` option).
+    LockTimeout { key: String, waited_ms: u64 },
+}
+
+impl DatastoreError {
+    /// The stable `error.code` seen by JS callers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidKey { .. } => "ERR_DATASTORE_INVALID_KEY",
+            Self::InvalidValue { .. } => "ERR_DATASTORE_INVALID_VALUE",
+            Self::InvalidArgument { .. } => "ERR_DATASTORE_INVALID_ARGUMENT",
+            Self::Closed => "ERR_DATASTORE_CLOSED",
+            Self::Corrupt { .. } => "ERR_DATASTORE_CORRUPT",
+            Self::Io { .. } => "ERR_DATASTORE_IO",
+            Self::Backend { .. } => "ERR_DATASTORE_BACKEND",
+            Self::LockTimeout { .. } => "ERR_DATASTORE_LOCK_TIMEOUT",
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_value(key: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidValue {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn io(path: impl fmt::Display, err: impl fmt::Display) -> Self {
+        Self::Io {
+            path: path.to_string(),
+            message: err.to_string(),
+        }
+    }
+
+    pub fn backend(message: impl Into<String>) -> Self {
+        Self::Backend {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DatastoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
+            Self::InvalidValue { key, reason } => {
+                write!(f, "invalid value for key {key:?}: {reason}")
+            }
+            Self::InvalidArgument { message } => write!(f, "invalid argument: {message}"),
+            Self::Closed => write!(f, "the store is closed"),
+            Self::Corrupt {
+                path,
+                position,
+                reason,
+            } => write!(f, "{path} is corrupt at byte {position}: {reason}"),
+            Self::Io { path, message } => write!(f, "{path}: {message}"),
+            Self::Backend { message } => write!(f, "{message}"),
+            Self::LockTimeout { key, waited_ms } => write!(
+                f,
+                "gave up waiting for the lock of key {key:?} after {waited_ms} ms \
+                 (an updater that uses its own key waits for itself)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DatastoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(
+            DatastoreError::InvalidKey { reason: "x".into() }.code(),
+            "ERR_DATASTORE_INVALID_KEY"
+        );
+        assert_eq!(DatastoreError::Closed.code(), "ERR_DATASTORE_CLOSED");
+        let e = DatastoreError::Corrupt {
+            path: "/tmp/a".into(),
+            position: 12,
+            reason: "bad record".into(),
+        };
+        assert_eq!(e.code(), "ERR_DATASTORE_CORRUPT");
+        assert!(e.to_string().contains("/tmp/a") && e.to_string().contains("12"));
+    }
+}

@@ -1,0 +1,408 @@
+//! A single-threaded task executor owned by the thread that calls the store (the JS thread).
+//!
+//! Store operations are futures. Most of them (memory, a file append, a SQLite statement)
+//! finish on their first poll, so [`Executor::spawn`] polls inline and the caller's promise
+//! settles without any thread hop. A future that waits — for a key's FIFO turn, for a JS
+//! updater's promise, for another process's lock, for the network — is parked and polled again
+//! when its waker fires:
+//! - a wake on the owner thread only queues the task; every entry from JS ends with
+//!   [`Executor::drain`], which polls what is queued;
+//! - a wake from another thread queues the task and calls the `notify` hook once, which must
+//!   arrange a `drain` on the owner thread (the binding uses one threadsafe function per thread).
+//!
+//! Work running on other threads holds a [`BusyGuard`]; the `on_busy` hook hears when the count
+//! leaves and returns to zero, so an idle store never keeps the process alive.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, ThreadId};
+
+use parking_lot::Mutex;
+
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+enum Slot {
+    Free { next_free: usize },
+    Parked(Task),
+    Running,
+}
+
+struct SlotEntry {
+    generation: u32,
+    slot: Slot,
+}
+
+/// Task ids queued for polling; shared with wakers on any thread.
+struct ReadyQueue {
+    ids: Mutex<Vec<(usize, u32)>>,
+    owner: ThreadId,
+    notify: Box<dyn Fn() + Send + Sync>,
+    notified: AtomicBool,
+}
+
+struct TaskWaker {
+    id: usize,
+    generation: u32,
+    queue: Arc<ReadyQueue>,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.queue.ids.lock().push((self.id, self.generation));
+        if thread::current().id() != self.queue.owner
+            && !self.queue.notified.swap(true, Ordering::AcqRel)
+        {
+            (self.queue.notify)();
+        }
+    }
+}
+
+/// The executor of one thread. See the module docs.
+pub struct Executor {
+    slots: RefCell<Vec<SlotEntry>>,
+    free_head: Cell<usize>,
+    queue: Arc<ReadyQueue>,
+    draining: Cell<bool>,
+    busy: Cell<usize>,
+    on_busy: Box<dyn Fn(bool)>,
+}
+
+const NO_FREE: usize = usize::MAX;
+
+thread_local! {
+    // Leaked on purpose: tasks may hold host resources that must not be dropped after the host
+    // (the JS environment) is gone, which is when thread-local destructors run.
+    static CURRENT: Cell<Option<&'static Executor>> = const { Cell::new(None) };
+}
+
+impl Executor {
+    /// Creates the executor of the calling thread and installs it as [`Executor::current`].
+    /// `notify` is called from other threads; `on_busy` on this thread.
+    pub fn install(
+        notify: impl Fn() + Send + Sync + 'static,
+        on_busy: impl Fn(bool) + 'static,
+    ) -> &'static Executor {
+        let exec: &'static Executor = Box::leak(Box::new(Executor {
+            slots: RefCell::new(Vec::new()),
+            free_head: Cell::new(NO_FREE),
+            queue: Arc::new(ReadyQueue {
+                ids: Mutex::new(Vec::new()),
+                owner: thread::current().id(),
+                notify: Box::new(notify),
+                notified: AtomicBool::new(false),
+            }),
+            draining: Cell::new(false),
+            busy: Cell::new(0),
+            on_busy: Box::new(on_busy),
+        }));
+        CURRENT.with(|c| c.set(Some(exec)));
+        exec
+    }
+
+    /// The executor installed on this thread, if any.
+    pub fn current() -> Option<&'static Executor> {
+        CURRENT.with(|c| c.get())
+    }
+
+    /// Starts `fut`, polling it once right away, then drains whatever became ready.
+    pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
+        let (id, generation) = self.insert(Box::pin(fut));
+        self.poll_task(id, generation);
+        self.drain();
+    }
+
+    /// Polls every queued task until none is ready. Re-entrant calls return at once: the
+    /// outermost call finishes the work.
+    pub fn drain(&self) {
+        if self.draining.replace(true) {
+            return;
+        }
+        loop {
+            self.queue.notified.store(false, Ordering::Release);
+            let batch = std::mem::take(&mut *self.queue.ids.lock());
+            if batch.is_empty() {
+                break;
+            }
+            for (id, generation) in batch {
+                self.poll_task(id, generation);
+            }
+        }
+        self.draining.set(false);
+    }
+
+    /// Number of tasks not finished yet.
+    pub fn pending_tasks(&self) -> usize {
+        self.slots
+            .borrow()
+            .iter()
+            .filter(|e| !matches!(e.slot, Slot::Free { .. }))
+            .count()
+    }
+
+    fn insert(&self, task: Task) -> (usize, u32) {
+        let mut slots = self.slots.borrow_mut();
+        let head = self.free_head.get();
+        if head == NO_FREE {
+            slots.push(SlotEntry {
+                generation: 0,
+                slot: Slot::Parked(task),
+            });
+            (slots.len() - 1, 0)
+        } else {
+            let entry = &mut slots[head];
+            if let Slot::Free { next_free } = entry.slot {
+                self.free_head.set(next_free);
+            }
+            entry.generation = entry.generation.wrapping_add(1);
+            entry.slot = Slot::Parked(task);
+            (head, entry.generation)
+        }
+    }
+
+    fn poll_task(&self, id: usize, generation: u32) {
+        // Take the task out so that it may spawn or wake others while it runs.
+        let mut task = {
+            let mut slots = self.slots.borrow_mut();
+            let Some(entry) = slots.get_mut(id) else {
+                return;
+            };
+            if entry.generation != generation || !matches!(entry.slot, Slot::Parked(_)) {
+                return; // a stale wake, or already queued twice
+            }
+            match std::mem::replace(&mut entry.slot, Slot::Running) {
+                Slot::Parked(task) => task,
+                _ => return,
+            }
+        };
+        let waker = Waker::from(Arc::new(TaskWaker {
+            id,
+            generation,
+            queue: self.queue.clone(),
+        }));
+        let done = task
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready();
+        let mut slots = self.slots.borrow_mut();
+        if done {
+            drop(slots);
+            drop(task); // may run drops that touch the executor
+            let mut slots = self.slots.borrow_mut();
+            slots[id].slot = Slot::Free {
+                next_free: self.free_head.get(),
+            };
+            self.free_head.set(id);
+        } else {
+            slots[id].slot = Slot::Parked(task);
+        }
+    }
+
+    fn add_busy(&self, delta: isize) {
+        let before = self.busy.get();
+        let after = before.saturating_add_signed(delta);
+        self.busy.set(after);
+        if before == 0 && after > 0 {
+            (self.on_busy)(true);
+        } else if before > 0 && after == 0 {
+            (self.on_busy)(false);
+        }
+    }
+}
+
+/// Held while work runs on another thread on behalf of a task of this thread's executor; keeps
+/// the host alive (`on_busy(true)`) until every guard is dropped. Create and drop it on the
+/// executor's thread.
+pub struct BusyGuard {
+    exec: Option<&'static Executor>,
+}
+
+impl BusyGuard {
+    pub fn new() -> Self {
+        let exec = Executor::current();
+        if let Some(e) = &exec {
+            e.add_busy(1);
+        }
+        BusyGuard { exec }
+    }
+}
+
+impl Default for BusyGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        if let Some(e) = &self.exec {
+            e.add_busy(-1);
+        }
+    }
+}
+
+/// A one-shot channel from any thread to a task of the executor's thread.
+pub fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Mutex::new(OneshotState {
+        value: None,
+        waker: None,
+        sender_gone: false,
+    }));
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver {
+            shared,
+            _busy: BusyGuard::new(),
+        },
+    )
+}
+
+struct OneshotState<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+    sender_gone: bool,
+}
+
+/// Sending half of [`oneshot`]; `Send` when `T` is.
+pub struct Sender<T> {
+    shared: Arc<Mutex<OneshotState<T>>>,
+}
+
+impl<T> Sender<T> {
+    pub fn send(self, value: T) {
+        let waker = {
+            let mut s = self.shared.lock();
+            s.value = Some(value);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut s = self.shared.lock();
+            s.sender_gone = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Receiving half of [`oneshot`]: resolves to `None` if the sender was dropped unsent.
+/// Keeps the executor busy (see [`BusyGuard`]) until dropped.
+pub struct Receiver<T> {
+    shared: Arc<Mutex<OneshotState<T>>>,
+    _busy: BusyGuard,
+}
+
+impl<T> Future for Receiver<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut s = self.shared.lock();
+        if let Some(v) = s.value.take() {
+            return Poll::Ready(Some(v));
+        }
+        if s.sender_gone {
+            return Poll::Ready(None);
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Runs `f` on a new thread and resolves to its result; for work that blocks (fsync, waiting
+/// for another process's lock).
+pub async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = oneshot();
+    thread::spawn(move || tx.send(f()));
+    rx.await
+}
+
+/// Test support: runs the executor of this thread until `fut` completes.
+#[cfg(test)]
+pub fn block_on<T: 'static>(fut: impl Future<Output = T> + 'static) -> T {
+    use std::sync::Condvar;
+    let signal = Arc::new((std::sync::Mutex::new(false), Condvar::new()));
+    let exec = match Executor::current() {
+        Some(e) => e,
+        None => {
+            let s = signal.clone();
+            Executor::install(
+                move || {
+                    let (m, c) = &*s;
+                    if let Ok(mut g) = m.lock() {
+                        *g = true;
+                    }
+                    c.notify_all();
+                },
+                |_| {},
+            )
+        }
+    };
+    let out = std::rc::Rc::new(RefCell::new(None));
+    let out2 = out.clone();
+    exec.spawn(async move {
+        *out2.borrow_mut() = Some(fut.await);
+    });
+    loop {
+        exec.drain();
+        if let Some(v) = out.borrow_mut().take() {
+            return v;
+        }
+        let (m, c) = &*signal;
+        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut g, _) = c
+            .wait_timeout(g, std::time::Duration::from_millis(5))
+            .unwrap_or_else(|e| e.into_inner());
+        *g = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_work_wakes_the_owner() {
+        let v = block_on(async { run_blocking(|| 40 + 2).await });
+        assert_eq!(v, Some(42));
+        assert_eq!(Executor::current().map(|e| e.busy.get()), Some(0));
+    }
+
+    #[test]
+    fn dropped_sender_resolves_none() {
+        let v = block_on(async {
+            let (tx, rx) = oneshot::<u8>();
+            drop(tx);
+            rx.await
+        });
+        assert_eq!(v, None);
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        block_on(async {});
+        let exec = Executor::current().unwrap();
+        for _ in 0..100 {
+            exec.spawn(async {});
+        }
+        assert_eq!(exec.pending_tasks(), 0);
+        assert!(exec.slots.borrow().len() <= 2);
+    }
+}

@@ -1,0 +1,16 @@
+//! The datastore core. It knows nothing of napi: keys, JSON text, errors, the per-key lock
+//! table, the executor that runs operations, the [`backend::Backend`] trait and the [`store::Store`]
+//! that implements every operation once over it.
+
+pub mod backend;
+pub mod error;
+pub mod executor;
+pub mod key;
+pub mod lock_table;
+pub mod store;
+pub mod updater;
+
+pub use backend::{Backend, Change, HeldKey};
+pub use error::{DatastoreError, Result};
+pub use store::Store;
+pub use updater::{UpdateError, Updater};

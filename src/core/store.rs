@@ -1,0 +1,255 @@
+//! The store: the operations of SPEC §2–3 written once, over any [`Backend`].
+//!
+//! Every operation takes its place synchronously, when it is called: it registers with the
+//! store's activity (so `close` and `list` can wait for it) and joins its key's FIFO queue.
+//! So on one store an operation sees every write to its key called before it, awaited or not.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::future::{poll_fn, Future};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use super::backend::{Backend, Change, HeldKey};
+use super::error::{DatastoreError, Result};
+use super::key::validate_key;
+use super::lock_table::{Acquire, LockTable};
+use super::updater::{UpdateError, Updater};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Open,
+    Closing,
+    Closed,
+}
+
+/// Operations in flight, for `close` (waits for all) and `list` (waits for earlier writes).
+#[derive(Default)]
+struct Activity {
+    pending: Cell<usize>,
+    next_write: Cell<u64>,
+    writes: RefCell<BTreeSet<u64>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+struct Ticket {
+    activity: Rc<Activity>,
+    write: Option<u64>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let a = &self.activity;
+        a.pending.set(a.pending.get() - 1);
+        if let Some(seq) = self.write {
+            a.writes.borrow_mut().remove(&seq);
+        }
+        let waiters = std::mem::take(&mut *a.waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+impl Activity {
+    fn begin(self: &Rc<Self>, is_write: bool) -> Ticket {
+        self.pending.set(self.pending.get() + 1);
+        let write = is_write.then(|| {
+            let seq = self.next_write.get();
+            self.next_write.set(seq + 1);
+            self.writes.borrow_mut().insert(seq);
+            seq
+        });
+        Ticket {
+            activity: self.clone(),
+            write,
+        }
+    }
+
+    /// Resolves once `done()` holds, re-checking whenever an operation ends.
+    fn wait_until(self: &Rc<Self>, done: impl Fn(&Activity) -> bool) -> impl Future<Output = ()> {
+        let activity = self.clone();
+        poll_fn(move |cx| {
+            if done(&activity) {
+                Poll::Ready(())
+            } else {
+                activity.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+struct Inner<B> {
+    backend: B,
+    locks: Rc<LockTable>,
+    activity: Rc<Activity>,
+    state: Cell<State>,
+}
+
+/// A datastore over backend `B`. Cheap to clone (shared handle); single-threaded.
+pub struct Store<B: Backend> {
+    inner: Rc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Store<B> {
+    fn clone(&self) -> Self {
+        Store {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// The result of `update`: the old and the new JSON text.
+pub type UpdateResult<E> = std::result::Result<(Option<String>, Option<String>), UpdateError<E>>;
+
+impl<B: Backend> Store<B> {
+    pub fn new(backend: B) -> Self {
+        Store {
+            inner: Rc::new(Inner {
+                backend,
+                locks: LockTable::new(),
+                activity: Rc::default(),
+                state: Cell::new(State::Open),
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.inner.backend
+    }
+
+    /// Keys whose in-process lock is held or awaited right now.
+    pub fn held_keys(&self) -> usize {
+        self.inner.locks.held_keys()
+    }
+
+    /// Validates, registers and queues an operation on `key`, in call order.
+    fn enter(&self, key: &str, is_write: bool) -> Result<(Ticket, Acquire)> {
+        validate_key(key)?;
+        if self.inner.state.get() != State::Open {
+            return Err(DatastoreError::Closed);
+        }
+        Ok((
+            self.inner.activity.begin(is_write),
+            self.inner.locks.acquire(key),
+        ))
+    }
+
+    /// The value of `key`, or `None`.
+    pub fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + 'static {
+        let entered = self.enter(key, false);
+        let inner = self.inner.clone();
+        let key = key.to_owned();
+        async move {
+            let (_ticket, turn) = entered?;
+            let _guard = turn.await;
+            inner.backend.get(&key).await
+        }
+    }
+
+    /// Stores `json` under `key`.
+    pub fn set(&self, key: &str, json: String) -> impl Future<Output = Result<()>> + 'static {
+        self.write(key, Change::Put(json))
+    }
+
+    /// Removes `key`; a missing key is not an error.
+    pub fn remove(&self, key: &str) -> impl Future<Output = Result<()>> + 'static {
+        self.write(key, Change::Delete)
+    }
+
+    fn write(&self, key: &str, change: Change) -> impl Future<Output = Result<()>> + 'static {
+        let entered = self.enter(key, true);
+        let inner = self.inner.clone();
+        let key = key.to_owned();
+        async move {
+            let (_ticket, turn) = entered?;
+            let _guard = turn.await;
+            let held = inner.backend.lock(&key).await?;
+            held.finish(&key, change).await
+        }
+    }
+
+    /// The update algorithm (SPEC §3.4): lock the key here and in other processes, read, call
+    /// the updater, write its result unless it is `None`, unlock. An updater error writes
+    /// nothing and releases the lock (the guards drop).
+    pub fn update<U: Updater>(
+        &self,
+        key: &str,
+        updater: U,
+    ) -> impl Future<Output = UpdateResult<U::Error>> + 'static {
+        let entered = self.enter(key, true);
+        let inner = self.inner.clone();
+        let key = key.to_owned();
+        async move {
+            let (_ticket, turn) = entered?;
+            let _guard = turn.await;
+            let mut held = inner.backend.lock(&key).await?;
+            let old = held.read(&key).await?;
+            let new = updater.call(old.as_deref()).await?;
+            let change = match &new {
+                Some(json) => Change::Put(json.clone()),
+                None => Change::Keep,
+            };
+            held.finish(&key, change).await?;
+            Ok((old, new))
+        }
+    }
+
+    /// Keys starting with `prefix`, sorted by code point, after every write called before.
+    pub fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + 'static {
+        let open = self.inner.state.get() == State::Open;
+        let inner = self.inner.clone();
+        let prefix = prefix.to_owned();
+        let ticket = open.then(|| inner.activity.begin(false));
+        let barrier = inner.activity.next_write.get();
+        async move {
+            let Some(_ticket) = ticket else {
+                return Err(DatastoreError::Closed);
+            };
+            inner
+                .activity
+                .wait_until(move |a| a.writes.borrow().first().is_none_or(|&s| s >= barrier))
+                .await;
+            inner.backend.list(&prefix).await
+        }
+    }
+
+    /// Waits for pending operations, then closes the backend. Operations called from now on
+    /// reject with `Closed`; closing again resolves once the first close is done.
+    pub fn close(&self) -> impl Future<Output = Result<()>> + 'static {
+        let inner = self.inner.clone();
+        let first = inner.state.get() == State::Open;
+        if first {
+            inner.state.set(State::Closing);
+        }
+        async move {
+            let activity = inner.activity.clone();
+            activity.wait_until(|a| a.pending.get() == 0).await;
+            if first {
+                let result = inner.backend.close().await;
+                inner.state.set(State::Closed);
+                for w in std::mem::take(&mut *activity.waiters.borrow_mut()) {
+                    w.wake();
+                }
+                result
+            } else {
+                let state = inner.clone();
+                poll_fn(move |cx| {
+                    if state.state.get() == State::Closed {
+                        Poll::Ready(())
+                    } else {
+                        state.activity.waiters.borrow_mut().push(cx.waker().clone());
+                        Poll::Pending
+                    }
+                })
+                .await;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.state.get() != State::Open
+    }
+}

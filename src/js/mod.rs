@@ -1,0 +1,10 @@
+//! The napi-rs binding: thin JS classes over [`crate::core`]. Nothing here decides behaviour;
+//! it converts arguments, runs core operations and settles promises.
+
+mod adapter;
+mod error;
+mod memory;
+mod persistent_store;
+mod raw;
+mod runtime;
+mod updater;

@@ -1,0 +1,11 @@
+//! reshuffle-datastore: a key-value datastore for Reshuffle apps and Node services.
+//!
+//! - [`core`]: keys, JSON values, errors, per-key FIFO locks, the executor and the [`core::Store`]
+//!   that implements `get`/`set`/`update`/`remove`/`list`/`close` once over any
+//!   [`core::Backend`]. No napi in it; `cargo test` covers it without Node.
+//! - [`backends`]: the storage engines.
+//! - `js`: the napi-rs binding, thin classes over the core.
+
+pub mod backends;
+pub mod core;
+mod js;
