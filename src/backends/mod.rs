@@ -1,3 +1,5 @@
 //! Storage engines behind [`crate::core::Backend`].
 
 pub mod memory;
+pub mod process_lock;
+pub mod sql_identifier;

@@ -1,0 +1,258 @@
+//! Per-key locks shared by every process that opens the same store, for the file and SQLite
+//! backends: byte-range locks on a sidecar lock file, one byte per key slot at an offset derived
+//! from the key's hash. The kernel releases them when a process dies, so a crash never leaves
+//! a key locked.
+//!
+//! - Linux: open-file-description locks (`F_OFD_SETLK`); other Unix: POSIX record locks
+//!   (`F_SETLK`), which are per process: fine here, since in-process exclusion is the store's
+//!   FIFO and this table counts holders per slot (two keys may share a slot; the range is
+//!   unlocked when the last holder leaves). Other platforms: in-process locking only (see
+//!   README).
+//! - A free slot is taken on the JS thread with a non-blocking call (microseconds); a slot held
+//!   by another process is waited for on a thread ([`run_blocking`]), never on the JS thread.
+//! - Offset 0 is the store-wide lock ([`ProcessLocks::lock_store`]): shared for ordinary writers,
+//!   exclusive for maintenance such as compaction.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::core::executor::run_blocking;
+use crate::core::{DatastoreError, Result};
+
+/// Key slots span offsets 1..=SLOTS; collisions only make two keys wait for each other.
+const SLOTS: u64 = 1 << 40;
+
+/// Lock mode of a byte range.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Shared,
+    Exclusive,
+}
+
+/// The lock file of one store, shared by its handles in this process.
+pub struct ProcessLocks {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Holders in this process per slot offset.
+    held: RefCell<HashMap<u64, usize>>,
+}
+
+impl ProcessLocks {
+    /// Opens (creating if needed) the lock file at `path`.
+    pub fn open(path: &Path) -> Result<Rc<Self>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| DatastoreError::io(path.display(), e))?;
+        Ok(Rc::new(ProcessLocks {
+            file: Arc::new(file),
+            path: path.to_owned(),
+            held: RefCell::new(HashMap::new()),
+        }))
+    }
+
+    /// The slot offset of `key`.
+    pub fn slot_of(key: &str) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // DefaultHasher::new() uses fixed keys: the same slot in every process and version of Rust
+        // that this crate is built with. Hash the bytes, not the str, to stay independent of
+        // str's Hash impl details.
+        key.as_bytes().hash(&mut h);
+        1 + h.finish() % SLOTS
+    }
+
+    /// Takes `key`'s lock exclusively against other processes.
+    pub async fn lock_key(self: &Rc<Self>, key: &str) -> Result<RangeGuard> {
+        self.lock_range(Self::slot_of(key), Mode::Exclusive).await
+    }
+
+    /// Takes the store-wide lock (offset 0).
+    pub async fn lock_store(self: &Rc<Self>, mode: Mode) -> Result<RangeGuard> {
+        self.lock_range(0, mode).await
+    }
+
+    async fn lock_range(self: &Rc<Self>, offset: u64, mode: Mode) -> Result<RangeGuard> {
+        let already = self.held.borrow().get(&offset).copied().unwrap_or(0);
+        if already == 0 {
+            match sys::try_lock(&self.file, offset, mode) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let file = self.file.clone();
+                    run_blocking(move || sys::lock_wait(&file, offset, mode))
+                        .await
+                        .unwrap_or_else(|| Err(std::io::Error::other("lock thread stopped")))
+                        .map_err(|e| DatastoreError::io(self.path.display(), e))?;
+                }
+                Err(e) => return Err(DatastoreError::io(self.path.display(), e)),
+            }
+        }
+        *self.held.borrow_mut().entry(offset).or_insert(0) += 1;
+        Ok(RangeGuard {
+            locks: self.clone(),
+            offset,
+        })
+    }
+
+    fn release(&self, offset: u64) {
+        let mut held = self.held.borrow_mut();
+        let Some(n) = held.get_mut(&offset) else {
+            return;
+        };
+        *n -= 1;
+        if *n == 0 {
+            held.remove(&offset);
+            sys::unlock(&self.file, offset);
+        }
+    }
+}
+
+/// A held range; dropping it releases this holder's share.
+pub struct RangeGuard {
+    locks: Rc<ProcessLocks>,
+    offset: u64,
+}
+
+impl Drop for RangeGuard {
+    fn drop(&mut self) {
+        self.locks.release(self.offset);
+    }
+}
+
+#[cfg(unix)]
+mod sys {
+    use std::fs::File;
+    use std::io;
+    use std::os::unix::io::AsRawFd;
+
+    use super::Mode;
+
+    #[cfg(target_os = "linux")]
+    const SETLK: libc::c_int = libc::F_OFD_SETLK;
+    #[cfg(target_os = "linux")]
+    const SETLKW: libc::c_int = libc::F_OFD_SETLKW;
+    #[cfg(not(target_os = "linux"))]
+    const SETLK: libc::c_int = libc::F_SETLK;
+    #[cfg(not(target_os = "linux"))]
+    const SETLKW: libc::c_int = libc::F_SETLKW;
+
+    fn flock(offset: u64, kind: libc::c_int) -> libc::flock {
+        // SAFETY: flock is plain old data; all-zero is a valid value (and OFD locks need l_pid 0).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind as _;
+        fl.l_whence = libc::SEEK_SET as _;
+        fl.l_start = offset as _;
+        fl.l_len = 1;
+        fl
+    }
+
+    fn kind(mode: Mode) -> libc::c_int {
+        match mode {
+            Mode::Shared => libc::F_RDLCK,
+            Mode::Exclusive => libc::F_WRLCK,
+        }
+    }
+
+    /// `Ok(false)` when another process holds a conflicting lock.
+    pub fn try_lock(file: &File, offset: u64, mode: Mode) -> io::Result<bool> {
+        let fl = flock(offset, kind(mode));
+        // SAFETY: valid fd and a pointer to a live flock.
+        if unsafe { libc::fcntl(file.as_raw_fd(), SETLK, &fl) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+            _ => Err(err),
+        }
+    }
+
+    /// Blocks until the lock is ours.
+    pub fn lock_wait(file: &File, offset: u64, mode: Mode) -> io::Result<()> {
+        let fl = flock(offset, kind(mode));
+        loop {
+            // SAFETY: as above.
+            if unsafe { libc::fcntl(file.as_raw_fd(), SETLKW, &fl) } == 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(err);
+            }
+        }
+    }
+
+    pub fn unlock(file: &File, offset: u64) {
+        let fl = flock(offset, libc::F_UNLCK);
+        // SAFETY: as above. Unlocking a range we hold cannot fail in a way we could act on.
+        unsafe { libc::fcntl(file.as_raw_fd(), SETLK, &fl) };
+    }
+}
+
+#[cfg(not(unix))]
+mod sys {
+    //! No cross-process byte-range locks on this platform yet: in-process locking only.
+    use std::fs::File;
+    use std::io;
+
+    use super::Mode;
+
+    pub fn try_lock(_: &File, _: u64, _: Mode) -> io::Result<bool> {
+        Ok(true)
+    }
+    pub fn lock_wait(_: &File, _: u64, _: Mode) -> io::Result<()> {
+        Ok(())
+    }
+    pub fn unlock(_: &File, _: u64) {}
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::core::executor::block_on;
+
+    #[test]
+    fn slots_are_stable_and_nonzero() {
+        assert_eq!(ProcessLocks::slot_of("a"), ProcessLocks::slot_of("a"));
+        assert!(ProcessLocks::slot_of("") >= 1);
+    }
+
+    #[test]
+    fn another_description_waits_for_the_holder() {
+        let dir = std::env::temp_dir().join(format!("rd-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("locks");
+        block_on(async move {
+            let a = ProcessLocks::open(&path).unwrap();
+            let guard = a.lock_key("k").await.unwrap();
+            let again = a.lock_key("k").await.unwrap(); // same process: counted, not blocked
+                                                        // A second open file description stands in for another process.
+            let other = File::options().read(true).write(true).open(&path).unwrap();
+            let slot = ProcessLocks::slot_of("k");
+            assert!(!sys::try_lock(&other, slot, Mode::Exclusive).unwrap());
+            drop(guard);
+            assert!(!sys::try_lock(&other, slot, Mode::Exclusive).unwrap());
+            drop(again);
+            assert!(sys::try_lock(&other, slot, Mode::Exclusive).unwrap());
+            // Now `a` must wait on a thread until `other` lets go.
+            let waiter = a.clone();
+            let file = Arc::new(other);
+            let f2 = file.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                sys::unlock(&f2, slot);
+            });
+            let g = waiter.lock_key("k").await.unwrap();
+            drop(g);
+            drop(file);
+        });
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
