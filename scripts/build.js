@@ -5,7 +5,7 @@
 //   temporary target folder, the library copied next to index.js, the folder removed. No
 //   download, no build folder left behind, no @napi-rs/cli needed.
 // - In a checkout of the repository: `napi build` for the host target, which also regenerates
-//   index.js and index.d.ts. The dev profile is the default (fast test loop); `--release` for
+//   the loader binding.js and its types binding.d.ts. The dev profile is the default (fast test loop); `--release` for
 //   benchmarks. `cargo test` and clippy use the same `--target` (see scripts/cargo.js), so
 //   dependencies are compiled once.
 'use strict'
@@ -67,7 +67,7 @@ function buildAsDependency() {
 
 function buildInCheckout() {
   const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
-  const args = [napi, 'build', '--platform', '--target', hostTriple(), '--no-const-enum']
+  const args = [napi, 'build', '--platform', '--target', hostTriple(), '--js', 'binding.js', '--dts', 'binding.d.ts', '--no-const-enum']
   if (release) args.push('--release')
   run(process.execPath, args)
 }

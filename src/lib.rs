@@ -8,4 +8,6 @@
 
 pub mod backends;
 pub mod core;
+// napi-derive registers the exports only outside `cfg(test)`, so unit-test builds see them unused.
+#[cfg_attr(test, allow(dead_code))]
 mod js;

@@ -16,6 +16,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -119,6 +120,34 @@ impl Executor {
         self.drain();
     }
 
+    /// Runs `fut` like [`Executor::spawn`]. If it finished by the time `spawn` returns, its output
+    /// is returned at once (the common case: no promise, no allocation beyond the task);
+    /// otherwise [`Later`] lets the caller choose what happens with the output when it comes.
+    pub fn run<T: 'static>(&self, fut: impl Future<Output = T> + 'static) -> Outcome<T> {
+        let shared: Rc<RefCell<LaterState<T>>> = Rc::new(RefCell::new(LaterState::Waiting));
+        let task_side = shared.clone();
+        self.spawn(async move {
+            let value = fut.await;
+            let mut state = task_side.borrow_mut();
+            match std::mem::replace(&mut *state, LaterState::Taken) {
+                LaterState::Then(f) => {
+                    drop(state);
+                    f(value)
+                }
+                _ => *state = LaterState::Done(value),
+            }
+        });
+        let done = matches!(*shared.borrow(), LaterState::Done(_));
+        if done {
+            if let LaterState::Done(v) =
+                std::mem::replace(&mut *shared.borrow_mut(), LaterState::Taken)
+            {
+                return Outcome::Ready(v);
+            }
+        }
+        Outcome::Later(Later { shared })
+    }
+
     /// Polls every queued task until none is ready. Re-entrant calls return at once: the
     /// outermost call finishes the work.
     pub fn drain(&self) {
@@ -213,6 +242,37 @@ impl Executor {
             (self.on_busy)(true);
         } else if before > 0 && after == 0 {
             (self.on_busy)(false);
+        }
+    }
+}
+
+enum LaterState<T> {
+    Waiting,
+    Done(T),
+    Then(Box<dyn FnOnce(T)>),
+    Taken,
+}
+
+/// What [`Executor::run`] returns.
+pub enum Outcome<T> {
+    Ready(T),
+    Later(Later<T>),
+}
+
+/// An operation still running; [`Later::then`] receives its output on the executor's thread.
+pub struct Later<T> {
+    shared: Rc<RefCell<LaterState<T>>>,
+}
+
+impl<T> Later<T> {
+    pub fn then(self, f: impl FnOnce(T) + 'static) {
+        let mut state = self.shared.borrow_mut();
+        match std::mem::replace(&mut *state, LaterState::Taken) {
+            LaterState::Done(v) => {
+                drop(state);
+                f(v)
+            }
+            _ => *state = LaterState::Then(Box::new(f)),
         }
     }
 }
@@ -355,7 +415,7 @@ pub fn block_on<T: 'static>(fut: impl Future<Output = T> + 'static) -> T {
             )
         }
     };
-    let out = std::rc::Rc::new(RefCell::new(None));
+    let out = Rc::new(RefCell::new(None));
     let out2 = out.clone();
     exec.spawn(async move {
         *out2.borrow_mut() = Some(fut.await);
@@ -393,6 +453,26 @@ mod tests {
             rx.await
         });
         assert_eq!(v, None);
+    }
+
+    #[test]
+    fn run_returns_inline_results_and_defers_the_rest() {
+        block_on(async {});
+        let exec = Executor::current().unwrap();
+        assert!(matches!(exec.run(async { 1 }), Outcome::Ready(1)));
+        let (tx, rx) = oneshot::<u8>();
+        let Outcome::Later(later) = exec.run(rx) else {
+            panic!("a oneshot that was not sent cannot be ready")
+        };
+        let got = Rc::new(Cell::new(None));
+        let g = got.clone();
+        later.then(move |v| g.set(v));
+        tx.send(9);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.get().is_none() && std::time::Instant::now() < deadline {
+            exec.drain();
+        }
+        assert_eq!(got.get(), Some(9));
     }
 
     #[test]

@@ -10,6 +10,9 @@ pub mod lock_table;
 pub mod store;
 pub mod updater;
 
+#[cfg(test)]
+mod store_tests;
+
 pub use backend::{Backend, Change, HeldKey};
 pub use error::{DatastoreError, Result};
 pub use store::Store;

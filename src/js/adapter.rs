@@ -4,10 +4,11 @@
 
 use std::future::Future;
 
-use super::error::{message_of, to_js_error};
-use super::raw::{Deferred, Js, JsAny, Kind, Value};
+use super::error::{throw, to_js_error};
+use super::raw::{Js, JsAny, Kind, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
+use crate::core::executor::Outcome;
 use crate::core::{Backend, DatastoreError, Store, UpdateError};
 
 /// Why a promise rejects: a store error, or an updater's own throw.
@@ -59,53 +60,49 @@ fn describe(kind: Kind) -> &'static str {
     }
 }
 
-/// The JSON text of a value to store, with JSON's own rules.
-pub fn value_to_json(rt: &Runtime, key: &str, v: Value) -> Result<String, DatastoreError> {
-    match rt.stringify(v) {
-        Ok(Some(json)) => Ok(json),
-        Ok(None) => Err(DatastoreError::invalid_value(
-            key,
-            "JSON has no text for it (undefined, a function or a Symbol)",
-        )),
-        Err(thrown) => Err(DatastoreError::invalid_value(
-            key,
-            message_of(rt.js, thrown, "JSON.stringify threw"),
-        )),
+/// Runs `op` on the executor. A result that is ready at once is returned as is (`to_js` of it);
+/// otherwise a promise is returned, settled with `to_js` of the result when it comes. Errors
+/// of a ready result are thrown (the JS wrapper turns them into rejections).
+fn run<T: 'static, E: Into<Rejection> + 'static>(
+    rt: &'static Runtime,
+    op: impl Future<Output = Result<T, E>> + 'static,
+    to_js: impl FnOnce(&'static Runtime, T) -> Value + 'static,
+) -> napi::Result<JsAny> {
+    let js = rt.js;
+    match rt.exec.run(op) {
+        Outcome::Ready(Ok(v)) => Ok(JsAny(to_js(rt, v))),
+        Outcome::Ready(Err(e)) => Err(match e.into() {
+            Rejection::Store(e) => throw(js, &e),
+            Rejection::Thrown(Thrown(r)) => {
+                unsafe { napi::sys::napi_throw(js.0, r.value()) };
+                napi::Error::new(napi::Status::PendingException, "the updater threw")
+            }
+        }),
+        Outcome::Later(later) => {
+            let (deferred, promise) = js.create_promise();
+            later.then(move |result| {
+                js.scoped(|| match result.map_err(Into::into) {
+                    Ok(v) => deferred.resolve(js, to_js(rt, v)),
+                    Err(Rejection::Store(e)) => deferred.reject(js, to_js_error(js, &e)),
+                    Err(Rejection::Thrown(Thrown(r))) => deferred.reject(js, r.value()),
+                })
+            });
+            Ok(JsAny(promise))
+        }
     }
 }
 
-/// A fresh JS copy of stored JSON text.
-fn parse(rt: &Runtime, key: &str, text: &str) -> Result<Value, DatastoreError> {
-    rt.parse(text).map_err(|thrown| DatastoreError::Corrupt {
-        path: format!("value of key {key:?}"),
-        position: 0,
-        reason: message_of(rt.js, thrown, "not JSON"),
-    })
+/// A JSON text, or `undefined` for a missing value.
+fn text_or_undefined(js: Js, text: Option<String>) -> Value {
+    match text {
+        Some(t) => js.string(&t),
+        None => js.undefined(),
+    }
 }
 
-/// Runs `op` on the executor and settles the promise with `to_js` of its result.
-fn run<T: 'static, E: Into<Rejection> + 'static>(
-    rt: &'static Runtime,
-    deferred: Deferred,
-    op: impl Future<Output = Result<T, E>> + 'static,
-    to_js: impl FnOnce(&'static Runtime, T) -> Result<Value, DatastoreError> + 'static,
-) {
-    rt.exec.spawn(async move {
-        let result = op.await;
-        let js = rt.js;
-        js.scoped(|| {
-            match result
-                .map_err(Into::into)
-                .and_then(|v| to_js(rt, v).map_err(Rejection::Store))
-            {
-                Ok(v) => deferred.resolve(js, v),
-                Err(Rejection::Store(e)) => deferred.reject(js, to_js_error(js, &e)),
-                Err(Rejection::Thrown(Thrown(r))) => deferred.reject(js, r.value()),
-            }
-        });
-    });
-}
-
+/// The native side of every adapter class. Values cross as JSON text: the JS wrapper
+/// (index.js) stringifies and parses, with JSON's exact rules and V8's speed. Each method
+/// returns its result directly when the operation finished at once, else a promise of it.
 pub struct JsStore<B: Backend> {
     pub store: Store<B>,
 }
@@ -117,127 +114,103 @@ impl<B: Backend> JsStore<B> {
         }
     }
 
-    /// Creates the promise; `start` either starts the operation or returns why it cannot.
-    fn promise(
+    fn key(rt: &Runtime, key: JsAny) -> napi::Result<String> {
+        read_key(rt.js, key.0).map_err(|e| throw(rt.js, &e))
+    }
+
+    /// JSON text or `undefined`.
+    pub fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
+        let rt = Runtime::get(env);
+        let key = Self::key(rt, key)?;
+        run(rt, self.store.get(&key), |rt, v| {
+            text_or_undefined(rt.js, v)
+        })
+    }
+
+    /// Stores `json`, the JSON text made by the wrapper; when JSON has no text for the value,
+    /// `json` is not a string and `reason` says why.
+    pub fn set(
+        &self,
         env: napi::sys::napi_env,
-        start: impl FnOnce(&'static Runtime, Deferred) -> Result<(), (Deferred, DatastoreError)>,
-    ) -> JsAny {
+        key: JsAny,
+        json: JsAny,
+        reason: Option<JsAny>,
+    ) -> napi::Result<JsAny> {
         let rt = Runtime::get(env);
         let js = rt.js;
-        let (deferred, promise) = js.create_promise();
-        if let Err((deferred, e)) = start(rt, deferred) {
-            deferred.reject(js, to_js_error(js, &e));
-        }
-        JsAny(promise)
-    }
-
-    pub fn get(&self, env: napi::sys::napi_env, key: JsAny) -> JsAny {
-        Self::promise(env, |rt, d| {
-            let key = match read_key(rt.js, key.0) {
-                Ok(k) => k,
-                Err(e) => return Err((d, e)),
-            };
-            let op = self.store.get(&key);
-            run(rt, d, op, move |rt, v| match v {
-                None => Ok(rt.js.undefined()),
-                Some(text) => parse(rt, &key, &text),
-            });
-            Ok(())
-        })
-    }
-
-    pub fn set(&self, env: napi::sys::napi_env, key: JsAny, value: JsAny) -> JsAny {
-        Self::promise(env, |rt, d| {
-            let key = match read_key(rt.js, key.0) {
-                Ok(k) => k,
-                Err(e) => return Err((d, e)),
-            };
-            let json = match value_to_json(rt, &key, value.0) {
-                Ok(j) => j,
-                Err(e) => return Err((d, e)),
-            };
-            let op = self.store.set(&key, json.clone());
-            run(rt, d, op, move |rt, ()| parse(rt, &key, &json));
-            Ok(())
-        })
-    }
-
-    pub fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> JsAny {
-        Self::promise(env, |rt, d| {
-            let key = match read_key(rt.js, key.0) {
-                Ok(k) => k,
-                Err(e) => return Err((d, e)),
-            };
-            run(rt, d, self.store.remove(&key), |rt, ()| {
-                Ok(rt.js.undefined())
-            });
-            Ok(())
-        })
-    }
-
-    pub fn update(&self, env: napi::sys::napi_env, key: JsAny, updater: JsAny) -> JsAny {
-        Self::promise(env, |rt, d| {
-            let js = rt.js;
-            let key = match read_key(js, key.0) {
-                Ok(k) => k,
-                Err(e) => return Err((d, e)),
-            };
-            if js.kind(updater.0) != Kind::Function {
-                return Err((
-                    d,
-                    DatastoreError::invalid_argument(format!(
-                        "update({key:?}, updater): the updater must be a function"
-                    )),
-                ));
+        let key = Self::key(rt, key)?;
+        let json = match js.kind(json.0) {
+            Kind::String => js.to_string(json.0).unwrap_or_default(),
+            _ => {
+                let reason = reason.and_then(|r| js.to_string(r.0)).unwrap_or_else(|| {
+                    "JSON has no text for it (undefined, a function or a Symbol)".into()
+                });
+                return Err(throw(js, &DatastoreError::invalid_value(&key, reason)));
             }
-            let updater = JsUpdater {
-                rt,
-                func: js.reference(updater.0),
-                key: key.clone(),
-            };
-            let op = self.store.update(&key, updater);
-            run(rt, d, op, move |rt, (old, new)| {
-                let to_value = |text: Option<String>| match text {
-                    None => Ok(rt.js.undefined()),
-                    Some(t) => parse(rt, &key, &t),
-                };
-                let old = to_value(old)?;
-                let new = to_value(new)?;
-                Ok(rt.js.array(&[old, new]))
-            });
-            Ok(())
-        })
+        };
+        run(rt, self.store.set(&key, json), |rt, ()| rt.js.undefined())
     }
 
-    pub fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> JsAny {
-        Self::promise(env, |rt, d| {
+    pub fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
+        let rt = Runtime::get(env);
+        let key = Self::key(rt, key)?;
+        run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined())
+    }
+
+    /// `[oldJson, newJson]`, each JSON text or `undefined`.
+    pub fn update(
+        &self,
+        env: napi::sys::napi_env,
+        key: JsAny,
+        updater: JsAny,
+    ) -> napi::Result<JsAny> {
+        let rt = Runtime::get(env);
+        let js = rt.js;
+        let key = Self::key(rt, key)?;
+        if js.kind(updater.0) != Kind::Function {
+            return Err(throw(
+                js,
+                &DatastoreError::invalid_argument(format!(
+                    "update({key:?}, updater): the updater must be a function"
+                )),
+            ));
+        }
+        let updater = JsUpdater {
+            rt,
+            func: js.reference(updater.0),
+            key: key.clone(),
+        };
+        run(rt, self.store.update(&key, updater), |rt, (old, new)| {
             let js = rt.js;
-            let prefix = match prefix.map(|p| (js.kind(p.0), p.0)) {
-                None | Some((Kind::Undefined, _)) => String::new(),
-                Some((Kind::String, v)) => js.to_string(v).unwrap_or_default(),
-                Some((kind, _)) => {
-                    return Err((
-                        d,
-                        DatastoreError::invalid_argument(format!(
-                            "list(prefix): the prefix must be a string, got {}",
-                            describe(kind)
-                        )),
-                    ))
-                }
-            };
-            run(rt, d, self.store.list(&prefix), |rt, keys| {
-                let js = rt.js;
-                let items: Vec<Value> = keys.iter().map(|k| js.string(k)).collect();
-                Ok(js.array(&items))
-            });
-            Ok(())
+            js.array(&[text_or_undefined(js, old), text_or_undefined(js, new)])
         })
     }
 
-    pub fn close(&self, env: napi::sys::napi_env) -> JsAny {
-        Self::promise(env, |rt, d| {
-            run(rt, d, self.store.close(), |rt, ()| Ok(rt.js.undefined()));
-            Ok(())
+    pub fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny> {
+        let rt = Runtime::get(env);
+        let js = rt.js;
+        let prefix = match prefix.map(|p| (js.kind(p.0), p.0)) {
+            None | Some((Kind::Undefined, _)) => String::new(),
+            Some((Kind::String, v)) => js.to_string(v).unwrap_or_default(),
+            Some((kind, _)) => {
+                return Err(throw(
+                    js,
+                    &DatastoreError::invalid_argument(format!(
+                        "list(prefix): the prefix must be a string, got {}",
+                        describe(kind)
+                    )),
+                ))
+            }
+        };
+        run(rt, self.store.list(&prefix), |rt, keys| {
+            let js = rt.js;
+            let items: Vec<Value> = keys.iter().map(|k| js.string(k)).collect();
+            js.array(&items)
         })
+    }
+
+    pub fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
+        let rt = Runtime::get(env);
+        run(rt, self.store.close(), |rt, ()| rt.js.undefined())
     }
 }

@@ -3,8 +3,8 @@
 
 mod adapter;
 mod error;
+mod errors_api;
 mod memory;
-mod persistent_store;
 mod raw;
 mod runtime;
 mod updater;

@@ -12,28 +12,11 @@ use napi::sys;
 use super::raw::{Js, Kind, Ref, Value};
 use crate::core::executor::Executor;
 
-/// JS helpers, made once per thread:
-/// - `attach(p, id)` calls `settle(id, ok, value)` once `p` (a promise or thenable) settles;
-/// - `keysWithPrefix(p, prefix)` resolves the key list `p` to its keys starting with `prefix`,
-///   sorted by code point (JS's default sort compares UTF-16 units instead).
-const HELPERS_SOURCE: &str = "(function (settle) {
-  function byCodePoint(a, b) {
-    var n = Math.min(a.length, b.length)
-    for (var i = 0; i < n; i++) {
-      var x = a.codePointAt(i), y = b.codePointAt(i)
-      if (x !== y) return x - y
-    }
-    return a.length - b.length
-  }
-  return {
-    attach: function (p, id) {
-      Promise.resolve(p).then(function (v) { settle(id, true, v) }, function (e) { settle(id, false, e) })
-    },
-    keysWithPrefix: function (p, prefix) {
-      return Promise.resolve(p).then(function (keys) {
-        return Array.from(keys).filter(function (k) { return typeof k === 'string' && k.startsWith(prefix) }).sort(byCodePoint)
-      })
-    }
+/// Made once per thread: `attach(p, id)` calls `settle(id, ok, value)` once `p` (a promise or
+/// thenable) settles.
+const ATTACH_SOURCE: &str = "(function (settle) {
+  return function attach(p, id) {
+    Promise.resolve(p).then(function (v) { settle(id, true, v) }, function (e) { settle(id, false, e) })
   }
 })";
 
@@ -46,7 +29,6 @@ pub struct Runtime {
     stringify: Ref,
     parse: Ref,
     attach: Ref,
-    keys_with_prefix: Ref,
     pub exec: &'static Executor,
     settles: RefCell<HashMap<u32, Settled>>,
     next_settle: Cell<u32>,
@@ -104,14 +86,12 @@ impl Runtime {
             };
             f
         };
-        let make_helpers = js
-            .run_script(HELPERS_SOURCE)
+        let make_attach = js
+            .run_script(ATTACH_SOURCE)
             .unwrap_or_else(|_| js.undefined());
-        let helpers = js
-            .call(make_helpers, js.undefined(), &[settle_fn])
+        let attach = js
+            .call(make_attach, js.undefined(), &[settle_fn])
             .unwrap_or_else(|_| js.undefined());
-        let attach = js.get(helpers, c"attach");
-        let keys_with_prefix = js.get(helpers, c"keysWithPrefix");
 
         let tsfn = {
             let mut t = ptr::null_mut();
@@ -151,7 +131,6 @@ impl Runtime {
             stringify: js.reference(stringify),
             parse: js.reference(parse),
             attach: js.reference(attach),
-            keys_with_prefix: js.reference(keys_with_prefix),
             exec,
             settles: RefCell::new(HashMap::new()),
             next_settle: Cell::new(0),
@@ -173,16 +152,6 @@ impl Runtime {
     pub fn parse(&self, text: &str) -> Result<Value, Value> {
         let js = self.js;
         js.call(self.parse.value(), self.json.value(), &[js.string(text)])
-    }
-
-    /// A promise of the keys of the list promise `p` that start with `prefix`, sorted.
-    pub fn keys_with_prefix(&self, p: Value, prefix: &str) -> Result<Value, Value> {
-        let js = self.js;
-        js.call(
-            self.keys_with_prefix.value(),
-            js.undefined(),
-            &[p, js.string(prefix)],
-        )
     }
 
     /// Calls `on_settled` on this thread once the promise or thenable `p` settles.
