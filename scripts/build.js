@@ -55,13 +55,15 @@ function run(cmd, args, env) {
   if (r.status !== 0) process.exit(r.status || 1)
 }
 
+// A CARGO_TARGET_DIR set by the user is used (and kept); otherwise a temporary folder is.
 function buildAsDependency() {
-  const targetDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reshuffle-datastore-build-'))
+  const own = !process.env.CARGO_TARGET_DIR
+  const targetDir = own ? fs.mkdtempSync(path.join(os.tmpdir(), 'reshuffle-datastore-build-')) : process.env.CARGO_TARGET_DIR
   try {
     run('cargo', ['build', '--release', '--locked', '--lib'], { CARGO_TARGET_DIR: targetDir })
     fs.copyFileSync(path.join(targetDir, 'release', libraryName()), path.join(root, addonFileName()))
   } finally {
-    fs.rmSync(targetDir, { recursive: true, force: true })
+    if (own) fs.rmSync(targetDir, { recursive: true, force: true })
   }
 }
 

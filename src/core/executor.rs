@@ -35,6 +35,8 @@ enum Slot {
 struct SlotEntry {
     generation: u32,
     slot: Slot,
+    /// The waker of the task in this slot, made on its first poll.
+    waker: Option<Waker>,
 }
 
 /// Task ids queued for polling; shared with wakers on any thread.
@@ -124,6 +126,16 @@ impl Executor {
     /// is returned at once (the common case: no promise, no allocation beyond the task);
     /// otherwise [`Later`] lets the caller choose what happens with the output when it comes.
     pub fn run<T: 'static>(&self, fut: impl Future<Output = T> + 'static) -> Outcome<T> {
+        // Fast path: one poll with a no-op waker. A future that is not ready has registered that
+        // waker somewhere, so it is polled again at once below, with its real one; every leaf
+        // future here re-registers on each poll, so no wake-up is lost.
+        let mut fut = Box::pin(fut);
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            if !self.queue.ids.lock().is_empty() {
+                self.drain(); // it released a key that others wait for
+            }
+            return Outcome::Ready(v);
+        }
         let shared: Rc<RefCell<LaterState<T>>> = Rc::new(RefCell::new(LaterState::Waiting));
         let task_side = shared.clone();
         self.spawn(async move {
@@ -183,6 +195,7 @@ impl Executor {
             slots.push(SlotEntry {
                 generation: 0,
                 slot: Slot::Parked(task),
+                waker: None,
             });
             (slots.len() - 1, 0)
         } else {
@@ -192,13 +205,14 @@ impl Executor {
             }
             entry.generation = entry.generation.wrapping_add(1);
             entry.slot = Slot::Parked(task);
+            entry.waker = None;
             (head, entry.generation)
         }
     }
 
     fn poll_task(&self, id: usize, generation: u32) {
         // Take the task out so that it may spawn or wake others while it runs.
-        let mut task = {
+        let (mut task, waker) = {
             let mut slots = self.slots.borrow_mut();
             let Some(entry) = slots.get_mut(id) else {
                 return;
@@ -206,16 +220,21 @@ impl Executor {
             if entry.generation != generation || !matches!(entry.slot, Slot::Parked(_)) {
                 return; // a stale wake, or already queued twice
             }
+            let waker = entry
+                .waker
+                .get_or_insert_with(|| {
+                    Waker::from(Arc::new(TaskWaker {
+                        id,
+                        generation,
+                        queue: self.queue.clone(),
+                    }))
+                })
+                .clone();
             match std::mem::replace(&mut entry.slot, Slot::Running) {
-                Slot::Parked(task) => task,
+                Slot::Parked(task) => (task, waker),
                 _ => return,
             }
         };
-        let waker = Waker::from(Arc::new(TaskWaker {
-            id,
-            generation,
-            queue: self.queue.clone(),
-        }));
         let done = task
             .as_mut()
             .poll(&mut Context::from_waker(&waker))
@@ -228,6 +247,7 @@ impl Executor {
             slots[id].slot = Slot::Free {
                 next_free: self.free_head.get(),
             };
+            slots[id].waker = None;
             self.free_head.set(id);
         } else {
             slots[id].slot = Slot::Parked(task);

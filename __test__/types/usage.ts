@@ -1,0 +1,38 @@
+// Compiled by `tsc -p __test__/types` (npm run lint): the public types accept typical use and
+// reject misuse (each @ts-expect-error must be an error).
+import { MemoryStoreAdapter, PersistentStore, DatastoreAdapter, DatastoreErrorCode } from '../..'
+
+interface Job {
+  id: string
+  tries: number
+}
+
+async function main(): Promise<void> {
+  const store: DatastoreAdapter = new MemoryStoreAdapter()
+  const jobs = await store.get<Job[]>('jobs')
+  const count: number = (jobs ?? []).length
+  const stored: Job = await store.set<Job>('job', { id: 'a', tries: 0 })
+  const [before, after] = await store.update<Job[]>('jobs', (old = []) => [...old, stored])
+  const pairs: [Job[] | undefined, Job[] | undefined] = [before, after]
+  await store.update<number>('n', async (n = 0) => n + 1)
+  await store.update<number>('n', () => undefined)
+  const keys: string[] = await store.list('job')
+  await store.remove('job')
+  await store.del('job')
+
+  const ns = new PersistentStore(store, 'connector/')
+  const nested = new PersistentStore(ns, 'other/')
+  const prefix: string = nested.prefix
+  await ns.set('cursor', 1)
+
+  // @ts-expect-error the updater must return the value type
+  await store.update<number>('n', (n = 0) => String(n))
+  // @ts-expect-error keys are strings
+  await store.get(1)
+
+  const code: DatastoreErrorCode = 'ERR_DATASTORE_CLOSED'
+  void [count, pairs, keys, prefix, code]
+  await store.close()
+}
+
+void main
