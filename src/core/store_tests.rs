@@ -40,12 +40,10 @@ fn add_one(current: Option<&str>) -> Result<Option<String>, &'static str> {
     Ok(Some((n + 1).to_string()))
 }
 
-fn gated(
-    f: fn(Option<&str>) -> Result<Option<String>, &'static str>,
-) -> (
-    FnUpdater<fn(Option<&str>) -> Result<Option<String>, &'static str>>,
-    Sender<()>,
-) {
+type Step = fn(Option<&str>) -> Result<Option<String>, &'static str>;
+
+/// An updater that runs `f` at once but resolves only when the returned sender fires.
+fn gated(f: Step) -> (FnUpdater<Step>, Sender<()>) {
     let (tx, rx) = oneshot();
     (FnUpdater { f, gate: Some(rx) }, tx)
 }
