@@ -51,3 +51,37 @@ export declare class PersistentStore {
   /** Closes the adapter (shared by every namespace over it), if it can be closed. */
   close(): Promise<void>
 }
+
+/**
+ * Key-value store in an SQL table `(id varchar primary key, value varchar)` of JSON text,
+ * the layout of reshuffle's `SQLStoreAdapter`.
+ */
+export declare class SQLStoreAdapter {
+  /**
+   * `target`: a SQLite file path (created if missing), `':memory:'`, a `postgres://` URL,
+   * or a pg `Pool`, `Client` or config object. `table` is an SQL identifier, optionally
+   * `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
+   * the database is opened on first use.
+   */
+  constructor(target: string | { [key: string]: any }, table?: string, options?: { durability?: 'normal' | 'fsync' })
+  /** The value of `key`, or `undefined` when it is missing. */
+  get<T = any>(key: string): Promise<T | undefined>
+  /** Stores a copy of `value`; resolves to a copy of it. */
+  set<T = any>(key: string, value: T): Promise<T>
+  /**
+   * Atomically replaces the value of `key` with what `updater` returns (`undefined`: no
+   * change), also against other processes.
+   */
+  update<T = any>(key: string, updater: (value: T | undefined) => T | undefined | Promise<T | undefined>): Promise<[T | undefined, T | undefined]>
+  /** Removes `key`; a missing key is not an error. */
+  remove(key: string): Promise<void>
+  /** Alias of `remove`, the name reshuffle's connectors call. */
+  del(key: string): Promise<void>
+  /** Keys (starting with `prefix`, if given), sorted by Unicode code point. */
+  list(prefix?: string): Promise<string[]>
+  /**
+   * Waits for pending operations and releases the connection and locks; later calls
+   * reject with `ERR_DATASTORE_CLOSED`.
+   */
+  close(): Promise<void>
+}

@@ -7,4 +7,5 @@ mod memory;
 mod persistent_store;
 mod raw;
 mod runtime;
+mod sql;
 mod updater;
