@@ -49,11 +49,10 @@ pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Res
         conn.busy_timeout(WORKER_BUSY_TIMEOUT)?;
         // Returns the mode in force; a file system without WAL support keeps its own.
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
-        set_synchronous(&conn, durability)?;
-        conn.execute(&sql.create, [])?;
-        Ok(())
+        set_synchronous(&conn, durability)
     };
     setup().map_err(|e| open_error(path, e))?;
+    conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
     Ok(conn)
 }
 
