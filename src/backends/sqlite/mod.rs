@@ -59,6 +59,18 @@ pub fn lock_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Runs `op` again while SQLite reports a lock conflict that its busy handler does not wait
+/// for (a stale WAL snapshot), a few times; the worker's busy timeout covers the rest.
+fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let mut attempts = 0;
+    loop {
+        match op() {
+            Err(e) if is_busy(&e) && attempts < 3 => attempts += 1,
+            r => return r,
+        }
+    }
+}
+
 /// An open database.
 struct Db {
     conn: Connection,
@@ -80,7 +92,10 @@ impl Db {
     ) -> Result<T> {
         match op(&self.conn, &self.sql) {
             Err(e) if is_busy(&e) => match &self.worker {
-                Some(w) => w.run(move |c, s| op(c, s).map_err(|e| s.error(e))).await,
+                Some(w) => {
+                    w.run(move |c, s| retry_busy(|| op(c, s)).map_err(|e| s.error(e)))
+                        .await
+                }
                 None => Err(self.sql.error(e)),
             },
             r => r.map_err(|e| self.sql.error(e)),
