@@ -305,6 +305,21 @@ describe('SQLStoreAdapter (SQLite): concurrency and processes', () => {
   })
 })
 
+describe('SQLStoreAdapter (SQLite): values', () => {
+  test('a 64 MiB value round-trips through the file', async () => {
+    const p = freshPath()
+    const store = openFile(p)
+    const blob = 'x'.repeat(64 * 1024 * 1024 - 16)
+    await store.set('big', blob)
+    await store.close()
+    const again = openFile(p)
+    const got = await again.get('big')
+    expect(got.length).toBe(blob.length)
+    expect(got === blob).toBe(true)
+    await again.close()
+  })
+})
+
 describe('SQLStoreAdapter (SQLite): list', () => {
   test('prefix ranges end inside multi-byte characters correctly, sorted by code point', async () => {
     const store = openFile()
