@@ -63,7 +63,7 @@ export declare class SQLStoreAdapter {
    * `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
    * the database is opened on first use.
    */
-  constructor(target: string | { [key: string]: any }, table?: string, options?: { durability?: 'normal' | 'fsync' })
+  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync' })
   /** The value of `key`, or `undefined` when it is missing. */
   get<T = any>(key: string): Promise<T | undefined>
   /** Stores a copy of `value`; resolves to a copy of it. */

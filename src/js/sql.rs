@@ -177,7 +177,7 @@ impl SQLStoreAdapter {
     /// the database is opened on first use.
     #[napi(
         constructor,
-        ts_args_type = "target: string | { [key: string]: any }, table?: string, options?: { durability?: 'normal' | 'fsync' }"
+        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync' }"
     )]
     pub fn new(
         env: &Env,
