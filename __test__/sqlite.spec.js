@@ -164,6 +164,19 @@ describe('SQLStoreAdapter (SQLite): concurrency and processes', () => {
     await store.close()
   })
 
+  test('once open, an uncontended get or set settles without waiting for another thread', async () => {
+    const store = openFile()
+    await store.set('warm', 0)
+    let settled = 0
+    store.set('k', 1).then(() => settled++)
+    store.get('k').then(() => settled++)
+    store.update('k', (v) => v + 1).then(() => settled++)
+    for (let i = 0; i < 5; i++) await Promise.resolve()
+    expect(settled).toBe(3)
+    expect(await store.get('k')).toBe(2)
+    await store.close()
+  })
+
   test('3 processes creating the same new database at once: every set succeeds', async () => {
     const p = freshPath()
     const startAt = String(Date.now() + 300)

@@ -279,3 +279,25 @@ fn memory_databases_are_private() {
     });
     assert_eq!(got, (Some("1".into()), None));
 }
+
+#[test]
+fn connections_use_wal_and_the_configured_sync_level() {
+    let dir = TempDir::new("pragmas");
+    let path = dir.db();
+    let sql = Statements::new(&TableName::parse("reshuffledb").unwrap());
+    for (durability, level) in [(Durability::Normal, 1), (Durability::Fsync, 2)] {
+        let worker = conn::open_worker(&path, durability, &sql).unwrap();
+        let inline = conn::open_inline(&path, durability).unwrap();
+        for c in [&worker, &inline] {
+            let mode: String = c
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+            assert_eq!((mode.as_str(), sync), ("wal", level));
+        }
+        let auto: i64 = inline
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(auto, 0, "the JS thread's connection never checkpoints");
+    }
+}
