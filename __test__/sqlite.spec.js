@@ -128,6 +128,21 @@ describe('SQLStoreAdapter (SQLite): constructor', () => {
   })
 })
 
+describe('SQLStoreAdapter (SQLite): tables of one file', () => {
+  test("an updater of one table may update the same key of another table (no self-wait)", async () => {
+    const p = freshPath()
+    const one = openFile(p, 'one')
+    const two = openFile(p, 'two')
+    const result = await one.update('x', async () => {
+      await two.update('x', () => 'inner')
+      return 'outer'
+    })
+    expect(result).toEqual([undefined, 'outer'])
+    expect(await two.get('x')).toBe('inner')
+    await Promise.all([one.close(), two.close()])
+  })
+})
+
 describe('SQLStoreAdapter (SQLite): errors', () => {
   test('a missing folder rejects the first operation with ERR_DATASTORE_IO naming the path', async () => {
     const p = path.join(tmp, 'no', 'such', 'folder', 'db.sqlite')

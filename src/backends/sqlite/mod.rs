@@ -166,6 +166,8 @@ pub struct SqliteBackend {
     target: Target,
     durability: Durability,
     sql: Arc<Statements>,
+    /// The table as it names key locks (see [`SqliteBackend::lock_name`]).
+    lock_table: String,
     state: RefCell<State>,
 }
 
@@ -176,8 +178,26 @@ impl SqliteBackend {
             target,
             durability,
             sql: Arc::new(Statements::new(table)),
+            lock_table: match &table.schema {
+                Some(schema) if !schema.eq_ignore_ascii_case("main") => table.display(),
+                _ => table.table.clone(),
+            }
+            .to_ascii_lowercase(),
             state: RefCell::new(State::Idle),
         }
+    }
+
+    /// The name of `key`'s cross-process lock. Tables of one database share the lock file, so
+    /// the table is part of the name: an updater of one table may update the same key of
+    /// another without waiting for itself. SQLite folds table names to lower case, and
+    /// `main.t` is `t`.
+    fn lock_name(&self, key: &str) -> String {
+        let table = &self.lock_table;
+        let mut name = String::with_capacity(table.len() + 1 + key.len());
+        name.push_str(table);
+        name.push('\0');
+        name.push_str(key);
+        name
     }
 
     async fn db(&self) -> Result<Rc<Db>> {
@@ -251,7 +271,7 @@ impl Backend for SqliteBackend {
     async fn lock(&self, key: &str) -> Result<SqliteHeld> {
         let db = self.db().await?;
         let lock = match &db.locks {
-            Some(l) => Some(l.lock_key(key).await?),
+            Some(l) => Some(l.lock_key(&self.lock_name(key)).await?),
             None => None,
         };
         Ok(SqliteHeld { db, _lock: lock })

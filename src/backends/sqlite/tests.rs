@@ -301,3 +301,14 @@ fn connections_use_wal_and_the_configured_sync_level() {
         assert_eq!(auto, 0, "the JS thread's connection never checkpoints");
     }
 }
+
+#[test]
+fn key_locks_are_per_table_and_follow_sqlite_name_folding() {
+    let names = |table: &str| {
+        let t = TableName::parse(table).unwrap();
+        SqliteBackend::new(Target::Memory, &t, Durability::Normal).lock_name("k")
+    };
+    assert_eq!(names("Items"), names("main.items"));
+    assert_ne!(names("items"), names("other"));
+    assert_ne!(names("items"), names("aux.items"));
+}
