@@ -220,6 +220,18 @@ describe('SQLStoreAdapter (SQLite): concurrency and processes', () => {
     }
   })
 
+  test("with durability 'fsync', 3 processes x 100 concurrent updates of one counter end at 300", async () => {
+    const p = freshPath()
+    const runs = await Promise.all([0, 1, 2].map(() => runChild('sqlite-counter.js', [p, 'c', '100', 'fsync'])))
+    for (const { code, lines } of runs) {
+      expect(code).toBe(0)
+      expect(lines[0].done).toBe(100)
+    }
+    const store = openFile(p)
+    expect(await store.get('c')).toBe(300)
+    await store.close()
+  })
+
   test("a slow updater of key A in another process holds A but does not delay B", async () => {
     const p = freshPath()
     const store = openFile(p)
