@@ -35,8 +35,9 @@ macro_rules! with_engine {
 
 /// A PostgreSQL target: a pg `Pool`, `Client` or config object, or a `postgres://` URL.
 ///
-/// PLACEHOLDER for the PostgreSQL engine: replace this function (and add an `Engine` variant)
-/// to build it. `options` is the constructor's third argument, unvalidated.
+/// PLACEHOLDER for the PostgreSQL engine: replace this function to build it, add its
+/// `Engine` variant and one arm in [`with_engine!`]. `table` is already validated; `options`
+/// is the constructor's third argument, not validated (SQLite's options do not apply).
 fn postgres_target(
     _js: Js,
     _target: Value,
