@@ -19,6 +19,26 @@ export declare class NativeMemoryStore {
   close(): void | Promise<void>
 }
 
+/**
+ * Key-value store in an SQL table `(id varchar primary key, value varchar)` of JSON text,
+ * the layout of reshuffle's `SQLStoreAdapter`.
+ */
+export declare class NativeSqlStore {
+  /**
+   * `target`: a SQLite file path (created if missing), `':memory:'`, a `postgres://` URL,
+   * or a pg `Pool`, `Client` or config object. `table` is an SQL identifier, optionally
+   * `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
+   * the database is opened on first use.
+   */
+  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync' })
+  get(key: string): string | undefined | Promise<string | undefined>
+  set(key: string, json: string | undefined, reason?: string): void | Promise<void>
+  update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
+  remove(key: string): void | Promise<void>
+  list(prefix?: string): string[] | Promise<string[]>
+  close(): void | Promise<void>
+}
+
 /** `ERR_DATASTORE_CORRUPT` for a stored value that is not JSON (written by another program). */
 export declare function corruptValueError(key: string, reason: string): Error
 

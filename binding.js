@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeMemoryStore = nativeBinding.NativeMemoryStore
+module.exports.NativeSqlStore = nativeBinding.NativeSqlStore
 module.exports.corruptValueError = nativeBinding.corruptValueError
 module.exports.invalidArgumentError = nativeBinding.invalidArgumentError
 module.exports.invalidKeyError = nativeBinding.invalidKeyError

@@ -37,6 +37,29 @@ export declare class MemoryStoreAdapter implements DatastoreAdapter {
   close(): Promise<void>
 }
 
+/** Options of SQLStoreAdapter. */
+export interface SQLStoreOptions {
+  /** SQLite: 'normal' (default; WAL, survives a killed process) or 'fsync' (reaches the disk before resolving). */
+  durability?: 'normal' | 'fsync'
+}
+
+/**
+ * A store in an SQL table `(id varchar primary key, value varchar)` of JSON text — the layout
+ * of reshuffle's SQLStoreAdapter. `target`: a SQLite file path (created if missing) or
+ * `':memory:'`; for PostgreSQL a pg `Pool`, `Client` or config object, or a `postgres://` URL.
+ * `table` (default `'reshuffledb'`) is an SQL identifier, optionally `schema.table`.
+ */
+export declare class SQLStoreAdapter implements DatastoreAdapter {
+  constructor(target: string | object, table?: string, options?: SQLStoreOptions)
+  get<T = any>(key: string): Promise<T | undefined>
+  set<T = any>(key: string, value: T): Promise<T>
+  update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
+  remove(key: string): Promise<void>
+  del(key: string): Promise<void>
+  list(prefix?: string): Promise<string[]>
+  close(): Promise<void>
+}
+
 /** Any adapter PersistentStore can wrap: ours, or reshuffle's (which have `del` but no `remove`). */
 export interface AdapterLike {
   get(key: string): Promise<any>

@@ -150,6 +150,15 @@ class MemoryStoreAdapter extends StoreAdapter {
   }
 }
 
+// SQL table `(id varchar primary key, value varchar)` of JSON text, reshuffle's layout.
+// `target`: a SQLite file path or ':memory:', or for PostgreSQL a pg Pool, Client or config
+// object or a postgres:// URL.
+class SQLStoreAdapter extends StoreAdapter {
+  constructor(target, table, options) {
+    super(new native.NativeSqlStore(target, table, options))
+  }
+}
+
 function byCodePoint(a, b) {
   const n = Math.min(a.length, b.length)
   for (let i = 0; i < n; i++) {
@@ -235,4 +244,5 @@ class PersistentStore {
 }
 
 exports.MemoryStoreAdapter = MemoryStoreAdapter
+exports.SQLStoreAdapter = SQLStoreAdapter
 exports.PersistentStore = PersistentStore

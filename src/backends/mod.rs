@@ -3,3 +3,4 @@
 pub mod memory;
 pub mod process_lock;
 pub mod sql_identifier;
+pub mod sqlite;

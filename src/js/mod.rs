@@ -7,4 +7,5 @@ mod errors_api;
 mod memory;
 mod raw;
 mod runtime;
+mod sql;
 mod updater;

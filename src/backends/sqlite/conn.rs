@@ -1,0 +1,86 @@
+//! Opening SQLite connections: flags, pragmas and the table.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::sql::Statements;
+use crate::core::{DatastoreError, Result};
+
+/// How far a resolved write has gone (SPEC §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a commit is in the operating system when it resolves,
+    /// so it survives the process being killed.
+    Normal,
+    /// WAL with `synchronous=FULL`: a commit is on disk when it resolves.
+    Fsync,
+}
+
+/// How long the JS thread's connection waits for another connection's lock before the
+/// statement is handed to the worker thread.
+pub const INLINE_BUSY_TIMEOUT: Duration = Duration::from_millis(5);
+
+/// How long the worker thread waits for another connection's lock before reporting
+/// "database is locked". Other processes of this package hold write locks for one short
+/// statement, so only a foreign program holding a long transaction gets this far.
+pub const WORKER_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// No `SQLITE_OPEN_URI`: the target is a plain path, even if it starts with `file:`.
+fn flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> DatastoreError {
+    DatastoreError::io(
+        path.display(),
+        format!("cannot open the SQLite database: {e}"),
+    )
+}
+
+/// Opens the database at `path` for the worker thread, turns WAL on and creates the table.
+/// Runs on a thread: it may wait for other processes' locks.
+pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags()).map_err(|e| open_error(path, e))?;
+    let setup = || -> rusqlite::Result<()> {
+        conn.busy_timeout(WORKER_BUSY_TIMEOUT)?;
+        // Returns the mode in force; a file system without WAL support keeps its own.
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        set_synchronous(&conn, durability)
+    };
+    setup().map_err(|e| open_error(path, e))?;
+    conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
+    Ok(conn)
+}
+
+/// Opens the connection of the JS thread, once [`open_worker`] has set the database up. It
+/// waits only briefly for locks, and never checkpoints (the worker does).
+pub fn open_inline(path: &Path, durability: Durability) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags()).map_err(|e| open_error(path, e))?;
+    let setup = || -> rusqlite::Result<()> {
+        conn.busy_timeout(INLINE_BUSY_TIMEOUT)?;
+        set_synchronous(&conn, durability)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    };
+    setup().map_err(|e| open_error(path, e))?;
+    Ok(conn)
+}
+
+/// A private in-memory database with the table.
+pub fn open_memory(sql: &Statements) -> Result<Connection> {
+    let conn = Connection::open_in_memory_with_flags(flags()).map_err(|e| sql.error(e))?;
+    conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
+    Ok(conn)
+}
+
+fn set_synchronous(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    let level = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Fsync => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", level)
+}

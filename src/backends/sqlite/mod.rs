@@ -1,0 +1,312 @@
+//! SQLite storage (SPEC §4.3): reshuffle's table `(id varchar primary key, value varchar)` of
+//! JSON text, in a database file or a private in-memory database.
+//!
+//! - Statements run on the JS thread on one connection with cached prepared statements: a
+//!   `get` or `set` is a few microseconds of inline work. That connection waits for other
+//!   processes' locks only briefly ([`conn::INLINE_BUSY_TIMEOUT`]); a statement that still
+//!   meets `SQLITE_BUSY` runs again on the worker thread ([`worker`]), so the JS thread never
+//!   waits long and callers never see `SQLITE_BUSY`.
+//! - The database is opened on first use, on the worker thread (which waits for other
+//!   processes as long as needed): WAL, then `CREATE TABLE IF NOT EXISTS`. Operations that
+//!   arrive meanwhile wait for that one opening.
+//! - Cross-process key locks are byte-range locks on `<path>.reshuffle-lock`
+//!   ([`ProcessLocks`]). An update holds its key's lock, never a write transaction, while the
+//!   updater runs: reading is one `SELECT`, writing one autocommit statement.
+//! - Durability `Normal` commits to the WAL without fsync (a resolved write is in the OS and
+//!   survives a killed process); `Fsync` sends writes to the worker, which commits the writes
+//!   queued together in one transaction with `synchronous=FULL`.
+
+mod conn;
+mod ops;
+mod sql;
+#[cfg(test)]
+mod tests;
+mod worker;
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use rusqlite::Connection;
+
+pub use conn::Durability;
+use sql::{is_busy, Statements};
+use worker::Worker;
+
+use super::process_lock::{ProcessLocks, RangeGuard};
+use super::sql_identifier::TableName;
+use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `':memory:'`: private to this store, gone when it closes.
+    Memory,
+    /// A database file, created if missing.
+    File(PathBuf),
+}
+
+/// WAL pages written by this connection between two checkpoints by the worker.
+const CHECKPOINT_EVERY_WRITES: u32 = 1000;
+
+/// The lock file next to a database file.
+pub fn lock_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".reshuffle-lock");
+    PathBuf::from(p)
+}
+
+/// Runs `op` again while SQLite reports a lock conflict that its busy handler does not wait
+/// for (a stale WAL snapshot), a few times; the worker's busy timeout covers the rest.
+fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let mut attempts = 0;
+    loop {
+        match op() {
+            Err(e) if is_busy(&e) && attempts < 3 => attempts += 1,
+            r => return r,
+        }
+    }
+}
+
+/// An open database.
+struct Db {
+    conn: Connection,
+    sql: Arc<Statements>,
+    /// `None` for `:memory:`, which no other process can see.
+    locks: Option<Rc<ProcessLocks>>,
+    /// `None` for `:memory:`: no other connection can reach it, so nothing is ever busy.
+    worker: Option<Worker>,
+    durability: Durability,
+    writes: Cell<u32>,
+}
+
+impl Db {
+    /// Runs `op` on the JS thread's connection; if another process holds the lock it needs,
+    /// runs it again on the worker, which waits the lock out.
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl Fn(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match op(&self.conn, &self.sql) {
+            Err(e) if is_busy(&e) => match &self.worker {
+                Some(w) => {
+                    w.run(move |c, s| retry_busy(|| op(c, s)).map_err(|e| s.error(e)))
+                        .await
+                }
+                None => Err(self.sql.error(e)),
+            },
+            r => r.map_err(|e| self.sql.error(e)),
+        }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.run(move |c, s| ops::read(c, s, &key)).await
+    }
+
+    async fn write(&self, key: &str, change: Change) -> Result<()> {
+        if change == Change::Keep {
+            return Ok(());
+        }
+        if let (Durability::Fsync, Some(w)) = (self.durability, &self.worker) {
+            return w.write(key, change).await;
+        }
+        let key = key.to_owned();
+        self.run(move |c, s| ops::apply(c, s, &key, &change))
+            .await?;
+        if let Some(w) = &self.worker {
+            let n = self.writes.get() + 1;
+            if n >= CHECKPOINT_EVERY_WRITES {
+                w.checkpoint();
+                self.writes.set(0);
+            } else {
+                self.writes.set(n);
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(self) -> Result<()> {
+        let Db {
+            conn,
+            sql,
+            locks,
+            worker,
+            ..
+        } = self;
+        let closed = conn.close().map_err(|(_, e)| sql.error(e));
+        drop(locks);
+        if let Some(w) = worker {
+            w.close().await;
+        }
+        closed
+    }
+}
+
+/// The opening shared by the operations that arrive while it runs.
+#[derive(Default)]
+struct Opening {
+    result: RefCell<Option<Result<Rc<Db>>>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+enum State {
+    /// Not opened yet, or the last opening failed (the next operation tries again).
+    Idle,
+    Opening(Rc<Opening>),
+    Open(Rc<Db>),
+    Closed,
+}
+
+/// SQLite backend. See the module docs.
+pub struct SqliteBackend {
+    target: Target,
+    durability: Durability,
+    sql: Arc<Statements>,
+    /// The table as it names key locks (see [`SqliteBackend::lock_name`]).
+    lock_table: String,
+    state: RefCell<State>,
+}
+
+impl SqliteBackend {
+    /// Cheap: nothing is opened until the first operation.
+    pub fn new(target: Target, table: &TableName, durability: Durability) -> Self {
+        SqliteBackend {
+            target,
+            durability,
+            sql: Arc::new(Statements::new(table)),
+            lock_table: match &table.schema {
+                Some(schema) if !schema.eq_ignore_ascii_case("main") => table.display(),
+                _ => table.table.clone(),
+            }
+            .to_ascii_lowercase(),
+            state: RefCell::new(State::Idle),
+        }
+    }
+
+    /// The name of `key`'s cross-process lock. Tables of one database share the lock file, so
+    /// the table is part of the name: an updater of one table may update the same key of
+    /// another without waiting for itself. SQLite folds table names to lower case, and
+    /// `main.t` is `t`.
+    fn lock_name(&self, key: &str) -> String {
+        let table = &self.lock_table;
+        let mut name = String::with_capacity(table.len() + 1 + key.len());
+        name.push_str(table);
+        name.push('\0');
+        name.push_str(key);
+        name
+    }
+
+    async fn db(&self) -> Result<Rc<Db>> {
+        let opening = match &*self.state.borrow() {
+            State::Open(db) => return Ok(db.clone()),
+            State::Closed => return Err(DatastoreError::Closed),
+            State::Opening(o) => Some(o.clone()),
+            State::Idle => None,
+        };
+        if let Some(o) = opening {
+            return poll_fn(|cx| match &*o.result.borrow() {
+                Some(r) => Poll::Ready(r.clone()),
+                None => {
+                    o.waiters.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+        let o = Rc::new(Opening::default());
+        *self.state.borrow_mut() = State::Opening(o.clone());
+        let result = self.open().await.map(Rc::new);
+        *self.state.borrow_mut() = match &result {
+            Ok(db) => State::Open(db.clone()),
+            Err(_) => State::Idle,
+        };
+        *o.result.borrow_mut() = Some(result.clone());
+        for w in o.waiters.take() {
+            w.wake();
+        }
+        result
+    }
+
+    async fn open(&self) -> Result<Db> {
+        let (conn, locks, worker) = match &self.target {
+            Target::Memory => (conn::open_memory(&self.sql)?, None, None),
+            Target::File(path) => {
+                let (worker, conn) =
+                    Worker::start(path.clone(), self.durability, self.sql.clone()).await?;
+                let locks = match ProcessLocks::open(&lock_path(path)) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        drop(conn);
+                        worker.close().await;
+                        return Err(e);
+                    }
+                };
+                (conn, Some(locks), Some(worker))
+            }
+        };
+        Ok(Db {
+            conn,
+            sql: self.sql.clone(),
+            locks,
+            worker,
+            durability: self.durability,
+            writes: Cell::new(0),
+        })
+    }
+}
+
+/// A key held by this process: its byte-range lock (file databases) and the database.
+pub struct SqliteHeld {
+    db: Rc<Db>,
+    _lock: Option<RangeGuard>,
+}
+
+impl Backend for SqliteBackend {
+    type Held = SqliteHeld;
+
+    async fn lock(&self, key: &str) -> Result<SqliteHeld> {
+        let db = self.db().await?;
+        let lock = match &db.locks {
+            Some(l) => Some(l.lock_key(&self.lock_name(key)).await?),
+            None => None,
+        };
+        Ok(SqliteHeld { db, _lock: lock })
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.db().await?.read(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let db = self.db().await?;
+        let prefix = prefix.to_owned();
+        db.run(move |c, s| ops::list(c, s, &prefix)).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let state = std::mem::replace(&mut *self.state.borrow_mut(), State::Closed);
+        match state {
+            State::Open(db) => match Rc::try_unwrap(db) {
+                Ok(db) => db.close().await,
+                // Not reached: the store closes only when no operation holds the database.
+                Err(_) => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+}
+
+impl HeldKey for SqliteHeld {
+    async fn read(&mut self, key: &str) -> Result<Option<String>> {
+        self.db.read(key).await
+    }
+
+    /// Writes, then releases the key's lock (when `self` drops, after the commit).
+    async fn finish(self, key: &str, change: Change) -> Result<()> {
+        self.db.write(key, change).await
+    }
+}

@@ -1,0 +1,59 @@
+//! The statements of the backend as plain functions of a connection, so that the JS thread's
+//! connection and the worker's run exactly the same code.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::sql::{prefix_upper_bound, value_text, Statements, TextBytes};
+use crate::core::Change;
+
+/// The committed value of `key`.
+pub fn read(conn: &Connection, sql: &Statements, key: &str) -> rusqlite::Result<Option<String>> {
+    let mut stmt = conn.prepare_cached(&sql.get)?;
+    stmt.query_row([key], |row| value_text(row.get_ref(0)?))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Keys starting with `prefix`, in UTF-8 byte order: a range scan of the primary key.
+pub fn list(conn: &Connection, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec<String>> {
+    let collect = |rows: rusqlite::Rows<'_>| -> rusqlite::Result<Vec<String>> {
+        rows.mapped(|row| row.get::<_, String>(0))
+            .collect::<rusqlite::Result<Vec<String>>>()
+    };
+    let keys = match prefix_upper_bound(prefix.as_bytes()) {
+        None => {
+            let mut stmt = conn.prepare_cached(&sql.list_all)?;
+            let rows = stmt.query([])?;
+            collect(rows)?
+        }
+        Some(upper) => {
+            let mut stmt = conn.prepare_cached(&sql.list_range)?;
+            let rows = stmt.query((prefix, TextBytes(&upper)))?;
+            collect(rows)?
+        }
+    };
+    // An empty prefix lists everything; otherwise the range already holds only matches.
+    Ok(keys)
+}
+
+/// Applies `change` in one autocommit statement (or as part of the caller's transaction).
+pub fn apply(
+    conn: &Connection,
+    sql: &Statements,
+    key: &str,
+    change: &Change,
+) -> rusqlite::Result<()> {
+    match change {
+        Change::Keep => Ok(()),
+        Change::Put(json) => {
+            let mut stmt = conn.prepare_cached(&sql.put)?;
+            stmt.execute((key, json.as_str()))?;
+            Ok(())
+        }
+        Change::Delete => {
+            let mut stmt = conn.prepare_cached(&sql.delete)?;
+            stmt.execute([key])?;
+            Ok(())
+        }
+    }
+}

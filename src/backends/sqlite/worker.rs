@@ -1,0 +1,179 @@
+//! The worker thread of a file database: it opens and sets up the database (waiting for
+//! other processes as long as needed), hands the JS thread its own connection, then serves
+//! what must not run on the JS thread on a second connection:
+//! - statements that met another process's lock (`SQLITE_BUSY`) on the JS thread;
+//! - with `durability: 'fsync'`, every write: writes queued together commit in one
+//!   transaction, so they share one fsync (group commit);
+//! - WAL checkpoints (the JS thread's connection never checkpoints: that fsyncs).
+//!
+//! The thread ends when the [`Worker`] is closed or dropped; it never keeps Node alive (only
+//! a pending reply does, through its receiver's busy guard).
+
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+
+use rusqlite::Connection;
+
+use super::conn::{open_inline, open_worker, Durability};
+use super::ops;
+use super::sql::Statements;
+use crate::core::executor::{oneshot, run_blocking, Sender};
+use crate::core::{Change, DatastoreError, Result};
+
+type Task = Box<dyn FnOnce(&Connection, &Statements) + Send>;
+
+enum Job {
+    Write {
+        key: String,
+        change: Change,
+        reply: Sender<Result<()>>,
+    },
+    Run(Task),
+    Checkpoint,
+}
+
+/// Handle of the worker thread.
+pub struct Worker {
+    tx: mpsc::Sender<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn stopped() -> DatastoreError {
+    DatastoreError::backend("the SQLite worker thread stopped")
+}
+
+impl Worker {
+    /// Starts the thread, which opens `path`; resolves to the worker and the JS thread's
+    /// connection once the database and its table are ready.
+    pub async fn start(
+        path: PathBuf,
+        durability: Durability,
+        sql: Arc<Statements>,
+    ) -> Result<(Worker, Connection)> {
+        let (tx, rx) = mpsc::channel();
+        let (opened_tx, opened_rx) = oneshot();
+        let thread = thread::Builder::new()
+            .name("reshuffle-sqlite".into())
+            .spawn(move || {
+                let conn = match open_worker(&path, durability, &sql) {
+                    Ok(c) => c,
+                    Err(e) => return opened_tx.send(Err(e)),
+                };
+                let inline = open_inline(&path, durability);
+                let ok = inline.is_ok();
+                opened_tx.send(inline);
+                if ok {
+                    serve(&conn, &sql, &rx);
+                }
+            })
+            .map_err(|e| DatastoreError::backend(format!("cannot start a thread: {e}")))?;
+        let worker = Worker {
+            tx,
+            thread: Some(thread),
+        };
+        let conn = opened_rx.await.unwrap_or_else(|| Err(stopped()))?;
+        Ok((worker, conn))
+    }
+
+    /// Runs `op` on the worker's connection (which waits out other processes' locks).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection, &Statements) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot();
+        let task: Task = Box::new(move |conn, sql| reply.send(op(conn, sql)));
+        self.tx.send(Job::Run(task)).map_err(|_| stopped())?;
+        rx.await.unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Commits `change` of `key`, together with the writes queued with it.
+    pub async fn write(&self, key: &str, change: Change) -> Result<()> {
+        let (reply, rx) = oneshot();
+        self.tx
+            .send(Job::Write {
+                key: key.to_owned(),
+                change,
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        rx.await.unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Asks for a passive WAL checkpoint; nobody waits for it.
+    pub fn checkpoint(&self) {
+        let _ = self.tx.send(Job::Checkpoint);
+    }
+
+    /// Stops the thread once the queued jobs are done, and waits until its connection is
+    /// closed (the last connection of this process checkpoints the WAL).
+    pub async fn close(mut self) {
+        let thread = self.thread.take();
+        drop(self);
+        if let Some(t) = thread {
+            run_blocking(move || {
+                let _ = t.join();
+            })
+            .await;
+        }
+    }
+}
+
+fn serve(conn: &Connection, sql: &Statements, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut writes = Vec::new();
+        for job in std::iter::once(first).chain(rx.try_iter()) {
+            match job {
+                Job::Write { key, change, reply } => writes.push((key, change, reply)),
+                Job::Run(task) => {
+                    commit(conn, sql, std::mem::take(&mut writes));
+                    task(conn, sql);
+                }
+                Job::Checkpoint => {
+                    commit(conn, sql, std::mem::take(&mut writes));
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            }
+        }
+        commit(conn, sql, writes);
+    }
+}
+
+/// Commits `writes` in one transaction (one fsync), then answers each.
+fn commit(conn: &Connection, sql: &Statements, writes: Vec<(String, Change, Sender<Result<()>>)>) {
+    if let [(key, change, _)] = writes.as_slice() {
+        let result = ops::apply(conn, sql, key, change).map_err(|e| sql.error(e));
+        if let Some((_, _, reply)) = writes.into_iter().next() {
+            reply.send(result);
+        }
+        return;
+    }
+    if writes.is_empty() {
+        return;
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = sql.error(e);
+        for (_, _, reply) in writes {
+            reply.send(Err(e.clone()));
+        }
+        return;
+    }
+    let results: Vec<Result<()>> = writes
+        .iter()
+        .map(|(key, change, _)| ops::apply(conn, sql, key, change).map_err(|e| sql.error(e)))
+        .collect();
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for ((_, _, reply), result) in writes.into_iter().zip(results) {
+                reply.send(result);
+            }
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let e = sql.error(e);
+            for (_, _, reply) in writes {
+                reply.send(Err(e.clone()));
+            }
+        }
+    }
+}

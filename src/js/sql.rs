@@ -1,0 +1,238 @@
+//! The native half of `SQLStoreAdapter(target, table = 'reshuffledb', options?)` (SPEC §4.3;
+//! the public class is in index.js). The target picks
+//! the engine: a file path or `':memory:'` is SQLite; a pg `Pool`/`Client`/config object or a
+//! `postgres://` / `postgresql://` URL is PostgreSQL ([`postgres_target`]). Each engine is one
+//! variant of [`Engine`]; every method delegates to it through [`with_engine!`].
+
+use std::ptr;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+
+use super::adapter::JsStore;
+use super::error::throw;
+use super::raw::{Js, JsAny, Kind, Value};
+use crate::backends::sql_identifier::TableName;
+use crate::backends::sqlite::{Durability, SqliteBackend, Target};
+use crate::core::DatastoreError;
+
+/// The table reshuffle uses when none is given.
+const DEFAULT_TABLE: &str = "reshuffledb";
+
+/// The store behind an adapter; one variant per engine.
+enum Engine {
+    Sqlite(JsStore<SqliteBackend>),
+}
+
+/// Runs `$body` with `$s` bound to the engine's `JsStore`, whatever the engine.
+macro_rules! with_engine {
+    ($self:ident, $s:ident => $body:expr) => {
+        match &$self.engine {
+            Engine::Sqlite($s) => $body,
+        }
+    };
+}
+
+/// A PostgreSQL target: a pg `Pool`, `Client` or config object, or a `postgres://` URL.
+///
+/// PLACEHOLDER for the PostgreSQL engine: replace this function to build it, add its
+/// `Engine` variant and one arm in [`with_engine!`]. `table` is already validated; `options`
+/// is the constructor's third argument, not validated (SQLite's options do not apply).
+fn postgres_target(
+    _js: Js,
+    _target: Value,
+    _table: &TableName,
+    _options: Option<Value>,
+) -> std::result::Result<Engine, DatastoreError> {
+    Err(DatastoreError::invalid_argument(
+        "SQLStoreAdapter: PostgreSQL support is not built in",
+    ))
+}
+
+/// Key-value store in an SQL table `(id varchar primary key, value varchar)` of JSON text,
+/// the layout of reshuffle's `SQLStoreAdapter`.
+#[napi]
+pub struct NativeSqlStore {
+    engine: Engine,
+}
+
+fn is_postgres_url(s: &str) -> bool {
+    let lower = s.get(..13).unwrap_or(s).to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+fn table_name(js: Js, table: Option<JsAny>) -> std::result::Result<TableName, DatastoreError> {
+    match table.map(|t| (js.kind(t.0), t.0)) {
+        None | Some((Kind::Undefined, _)) => TableName::parse(DEFAULT_TABLE),
+        Some((Kind::String, v)) => TableName::parse(&js.to_string(v).unwrap_or_default()),
+        Some(_) => Err(DatastoreError::invalid_argument(
+            "SQLStoreAdapter(target, table): the table name must be a string",
+        )),
+    }
+}
+
+/// The own enumerable property names of `obj`.
+fn property_names(js: Js, obj: Value) -> Vec<String> {
+    let mut names = ptr::null_mut();
+    let mut len = 0u32;
+    // SAFETY: `obj` is a live object of the current callback's env.
+    unsafe {
+        if sys::napi_get_property_names(js.0, obj, &mut names) != sys::Status::napi_ok
+            || sys::napi_get_array_length(js.0, names, &mut len) != sys::Status::napi_ok
+        {
+            return Vec::new();
+        }
+    }
+    (0..len)
+        .filter_map(|i| {
+            let mut v = ptr::null_mut();
+            // SAFETY: as above; `i` is below the array's length.
+            unsafe { sys::napi_get_element(js.0, names, i, &mut v) };
+            js.to_string(v)
+        })
+        .collect()
+}
+
+/// `{ durability?: 'normal' | 'fsync' }` for SQLite; anything else is refused.
+fn sqlite_options(
+    js: Js,
+    options: Option<Value>,
+) -> std::result::Result<Durability, DatastoreError> {
+    let invalid = |m: String| Err(DatastoreError::invalid_argument(m));
+    let Some(options) = options else {
+        return Ok(Durability::Normal);
+    };
+    match js.kind(options) {
+        Kind::Undefined | Kind::Null => return Ok(Durability::Normal),
+        Kind::Object => {}
+        _ => {
+            return invalid(
+                "SQLStoreAdapter(target, table, options): options must be an object".into(),
+            )
+        }
+    }
+    let mut durability = Durability::Normal;
+    for name in property_names(js, options) {
+        if name != "durability" {
+            return invalid(format!(
+                "SQLStoreAdapter: unknown option {name:?} for SQLite (known: durability)"
+            ));
+        }
+        let v = js.get(options, c"durability");
+        durability = match (js.kind(v), js.to_string(v).as_deref()) {
+            (Kind::Undefined, _) => Durability::Normal,
+            (Kind::String, Some("normal")) => Durability::Normal,
+            (Kind::String, Some("fsync")) => Durability::Fsync,
+            _ => return invalid("SQLStoreAdapter: durability must be 'normal' or 'fsync'".into()),
+        };
+    }
+    Ok(durability)
+}
+
+fn sqlite_target(path: &str) -> std::result::Result<Target, DatastoreError> {
+    if path == ":memory:" {
+        return Ok(Target::Memory);
+    }
+    if path.is_empty() {
+        return Err(DatastoreError::invalid_argument(
+            "SQLStoreAdapter(target): the SQLite path is empty (use a file path or ':memory:')",
+        ));
+    }
+    // Resolved now, so that a later chdir does not move the database.
+    std::path::absolute(path)
+        .map(Target::File)
+        .map_err(|e| DatastoreError::io(path, e))
+}
+
+fn build(
+    js: Js,
+    target: JsAny,
+    table: Option<JsAny>,
+    options: Option<JsAny>,
+) -> std::result::Result<Engine, DatastoreError> {
+    let table = table_name(js, table)?;
+    let options = options.map(|o| o.0);
+    match js.kind(target.0) {
+        Kind::Object => postgres_target(js, target.0, &table, options),
+        Kind::String => {
+            let s = js.to_string(target.0).unwrap_or_default();
+            if is_postgres_url(&s) {
+                return postgres_target(js, target.0, &table, options);
+            }
+            let durability = sqlite_options(js, options)?;
+            let backend = SqliteBackend::new(sqlite_target(&s)?, &table, durability);
+            Ok(Engine::Sqlite(JsStore::new(backend)))
+        }
+        _ => Err(DatastoreError::invalid_argument(
+            "SQLStoreAdapter(target): the target must be a SQLite file path, ':memory:', \
+             a postgres:// URL, or a pg Pool, Client or config object",
+        )),
+    }
+}
+
+#[napi]
+impl NativeSqlStore {
+    /// `target`: a SQLite file path (created if missing), `':memory:'`, a `postgres://` URL,
+    /// or a pg `Pool`, `Client` or config object. `table` is an SQL identifier, optionally
+    /// `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
+    /// the database is opened on first use.
+    #[napi(
+        constructor,
+        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync' }"
+    )]
+    pub fn new(
+        env: &Env,
+        target: JsAny,
+        table: Option<JsAny>,
+        options: Option<JsAny>,
+    ) -> Result<Self> {
+        let js = Js(env.raw());
+        match build(js, target, table, options) {
+            Ok(engine) => Ok(NativeSqlStore { engine }),
+            Err(e) => Err(throw(js, &e)),
+        }
+    }
+
+    #[napi(
+        ts_args_type = "key: string",
+        ts_return_type = "string | undefined | Promise<string | undefined>"
+    )]
+    pub fn get(&self, env: &Env, key: JsAny) -> Result<JsAny> {
+        with_engine!(self, s => s.get(env.raw(), key))
+    }
+
+    #[napi(
+        ts_args_type = "key: string, json: string | undefined, reason?: string",
+        ts_return_type = "void | Promise<void>"
+    )]
+    pub fn set(&self, env: &Env, key: JsAny, json: JsAny, reason: Option<JsAny>) -> Result<JsAny> {
+        with_engine!(self, s => s.set(env.raw(), key, json, reason))
+    }
+
+    #[napi(
+        ts_args_type = "key: string, updater: (value: any) => any",
+        ts_return_type = "[string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
+    )]
+    pub fn update(&self, env: &Env, key: JsAny, updater: JsAny) -> Result<JsAny> {
+        with_engine!(self, s => s.update(env.raw(), key, updater))
+    }
+
+    #[napi(ts_args_type = "key: string", ts_return_type = "void | Promise<void>")]
+    pub fn remove(&self, env: &Env, key: JsAny) -> Result<JsAny> {
+        with_engine!(self, s => s.remove(env.raw(), key))
+    }
+
+    #[napi(
+        ts_args_type = "prefix?: string",
+        ts_return_type = "string[] | Promise<string[]>"
+    )]
+    pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
+        with_engine!(self, s => s.list(env.raw(), prefix))
+    }
+
+    #[napi(ts_return_type = "void | Promise<void>")]
+    pub fn close(&self, env: &Env) -> Result<JsAny> {
+        with_engine!(self, s => s.close(env.raw()))
+    }
+}
