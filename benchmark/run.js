@@ -1,86 +1,232 @@
 'use strict'
-// npm run bench: the same workloads on this package's adapters and on their peers, in one run,
-// rounds interleaved, medians reported with ratios against the matching peer.
+// npm run bench: the same workloads on this package's adapters and on their peers, in one
+// run. Rounds are interleaved (ours, peer, ours, peer, …) so both see the same machine, and
+// medians are reported with the ratio against the matching peer (> 1 means we are better) and
+// the correctness checks. `--write` also updates the README table and benchmark/chart.svg.
+//   BENCH_ROUNDS=3 node benchmark/run.js [--write] [--only memory,file]
+const fs = require('fs')
 const os = require('os')
+const path = require('path')
 const { workloads } = require('./workloads')
-const { subjects } = require('./subjects')
+const { subjects, checkPostgres, makeContext } = require('./subjects')
+const { renderMarkdown, renderSvg } = require('./report')
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
+const argOnly = process.argv.find((a) => a.startsWith('--only='))
+const only = argOnly ? argOnly.slice('--only='.length).split(',') : null
+
+const seq = (count) => [
+  { name: 'sequential set', run: 'sequentialSet', args: { count }, higher: true },
+  { name: 'sequential get', run: 'sequentialGet', args: { count }, higher: true },
+  { name: 'sequential update', run: 'sequentialUpdate', args: { count }, higher: true },
+]
+
+const plans = [
+  {
+    id: 'memory',
+    title: 'MemoryStoreAdapter',
+    ours: 'memory',
+    peers: ['reshuffle-memory'],
+    rows: [
+      ...seq(50000),
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '100,000 updates queued on one key', run: 'queuedOnOneKey', args: { count: 100000 } },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 20 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 20 }, prefill: 10000 },
+    ],
+  },
+  {
+    id: 'file',
+    title: 'FileStoreAdapter',
+    ours: 'file',
+    peers: ['reshuffle-file'],
+    rows: [
+      ...seq(2000),
+      { name: 'set latency at 100 keys', run: 'setLatency', args: { count: 200 }, prefill: 100 },
+      { name: 'set latency at 10,000 keys', run: 'setLatency', args: { count: 50 }, prefill: 10000 },
+      { name: 'set latency at 100,000 keys', run: 'setLatency', args: { count: 10 }, prefill: 100000 },
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 10 }, prefill: 10000 },
+    ],
+  },
+  {
+    id: 'sqlite',
+    title: 'SQLStoreAdapter on SQLite',
+    ours: 'sqlite',
+    peers: ['better-sqlite3', 'keyv-sqlite', 'lmdb'],
+    rows: [
+      ...seq(20000),
+      { name: 'set latency at 100,000 keys', run: 'setLatency', args: { count: 2000 }, prefill: 100000 },
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 20 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 20 }, prefill: 10000 },
+    ],
+  },
+  {
+    id: 'postgres',
+    title: 'SQLStoreAdapter on PostgreSQL',
+    ours: 'postgres',
+    peers: ['reshuffle-sql', 'keyv-postgres'],
+    rows: [
+      ...seq(2000),
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 5 }, prefill: 10000 },
+    ],
+  },
+]
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]
 }
 
-// Each comparison: our subject against a peer, on workloads with a unit and a direction.
-const plans = [
-  {
-    title: 'MemoryStoreAdapter vs reshuffle 1.0.9 MemoryStoreAdapter',
-    ours: 'memory',
-    peer: 'reshuffle-memory',
-    rows: [
-      { name: 'sequential set', run: 'sequentialSet', unit: 'ops/s', higher: true, args: { count: 50000 } },
-      { name: 'sequential get', run: 'sequentialGet', unit: 'ops/s', higher: true, args: { count: 50000 } },
-      { name: 'sequential update', run: 'sequentialUpdate', unit: 'ops/s', higher: true, args: { count: 50000 } },
-      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates', unit: 'ms', higher: false, rounds: 3 },
-      { name: '100,000 updates queued on one key', run: 'queuedOnOneKey', unit: 'ms', higher: false, args: { count: 100000 }, rounds: 3 },
-    ],
-  },
-]
-
-async function measure(subjectName, row) {
+async function prefill(subjectName, ctx, n) {
   const subject = subjects[subjectName]
-  const store = await subject.open()
+  const data = {}
+  for (let i = 0; i < n; i++) data[`fill${i}`] = { n: i, s: 'x'.repeat(50) }
+  if (subject.prefillFile) return subject.prefillFile(ctx, data)
+  const store = await subject.open(ctx)
+  for (const [k, v] of Object.entries(data)) await store.set(k, v)
+  await store.close()
+}
+
+async function measure(subjectName, row, newContext) {
+  const subject = subjects[subjectName]
+  const ctx = newContext()
   try {
-    const out = await workloads[row.run](store, row.args || {})
-    return typeof out === 'number' ? { value: out, ok: true } : { value: out.ms, ok: out.ok, detail: out }
-  } finally {
-    await subject.close(store)
+    if (row.prefill) await prefillKeep(subjectName, ctx, row.prefill)
+    const store = await subject.open(ctx)
+    try {
+      return await workloads[row.run](store, { ...(row.args || {}), subject: subjectName, ctx })
+    } finally {
+      await store.close()
+    }
+  } catch (e) {
+    return { value: NaN, ok: false, note: `error: ${String(e && e.message).split('\n')[0]}` }
   }
 }
 
-function fmt(v, unit) {
-  if (unit === 'ops/s') return `${Math.round(v).toLocaleString('en-US')} ops/s`
-  return `${v.toFixed(1)} ms`
+// Prefill through a store that must not drop its table on close.
+async function prefillKeep(subjectName, ctx, n) {
+  return prefill(subjectName, { ...ctx, child: true }, n)
 }
 
 async function main() {
-  console.log(`reshuffle-datastore benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0].model}, ${os.cpus().length} cores, Node ${process.version}`)
-  const results = []
-  for (const plan of plans) {
-    const missing = [plan.ours, plan.peer].filter((s) => !subjects[s] || !subjects[s].available())
-    if (missing.length) {
-      console.log(`\n${plan.title}: skipped (${missing.map((m) => subjects[m] ? subjects[m].why() : m).join('; ')})`)
-      continue
-    }
-    console.log(`\n${plan.title}`)
-    for (const row of plan.rows) {
-      const ours = []
-      const peer = []
-      const checks = []
-      for (let r = 0; r < (row.rounds || ROUNDS); r++) {
-        // Interleave so that both see the same machine state.
-        const a = await measure(plan.ours, row)
-        const b = await measure(plan.peer, row)
-        ours.push(a.value)
-        peer.push(b.value)
-        checks.push(a.ok)
-      }
-      const o = median(ours)
-      const p = median(peer)
-      const ratio = row.higher ? o / p : p / o
-      const ok = checks.every(Boolean)
-      results.push({ plan: plan.title, row: row.name, ours: o, peer: p, unit: row.unit, ratio, ok })
-      console.log(`  ${row.name.padEnd(42)} ours ${fmt(o, row.unit).padStart(16)}   peer ${fmt(p, row.unit).padStart(16)}   ${ratio.toFixed(2)}× ${ok ? '' : '  CHECK FAILED'}`)
-    }
+  await checkPostgres()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rd-bench-'))
+  const newContext = makeContext(dir)
+  const header = {
+    date: new Date().toISOString().slice(0, 10),
+    cpu: `${os.cpus()[0].model.trim()}, ${os.cpus().length} cores`,
+    node: process.version,
+    versions: peerVersions(),
   }
+  console.log(`reshuffle-datastore benchmark — ${header.date}, ${header.cpu}, Node ${header.node}, ${ROUNDS} rounds, medians`)
+  const results = []
+  try {
+    for (const plan of plans) {
+      if (only && !only.includes(plan.id)) continue
+      const names = [plan.ours, ...plan.peers]
+      const skipped = names.filter((n) => !subjects[n].available())
+      for (const n of skipped) console.log(`  (skipping ${subjects[n].label}: ${subjects[n].why ? subjects[n].why() : 'not available'})`)
+      if (skipped.includes(plan.ours)) {
+        console.log(`\n${plan.title}: skipped`)
+        continue
+      }
+      const present = names.filter((n) => !skipped.includes(n))
+      console.log(`\n${plan.title} (ours) vs ${present.slice(1).map((n) => subjects[n].label).join(', ')}`)
+      for (const row of plan.rows) {
+        const runs = Object.fromEntries(present.map((n) => [n, []]))
+        for (let r = 0; r < (row.rounds || ROUNDS); r++) {
+          for (const n of present) runs[n].push(await measure(n, row, newContext))
+        }
+        const summary = Object.fromEntries(
+          present.map((n) => {
+            const rs = runs[n]
+            const values = rs.map((x) => x.value).filter((v) => Number.isFinite(v))
+            return [n, { value: values.length ? median(values) : NaN, unit: rs[0].unit, ok: rs.every((x) => x.ok), note: rs.find((x) => !x.ok)?.note }]
+          }),
+        )
+        const result = { plan: plan.id, title: plan.title, row: row.name, higher: !!row.higher, subjects: summary, ours: plan.ours, peers: present.slice(1) }
+        results.push(result)
+        printRow(result)
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  if (process.argv.includes('--write')) write(header, results)
   return results
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(e)
-    process.exit(1)
-  })
+function fmt(r) {
+  if (!r || !Number.isFinite(r.value)) return 'n/a'
+  if (r.unit === 'ops/s') return `${Math.round(r.value).toLocaleString('en-US')}/s`
+  if (r.unit === 'ms/op') return `${r.value < 1 ? r.value.toFixed(3) : r.value.toFixed(1)} ms`
+  return `${r.value.toFixed(1)} ms`
 }
 
-module.exports = { main }
+function ratio(result, peer) {
+  const o = result.subjects[result.ours]
+  const p = result.subjects[peer]
+  if (!o || !p || !Number.isFinite(o.value) || !Number.isFinite(p.value)) return NaN
+  return result.higher ? o.value / p.value : p.value / o.value
+}
+
+function printRow(result) {
+  const ours = result.subjects[result.ours]
+  let line = `  ${result.row.padEnd(42)} ${fmt(ours).padStart(12)}${ours.ok ? '' : ' ✗'}`
+  for (const p of result.peers) {
+    const r = ratio(result, p)
+    const s = result.subjects[p]
+    line += ` | ${p} ${fmt(s)}${s.ok ? '' : ' ✗'}${Number.isFinite(r) ? ` (${r.toFixed(2)}×)` : ''}`
+  }
+  console.log(line)
+  for (const [n, s] of Object.entries(result.subjects)) if (!s.ok && s.note) console.log(`      ${n}: ${s.note}`)
+}
+
+function peerVersions() {
+  const v = (name) => {
+    try {
+      return require(`${name}/package.json`).version
+    } catch {
+      return null
+    }
+  }
+  return Object.fromEntries(['reshuffle', 'better-sqlite3', 'lmdb', 'keyv', '@keyv/sqlite', '@keyv/postgres', 'pg'].map((n) => [n, v(n)]))
+}
+
+function write(header, results) {
+  const readme = path.join(__dirname, '..', 'README.md')
+  const md = renderMarkdown(header, results, { fmt, ratio })
+  const text = fs.readFileSync(readme, 'utf8')
+  const start = '<!-- bench:start -->'
+  const end = '<!-- bench:end -->'
+  const a = text.indexOf(start)
+  const b = text.indexOf(end)
+  if (a >= 0 && b > a) fs.writeFileSync(readme, text.slice(0, a + start.length) + '\n' + md + '\n' + text.slice(b))
+  fs.writeFileSync(path.join(__dirname, 'chart.svg'), renderSvg(header, results, { ratio }))
+  fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify({ header, results }, null, 2) + '\n')
+  console.log('\nWrote README.md (between the bench markers), benchmark/chart.svg and benchmark/results.json')
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e)
+      process.exit(1)
+    },
+  )
+}
+
+module.exports = { main, plans }

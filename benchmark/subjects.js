@@ -1,6 +1,12 @@
 'use strict'
-// The stores a benchmark can open: ours and the peers. A peer whose package is missing reports
-// why and is skipped.
+// Every store a benchmark can open — this package's adapters and the peers — behind one
+// interface: { available(), why(), open(ctx) -> store with get/set/update/list/close }.
+// `ctx.dir` is a fresh folder, `ctx.name` a fresh table or file name. A peer whose package is
+// missing, or whose server does not answer, reports why and is skipped.
+//
+// Peers without an atomic update (keyv, lmdb with async updaters) get the usual
+// read-then-write; the correctness checks show what that costs.
+const fs = require('fs')
 const path = require('path')
 
 function tryRequire(name) {
@@ -13,20 +19,255 @@ function tryRequire(name) {
 
 const ours = require(path.join(__dirname, '..'))
 const reshuffle = tryRequire('reshuffle')
+const pg = tryRequire('pg')
+const BetterSqlite3 = tryRequire('better-sqlite3')
+const lmdb = tryRequire('lmdb')
+const keyvMod = tryRequire('keyv')
+const keyvSqlite = tryRequire('@keyv/sqlite')
+const keyvPostgres = tryRequire('@keyv/postgres')
+
+const pgEnv = () => ({
+  host: process.env.PGHOST || '127.0.0.1',
+  port: Number(process.env.PGPORT || 5432),
+  user: process.env.PGUSER || 'root',
+  database: process.env.PGDATABASE || 'test',
+  password: process.env.PGPASSWORD,
+})
+const pgUrl = () => {
+  const c = pgEnv()
+  const auth = c.password ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}` : encodeURIComponent(c.user)
+  return `postgres://${auth}@${c.host}:${c.port}/${c.database}`
+}
+
+// Set once by checkPostgres(): whether the server answers.
+let postgresUp = null
+async function checkPostgres() {
+  if (postgresUp !== null || !pg) return postgresUp
+  const client = new pg.Client(pgEnv())
+  try {
+    await client.connect()
+    await client.query('select 1')
+    postgresUp = true
+  } catch (e) {
+    postgresUp = false
+  } finally {
+    await client.end().catch(() => {})
+  }
+  return postgresUp
+}
+
+async function dropPgTable(name) {
+  const client = new pg.Client(pgEnv())
+  await client.connect()
+  await client.query(`DROP TABLE IF EXISTS "${name}"`)
+  await client.end()
+}
+
+// The runner's stores drop their PostgreSQL table on close; the child processes' do not.
+function dropOnClose(store, ctx) {
+  if (ctx.child) return store
+  const close = store.close.bind(store)
+  store.close = async () => {
+    await close()
+    await dropPgTable(ctx.name)
+  }
+  return store
+}
+
+// Read-then-write update for stores without one.
+function naiveUpdate(get, set) {
+  return async (key, updater) => {
+    const old = await get(key)
+    const next = await updater(old)
+    if (next !== undefined) await set(key, next)
+    return [old, next]
+  }
+}
 
 const subjects = {
   memory: {
+    label: 'reshuffle-datastore MemoryStoreAdapter',
     available: () => true,
-    why: () => '',
     open: async () => new ours.MemoryStoreAdapter(),
-    close: (s) => s.close(),
+  },
+  file: {
+    label: 'reshuffle-datastore FileStoreAdapter',
+    available: () => typeof ours.FileStoreAdapter === 'function',
+    why: () => 'FileStoreAdapter is not built in this version',
+    prefillFile: (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
+    open: async (ctx) => new ours.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`)),
+  },
+  sqlite: {
+    label: 'reshuffle-datastore SQLStoreAdapter (SQLite file)',
+    available: () => typeof ours.SQLStoreAdapter === 'function',
+    open: async (ctx) => new ours.SQLStoreAdapter(path.join(ctx.dir, `${ctx.name}.db`), 'reshuffledb'),
+  },
+  postgres: {
+    label: 'reshuffle-datastore SQLStoreAdapter (PostgreSQL)',
+    available: () => postgresUp === true,
+    why: () => 'PostgreSQL does not answer (PGHOST…)',
+    open: async (ctx) => {
+      const store = new ours.SQLStoreAdapter(pgUrl(), ctx.name)
+      return dropOnClose(store, ctx)
+    },
   },
   'reshuffle-memory': {
+    label: 'reshuffle 1.0.9 MemoryStoreAdapter',
     available: () => !!reshuffle,
-    why: () => 'reshuffle is not installed (npm install)',
-    open: async () => new reshuffle.MemoryStoreAdapter(),
-    close: async () => {},
+    why: () => 'reshuffle is not installed',
+    open: async () => {
+      const s = new reshuffle.MemoryStoreAdapter()
+      s.close = async () => {}
+      return s
+    },
+  },
+  'reshuffle-file': {
+    label: 'reshuffle 1.0.9 FileStoreAdapter',
+    available: () => !!reshuffle,
+    why: () => 'reshuffle is not installed',
+    prefillFile: (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
+    open: async (ctx) => {
+      const s = new reshuffle.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`))
+      s.close = async () => {}
+      return s
+    },
+  },
+  'reshuffle-sql': {
+    label: 'reshuffle 1.0.9 SQLStoreAdapter (pg Pool)',
+    available: () => !!reshuffle && !!pg && postgresUp === true,
+    why: () => (!pg ? 'pg is not installed' : 'PostgreSQL does not answer (PGHOST…)'),
+    open: async (ctx) => {
+      const pool = new pg.Pool(pgEnv())
+      const s = new reshuffle.SQLStoreAdapter(pool, ctx.name)
+      s.close = async () => pool.end()
+      return dropOnClose(s, ctx)
+    },
+  },
+  'better-sqlite3': {
+    label: 'better-sqlite3 12 (minimal key-value table, WAL)',
+    available: () => !!BetterSqlite3,
+    why: () => 'better-sqlite3 is not installed',
+    open: async (ctx) => {
+      const db = new BetterSqlite3(path.join(ctx.dir, `${ctx.name}.db`))
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = NORMAL')
+      db.exec('CREATE TABLE IF NOT EXISTS kv (id TEXT PRIMARY KEY, value TEXT)')
+      const get = db.prepare('SELECT value FROM kv WHERE id = ?').pluck()
+      const put = db.prepare('INSERT INTO kv (id, value) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value')
+      const list = db.prepare('SELECT id FROM kv ORDER BY id').pluck()
+      const read = (key) => {
+        const v = get.get(key)
+        return v === undefined ? undefined : JSON.parse(v)
+      }
+      return {
+        get: async (key) => read(key),
+        set: async (key, value) => {
+          put.run(key, JSON.stringify(value))
+          return value
+        },
+        // Atomic for synchronous updaters (one transaction); an async updater cannot be held
+        // inside a transaction, so it gets the usual read-then-write.
+        update: async (key, updater) => {
+          let pair
+          let pending
+          db.transaction(() => {
+            const old = read(key)
+            const next = updater(old)
+            if (next && typeof next.then === 'function') {
+              pending = { old, next }
+              return
+            }
+            if (next !== undefined) put.run(key, JSON.stringify(next))
+            pair = [old, next]
+          }).immediate()
+          if (!pending) return pair
+          const next = await pending.next
+          if (next !== undefined) put.run(key, JSON.stringify(next))
+          return [pending.old, next]
+        },
+        list: async () => list.all(),
+        close: async () => db.close(),
+      }
+    },
+  },
+  lmdb: {
+    label: 'lmdb 3',
+    available: () => !!lmdb,
+    why: () => 'lmdb is not installed',
+    open: async (ctx) => {
+      const db = lmdb.open({ path: path.join(ctx.dir, `${ctx.name}.lmdb`) })
+      return {
+        get: async (key) => db.get(key),
+        set: async (key, value) => {
+          await db.put(key, value)
+          return value
+        },
+        // Atomic for synchronous updaters (transactionSync); an async one gets read-then-write.
+        update: async (key, updater) => {
+          let pair
+          let pending
+          db.transactionSync(() => {
+            const old = db.get(key)
+            const next = updater(old)
+            if (next && typeof next.then === 'function') {
+              pending = { old, next }
+              return
+            }
+            if (next !== undefined) db.putSync(key, next)
+            pair = [old, next]
+          })
+          if (!pending) return pair
+          const next = await pending.next
+          if (next !== undefined) await db.put(key, next)
+          return [pending.old, next]
+        },
+        list: async () => Array.from(db.getKeys()),
+        close: async () => db.close(),
+      }
+    },
+  },
+  'keyv-sqlite': {
+    label: 'keyv 5 + @keyv/sqlite',
+    available: () => !!keyvMod && !!keyvSqlite,
+    why: () => 'keyv or @keyv/sqlite is not installed',
+    open: async (ctx) => {
+      const k = new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
+      return keyvStore(k)
+    },
+  },
+  'keyv-postgres': {
+    label: 'keyv 5 + @keyv/postgres',
+    available: () => !!keyvMod && !!keyvPostgres && postgresUp === true,
+    why: () => 'keyv/@keyv/postgres missing or PostgreSQL does not answer',
+    open: async (ctx) => {
+      const k = new keyvMod.Keyv(new keyvPostgres.KeyvPostgres({ uri: pgUrl(), table: ctx.name }))
+      return dropOnClose(keyvStore(k), ctx)
+    },
   },
 }
 
-module.exports = { subjects }
+function keyvStore(k) {
+  const get = (key) => k.get(key)
+  const set = async (key, value) => {
+    await k.set(key, value)
+    return value
+  }
+  return {
+    get,
+    set,
+    update: naiveUpdate(get, set),
+    list: async () => {
+      const keys = []
+      if (typeof k.iterator === 'function') for await (const [key] of k.iterator()) keys.push(key)
+      return keys.sort()
+    },
+    close: async () => k.disconnect(),
+  }
+}
+
+function makeContext(dir) {
+  let n = 0
+  return () => ({ dir, name: `bench_${process.pid}_${Date.now().toString(36)}_${n++}` })
+}
+
+module.exports = { subjects, checkPostgres, makeContext, pgEnv, fs }

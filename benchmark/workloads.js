@@ -1,5 +1,8 @@
 'use strict'
-// Workloads of SPEC §5, each a function (store) => figures. Small values: { n, s: 50 chars }.
+// The workloads of SPEC §5. Each takes an open store (and options) and returns
+// { value, unit, ok, note? }: `ok` is the correctness check (final counts, errors seen).
+const { spawn } = require('child_process')
+const path = require('path')
 
 const value = (n) => ({ n, s: 'x'.repeat(50) })
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -14,36 +17,118 @@ async function rate(count, op) {
 
 const workloads = {
   async sequentialSet(store, { count }) {
-    return rate(count, (i) => store.set(`k${i % 1000}`, value(i)))
+    return { value: await rate(count, (i) => store.set(`k${i % 1000}`, value(i))), unit: 'ops/s', ok: true }
   },
+
   async sequentialGet(store, { count }) {
     for (let i = 0; i < 1000; i++) await store.set(`k${i}`, value(i))
-    return rate(count, (i) => store.get(`k${i % 1000}`))
+    let misses = 0
+    const ops = await rate(count, async (i) => {
+      if ((await store.get(`k${i % 1000}`)) === undefined) misses++
+    })
+    return { value: ops, unit: 'ops/s', ok: misses === 0 }
   },
+
   async sequentialUpdate(store, { count }) {
-    return rate(count, (i) => store.update(`k${i % 1000}`, (v) => value(v ? v.n + 1 : 0)))
+    const ops = await rate(count, (i) => store.update(`k${i % 100}`, (v) => value(v ? v.n + 1 : 1)))
+    const sum = (await Promise.all(Array.from({ length: 100 }, (_, i) => store.get(`k${i}`)))).reduce((a, v) => a + (v ? v.n : 0), 0)
+    return { value: ops, unit: 'ops/s', ok: sum === count }
   },
+
   // 100 concurrent updates on 100 keys whose async updaters wait 20 ms: total ms.
   async concurrentSlowUpdates(store) {
     const start = now()
+    let errors = 0
     await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        store.update(`slow${i}`, async (v = 0) => {
-          await sleep(20)
-          return v + 1
-        }),
+        store
+          .update(`slow${i}`, async (v = 0) => {
+            await sleep(20)
+            return v + 1
+          })
+          .catch(() => errors++),
       ),
     )
-    return now() - start
-  },
-  // N updates queued at once on one new key: total ms, and the final count as a check.
-  async queuedOnOneKey(store, { count }) {
-    const key = `queue${Math.random()}`
-    const start = now()
-    await Promise.all(Array.from({ length: count }, () => store.update(key, async (v = 0) => v + 1)))
     const ms = now() - start
-    const final = await store.get(key)
-    return { ms, ok: final === count, final }
+    const values = await Promise.all(Array.from({ length: 100 }, (_, i) => store.get(`slow${i}`)))
+    return { value: ms, unit: 'ms', ok: errors === 0 && values.every((v) => v === 1) }
+  },
+
+  // 200 concurrent +1 updates of one new key: total ms; the final value must be 200.
+  async concurrentOneKey(store) {
+    const start = now()
+    let errors = 0
+    await Promise.all(
+      Array.from({ length: 200 }, () =>
+        store
+          .update('one', async (v = 0) => {
+            await null
+            return v + 1
+          })
+          .catch(() => errors++),
+      ),
+    )
+    const ms = now() - start
+    const final = await store.get('one')
+    return { value: ms, unit: 'ms', ok: final === 200 && errors === 0, note: `final ${final}, ${errors} errors` }
+  },
+
+  // N updates queued at once on one new key: total ms.
+  async queuedOnOneKey(store, { count }) {
+    const start = now()
+    await Promise.all(Array.from({ length: count }, () => store.update('queue', async (v = 0) => v + 1)))
+    const ms = now() - start
+    const final = await store.get('queue')
+    return { value: ms, unit: 'ms', ok: final === count, note: `final ${final}` }
+  },
+
+  // Mean latency of a set when the store holds `keys` keys (prefilled by the runner).
+  async setLatency(store, { count }) {
+    const ops = await rate(count, (i) => store.set(`fill${i * 7919 % 100}`, value(i)))
+    return { value: 1000 / ops, unit: 'ms/op', ok: true }
+  },
+
+  // set + get of a 1 MB value: ms per round trip.
+  async bigValue(store, { count }) {
+    const big = { blob: 'x'.repeat(1024 * 1024) }
+    let bad = 0
+    const start = now()
+    for (let i = 0; i < count; i++) {
+      await store.set('big', big)
+      const got = await store.get('big')
+      if (!got || got.blob.length !== big.blob.length) bad++
+    }
+    return { value: (now() - start) / count, unit: 'ms/op', ok: bad === 0 }
+  },
+
+  // list() of a store holding 10,000 keys (prefilled by the runner): ms per call.
+  async list10k(store, { count }) {
+    let bad = 0
+    const start = now()
+    for (let i = 0; i < count; i++) {
+      const keys = await store.list()
+      if (keys.length !== 10000) bad++
+    }
+    return { value: (now() - start) / count, unit: 'ms/op', ok: bad === 0 }
+  },
+
+  // 4 processes × 100 concurrent +1 updates of one counter (see child.js): total ms.
+  async multiProcess(store, { subject, ctx }) {
+    const start = now()
+    const codes = await Promise.all(
+      Array.from({ length: 4 }, () => {
+        const child = spawn(process.execPath, [path.join(__dirname, 'child.js'), subject, ctx.dir, ctx.name, '100'], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        })
+        let err = ''
+        child.stderr.on('data', (d) => (err += d))
+        return new Promise((resolve) => child.on('exit', (code) => resolve({ code, err })))
+      }),
+    )
+    const ms = now() - start
+    const final = await store.get('counter')
+    const failed = codes.filter((c) => c.code !== 0).length
+    return { value: ms, unit: 'ms', ok: final === 400 && failed === 0, note: `final ${final} of 400${failed ? `, ${failed} processes failed` : ''}` }
   },
 }
 
