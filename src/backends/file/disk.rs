@@ -1,0 +1,112 @@
+//! Plain file operations of the file backend: identity of the file at a path, reads of a
+//! range, and atomic replacement (temp file, flush, rename, flush of the folder).
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Identity of the file at a path: a compaction replaces it with a new one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FileId(u64, u64);
+
+#[cfg(unix)]
+pub fn file_id(meta: &Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    FileId(meta.dev(), meta.ino())
+}
+
+/// Without inode numbers, creation time stands in (a rename keeps the new file's).
+#[cfg(not(unix))]
+pub fn file_id(meta: &Metadata) -> FileId {
+    let created = meta
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    FileId(created, 0)
+}
+
+/// Opens the data file for reading and appending.
+pub fn open_data(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).append(true).open(path)
+}
+
+/// Reads `len` bytes at `offset` (fewer if the file is shorter now).
+pub fn read_at(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        let n = read_some(file, &mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
+#[cfg(unix)]
+fn read_some(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    loop {
+        match file.read_at(buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(windows)]
+fn read_some(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::windows::fs::FileExt;
+    file.seek_read(buf, offset)
+}
+
+/// Appends `bytes` with one `write` call where the OS allows (O_APPEND: never interleaved with
+/// other appenders' records).
+pub fn append(file: &File, bytes: &[u8]) -> io::Result<()> {
+    let mut f = file;
+    f.write_all(bytes)
+}
+
+/// The temp file a compaction of `path` by this process writes.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".tmp-{}", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// Flushes the folder holding `path`, so a rename into it is durable.
+#[cfg(unix)]
+fn sync_parent(path: &Path) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_parent(_: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Replaces the file at `path` with `contents` atomically: a crash leaves the old file or the
+/// new one, whole. Returns the new file, opened for reading and appending.
+pub fn replace(path: &Path, contents: &[u8]) -> io::Result<File> {
+    let temp = temp_path(path);
+    let result = (|| {
+        let mut f = File::create(&temp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&temp, path)?;
+        sync_parent(path)?;
+        open_data(path)
+    })();
+    if result.is_err() {
+        std::fs::remove_file(&temp).ok();
+    }
+    result
+}
