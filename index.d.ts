@@ -9,6 +9,40 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A store in one JSON file, readable by reshuffle 1.0.9's FileStoreAdapter after `close()` or
+ * `compact()`. Writes append a record; several processes may share the file.
+ */
+export declare class FileStoreAdapter {
+  /**
+   * `durability: 'write'` (default) resolves writes once the OS has them (they survive the
+   * process being killed); `'fsync'` once they are on disk. Nothing is opened until first use.
+   */
+  constructor(path: string, options?: { durability?: 'write' | 'fsync' })
+  /** The value of `key`, or `undefined` when it is missing. */
+  get<T = any>(key: string): Promise<T | undefined>
+  /** Stores a copy of `value`; resolves to a copy of it. */
+  set<T = any>(key: string, value: T): Promise<T>
+  /** Atomically replaces the value of `key` with what `updater` returns (`undefined`: no change). */
+  update<T = any>(key: string, updater: (value: T | undefined) => T | undefined | Promise<T | undefined>): Promise<[T | undefined, T | undefined]>
+  /** Removes `key`; a missing key is not an error. */
+  remove(key: string): Promise<void>
+  /** Alias of `remove`, the name reshuffle's connectors call. */
+  del(key: string): Promise<void>
+  /** Keys (starting with `prefix`, if given), sorted by Unicode code point. */
+  list(prefix?: string): Promise<string[]>
+  /**
+   * Waits for pending operations and releases the store; later calls reject with
+   * `ERR_DATASTORE_CLOSED`.
+   */
+  close(): Promise<void>
+  /**
+   * Rewrites the file as one JSON object (new file, flush, rename), after every write called
+   * before; reshuffle 1.0.9 can read it then.
+   */
+  compact(): Promise<void>
+}
+
 /** In-process store: values are kept as JSON text, so every read is a fresh copy. */
 export declare class MemoryStoreAdapter {
   constructor()

@@ -3,6 +3,7 @@
 
 mod adapter;
 mod error;
+mod file;
 mod memory;
 mod persistent_store;
 mod raw;

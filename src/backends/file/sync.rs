@@ -133,6 +133,7 @@ impl Syncer {
     }
 
     /// Flushes started so far.
+    #[cfg(test)]
     pub fn flushes(&self) -> u64 {
         self.flushes.get()
     }
