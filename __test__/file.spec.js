@@ -85,7 +85,9 @@ describe('FileStoreAdapter', () => {
       const store = new FileStoreAdapter(file)
       expect(fs.existsSync(file)).toBe(false)
       expect(await store.get('a')).toBeUndefined()
+      expect(await store.list()).toEqual([])
       expect(fs.existsSync(file)).toBe(false)
+      expect(fs.existsSync(`${file}.lock`)).toBe(false) // reads take no lock
       await store.set('a', 1)
       expect(fs.existsSync(file)).toBe(true)
       await store.close()

@@ -287,6 +287,7 @@ mod tests {
 
     impl Updater for Wait {
         type Error = ();
+        #[allow(clippy::manual_async_fn)] // the future must not borrow `current`
         fn call(
             self,
             _: Option<&str>,

@@ -92,9 +92,37 @@ fn sync_parent(_: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes temp files that compactions of `path` left behind when their process died. Call it
+/// only while holding the store-wide lock: then no live process is writing one.
+fn remove_stale_temps(path: &Path) {
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let mut prefix = name.to_owned();
+    prefix.push(".tmp-");
+    let Some(prefix) = prefix.to_str() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let stale = file_name.to_str().is_some_and(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if stale {
+            std::fs::remove_file(entry.path()).ok();
+        }
+    }
+}
+
 /// Replaces the file at `path` with `contents` atomically: a crash leaves the old file or the
-/// new one, whole. Returns the new file, opened for reading and appending.
+/// new one, whole. Returns the new file, opened for reading and appending. Call it only while
+/// holding the store-wide lock.
 pub fn replace(path: &Path, contents: &[u8]) -> io::Result<File> {
+    remove_stale_temps(path);
     let temp = temp_path(path);
     let result = (|| {
         let mut f = File::create(&temp)?;

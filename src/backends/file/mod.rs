@@ -81,10 +81,10 @@ struct DataFile {
     base_end: u64,
 }
 
-/// An open store: its lock file, its data file (absent until the first write creates it) and
-/// the data as of `data.applied`.
+/// An open store: its lock file (opened by the first lock), its data file (absent until the
+/// first write creates it) and the data as of `data.applied`.
 struct Open {
-    locks: Rc<ProcessLocks>,
+    locks: Option<Rc<ProcessLocks>>,
     data: Option<DataFile>,
     map: BTreeMap<String, String>,
     /// Sum of key and value lengths: the size of a compacted base, roughly.
@@ -197,11 +197,11 @@ impl Shared {
         e
     }
 
-    /// Opens the lock file (the data file is looked at by [`Shared::catch_up`]).
-    fn ensure_open(&self) -> Result<Rc<ProcessLocks>> {
+    /// Sets up the open state (the data file is looked at by [`Shared::catch_up`]).
+    fn ensure_open(&self) -> Result<()> {
         self.check()?;
-        if let Some(open) = &*self.open.borrow() {
-            return Ok(open.locks.clone());
+        if self.open.borrow().is_some() {
+            return Ok(());
         }
         match std::fs::metadata(&self.path) {
             Ok(m) if m.is_dir() => return Err(self.io("is a directory")),
@@ -209,16 +209,29 @@ impl Shared {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(self.io(e)),
         }
-        let locks = ProcessLocks::open(&lock_path(&self.path)).map_err(|e| match e {
-            DatastoreError::Io { path, message } => self.io(format!("{message} ({path})")),
-            other => other,
-        })?;
         *self.open.borrow_mut() = Some(Open {
-            locks: locks.clone(),
+            locks: None,
             data: None,
             map: BTreeMap::new(),
             live_bytes: 0,
         });
+        Ok(())
+    }
+
+    /// The lock file, opened (created) by the first operation that locks: reads need none, so
+    /// a store in a read-only folder can still be read.
+    fn locks(&self) -> Result<Rc<ProcessLocks>> {
+        self.ensure_open()?;
+        let mut guard = self.open.borrow_mut();
+        let open = guard.as_mut().ok_or(DatastoreError::Closed)?;
+        if let Some(locks) = &open.locks {
+            return Ok(locks.clone());
+        }
+        let locks = ProcessLocks::open(&lock_path(&self.path)).map_err(|e| match e {
+            DatastoreError::Io { path, message } => self.io(format!("{message} ({path})")),
+            other => other,
+        })?;
+        open.locks = Some(locks.clone());
         Ok(locks)
     }
 
@@ -311,7 +324,7 @@ impl Shared {
 
     /// Takes the store-wide lock for this process (gate) and against other processes.
     async fn lock_store(&self) -> Result<(sync::GateGuard, RangeGuard)> {
-        let locks = self.ensure_open()?;
+        let locks = self.locks()?;
         let gate = self.gate.acquire().await;
         let range = locks.lock_store(Mode::Exclusive).await?;
         self.check()?;
@@ -435,7 +448,7 @@ impl Backend for FileBackend {
     type Held = FileHeld;
 
     async fn lock(&self, key: &str) -> Result<FileHeld> {
-        let locks = self.shared.ensure_open()?;
+        let locks = self.shared.locks()?;
         let guard = locks.lock_key(key).await?;
         Ok(FileHeld {
             shared: self.shared.clone(),
@@ -467,10 +480,17 @@ impl Backend for FileBackend {
             shared.closed.set(true);
             return Ok(());
         }
-        let result = if shared.poisoned.borrow().is_some() {
-            Ok(())
-        } else {
+        // Leave one JSON object behind if there are records; never write to a damaged file.
+        let has_records = shared.poisoned.borrow().is_none()
+            && shared
+                .with_current(false, |open| {
+                    open.data.as_ref().is_some_and(|d| d.applied > d.base_end)
+                })
+                .unwrap_or(false);
+        let result = if has_records {
             shared.compact().await
+        } else {
+            Ok(())
         };
         shared.closed.set(true);
         // Wait for a background compaction still queued behind ours (it finds the store

@@ -216,6 +216,9 @@ fn a_crash_during_compaction_leaves_a_store_with_all_data() {
             }
             s.backend().compact().await.unwrap();
             assert_eq!(s.list("").await.unwrap().len(), 20);
+            // The compaction cleared what the crashed ones left.
+            assert!(!std::path::Path::new(&format!("{path}.tmp-999999")).exists());
+            assert!(!std::path::Path::new(&format!("{path}.tmp-{}", std::process::id())).exists());
             s.close().await.unwrap();
         }
     });
