@@ -324,6 +324,16 @@ describe('FileStoreAdapter', () => {
       await store.close()
     })
 
+    test('counting stays exact while every process keeps compacting the file', async () => {
+      const file = freshPath()
+      const runs = await Promise.all([0, 1, 2, 3].map(() => runChild('file-counter.js', [file, '250', '20'])))
+      for (const r of runs) expect(r).toMatchObject({ code: 0, lines: [{ done: 250 }] })
+      const store = open(file)
+      expect(await store.get('counter')).toBe(1000)
+      await store.close()
+      expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ counter: 1000 })
+    })
+
     test('each process sees the others’ writes', async () => {
       const file = freshPath()
       const store = open(file)
