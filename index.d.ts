@@ -32,7 +32,8 @@ export declare class FileStoreAdapter {
   /** Keys (starting with `prefix`, if given), sorted by Unicode code point. */
   list(prefix?: string): Promise<string[]>
   /**
-   * Waits for pending operations and releases the store; later calls reject with
+   * Waits for pending operations, leaves the file as one JSON object (compacting it if it
+   * holds records) and releases the file and its locks; later calls reject with
    * `ERR_DATASTORE_CLOSED`.
    */
   close(): Promise<void>

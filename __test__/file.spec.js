@@ -177,6 +177,19 @@ describe('FileStoreAdapter', () => {
       await store.close()
     })
 
+    test('a 64 MiB value survives a write, a compaction and a reopen', async () => {
+      const file = freshPath()
+      let store = open(file)
+      const blob = 'x'.repeat(64 * 1024 * 1024 - 16)
+      await store.set('big', blob)
+      await store.set('small', 1)
+      await store.close()
+      store = open(file)
+      expect((await store.get('big')).length).toBe(blob.length)
+      expect(await store.get('small')).toBe(1)
+      await store.close()
+    })
+
     test('a torn last record is dropped quietly', async () => {
       const file = freshPath()
       let store = open(file)

@@ -128,7 +128,8 @@ impl FileStoreAdapter {
         self.inner.list(env.raw(), prefix)
     }
 
-    /// Waits for pending operations and releases the store; later calls reject with
+    /// Waits for pending operations, leaves the file as one JSON object (compacting it if it
+    /// holds records) and releases the file and its locks; later calls reject with
     /// `ERR_DATASTORE_CLOSED`.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self, env: &Env) -> JsAny {
