@@ -26,9 +26,13 @@ pub fn file_id(meta: &Metadata) -> FileId {
     FileId(created, 0)
 }
 
-/// Opens the data file for reading and appending.
+/// Opens the data file for reading and appending; a file this process may only read is opened
+/// read-only (reads work, writes fail with the OS error).
 pub fn open_data(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).append(true).open(path)
+    match OpenOptions::new().read(true).append(true).open(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path),
+        other => other,
+    }
 }
 
 /// Reads `len` bytes at `offset` (fewer if the file is shorter now).

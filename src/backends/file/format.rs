@@ -208,28 +208,37 @@ fn parse_base(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Da
     }
 }
 
-/// Stack for parsing a base: deep nesting recurses.
-const PARSE_STACK: usize = 256 << 20;
+/// Stacks to try for parsing a base: deep nesting recurses.
+const PARSE_STACKS: [usize; 2] = [256 << 20, 16 << 20];
 
-/// Parses a whole file. The base is parsed on a thread with a large stack (reserved, not
-/// committed), so deeply nested values cannot overflow the caller's stack.
-pub fn parse_file(buf: &[u8]) -> Result<Parsed, Damage> {
-    let (map, end) = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(PARSE_STACK)
-            .spawn_scoped(s, || parse_base(buf))
-            .map_err(|e| Damage {
-                position: 0,
-                reason: format!("cannot start the parser thread: {e}"),
-            })?
-            .join()
-            .unwrap_or_else(|_| {
-                Err(Damage {
+/// Parses a base on a thread with a large stack (reserved, not committed), so deeply nested
+/// values cannot overflow the caller's stack; where no such thread can be made, on this one.
+fn parse_base_deep(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Damage> {
+    for stack in PARSE_STACKS {
+        let done = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(stack)
+                .spawn_scoped(s, || parse_base(buf))
+                .ok()
+                .map(|handle| handle.join())
+        });
+        match done {
+            Some(Ok(result)) => return result,
+            Some(Err(_)) => {
+                return Err(Damage {
                     position: 0,
                     reason: "the parser failed".into(),
                 })
-            })
-    })?;
+            }
+            None => continue,
+        }
+    }
+    parse_base(buf)
+}
+
+/// Parses a whole file.
+pub fn parse_file(buf: &[u8]) -> Result<Parsed, Damage> {
+    let (map, end) = parse_base_deep(buf)?;
     let mut base_end = end;
     while base_end < buf.len() && matches!(buf[base_end], b' ' | b'\t' | b'\r' | b'\n') {
         base_end += 1;

@@ -316,6 +316,11 @@ fn a_file_written_by_reshuffle_is_read() {
         assert_eq!(s.get("c").await.unwrap().as_deref(), Some("null"));
         assert_eq!(s.list("").await.unwrap(), vec!["a", "b", "c", "d"]);
         s.set("e", "5".into()).await.unwrap();
+        // The record follows the base directly (reshuffle writes no newline after it).
+        let other = store(&path);
+        assert_eq!(other.get("e").await.unwrap().as_deref(), Some("5"));
+        assert_eq!(other.list("").await.unwrap().len(), 5);
+        other.close().await.unwrap();
         s.close().await.unwrap();
         let m = is_one_object(&path);
         assert_eq!(m.len(), 5);
