@@ -13,8 +13,8 @@
 //! Readers never take the store-wide lock: before answering they apply the records added since
 //! they last looked (the file grew) or reload (the path now names another file: a compaction).
 //! An incomplete last record is skipped by readers (it may be another writer's append in
-//! progress). Damage anywhere else poisons the store: every later operation rejects with
-//! `Corrupt`, and this store never writes to the file again.
+//! progress). Damage anywhere else, confirmed under the store-wide lock, poisons the store:
+//! every later operation rejects with `Corrupt`, and this store never writes to the file again.
 
 mod disk;
 mod format;
@@ -187,13 +187,18 @@ impl Shared {
         }
     }
 
-    fn poison(&self, position: u64, reason: String) -> DatastoreError {
+    /// The error for damage at `position`. Seen under the store-wide lock (no writer can be
+    /// half-way), it poisons the store; a reader without the lock only reports it, and
+    /// [`Shared::read_current`] checks again under the lock.
+    fn damaged(&self, locked: bool, position: u64, reason: String) -> DatastoreError {
         let e = DatastoreError::Corrupt {
             path: self.shown.clone(),
             position,
             reason,
         };
-        *self.poisoned.borrow_mut() = Some(e.clone());
+        if locked {
+            *self.poisoned.borrow_mut() = Some(e.clone());
+        }
         e
     }
 
@@ -245,6 +250,22 @@ impl Shared {
         Ok(f(open))
     }
 
+    /// [`Shared::with_current`] for readers: without the store-wide lock, except that damage
+    /// is confirmed under the lock by reading the whole file again (a read racing with a
+    /// writer that cuts off a torn record could mix old and new bytes).
+    async fn read_current<T>(&self, f: impl Fn(&mut Open) -> T) -> Result<T> {
+        match self.with_current(false, &f) {
+            Err(DatastoreError::Corrupt { .. }) if self.poisoned.borrow().is_none() => {
+                let (_gate, _range) = self.lock_store().await?;
+                if let Some(open) = self.open.borrow_mut().as_mut() {
+                    open.data = None;
+                }
+                self.with_current(true, &f)
+            }
+            other => other,
+        }
+    }
+
     fn catch_up(&self, open: &mut Open, locked: bool) -> Result<()> {
         let meta = match std::fs::metadata(&self.path) {
             Ok(m) => m,
@@ -277,7 +298,8 @@ impl Shared {
         };
         let (file, start) = (d.file.clone(), d.applied);
         let buf = disk::read_at(&file, start, len - start).map_err(|e| self.io(e))?;
-        let log = format::parse_log(&buf, start).map_err(|d| self.poison(d.position, d.reason))?;
+        let log = format::parse_log(&buf, start)
+            .map_err(|d| self.damaged(locked, d.position, d.reason))?;
         let applied = start + log.valid_len as u64;
         if log.torn && locked {
             file.set_len(applied).map_err(|e| self.io(e))?;
@@ -304,7 +326,8 @@ impl Shared {
         };
         let meta = file.metadata().map_err(|e| self.io(e))?;
         let buf = disk::read_at(&file, 0, meta.len()).map_err(|e| self.io(e))?;
-        let parsed = format::parse_file(&buf).map_err(|d| self.poison(d.position, d.reason))?;
+        let parsed =
+            format::parse_file(&buf).map_err(|d| self.damaged(locked, d.position, d.reason))?;
         let applied = parsed.base_end + parsed.log.valid_len as u64;
         if parsed.log.torn && locked {
             file.set_len(applied).map_err(|e| self.io(e))?;
@@ -458,20 +481,23 @@ impl Backend for FileBackend {
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
         self.shared
-            .with_current(false, |open| open.map.get(key).cloned())
+            .read_current(|open| open.map.get(key).cloned())
+            .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.shared.with_current(false, |open| {
-            open.map
-                .range::<str, _>((
-                    std::ops::Bound::Included(prefix),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
+        self.shared
+            .read_current(|open| {
+                open.map
+                    .range::<str, _>((
+                        std::ops::Bound::Included(prefix),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .await
     }
 
     async fn close(&self) -> Result<()> {
@@ -504,7 +530,8 @@ impl Backend for FileBackend {
 impl HeldKey for FileHeld {
     async fn read(&mut self, key: &str) -> Result<Option<String>> {
         self.shared
-            .with_current(false, |open| open.map.get(key).cloned())
+            .read_current(|open| open.map.get(key).cloned())
+            .await
     }
 
     async fn finish(self, key: &str, change: Change) -> Result<()> {
