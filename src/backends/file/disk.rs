@@ -26,6 +26,21 @@ pub fn file_id(meta: &Metadata) -> FileId {
     FileId(created, 0)
 }
 
+/// The file a symlink at `path` points to (even if it does not exist yet), else `path`.
+pub fn resolve_symlink(path: &Path) -> PathBuf {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| {
+                match (std::fs::read_link(path), path.parent()) {
+                    (Ok(target), Some(folder)) => folder.join(target),
+                    _ => path.to_owned(),
+                }
+            })
+        }
+        _ => path.to_owned(),
+    }
+}
+
 /// Opens the data file for reading and appending; a file this process may only read is opened
 /// read-only (reads work, writes fail with the OS error).
 pub fn open_data(path: &Path) -> io::Result<File> {
@@ -131,6 +146,10 @@ pub fn replace(path: &Path, contents: &[u8]) -> io::Result<File> {
     let result = (|| {
         let mut f = File::create(&temp)?;
         f.write_all(contents)?;
+        if let Ok(old) = std::fs::metadata(path) {
+            // Keep the file's permissions (a store may hold secrets: 0600).
+            f.set_permissions(old.permissions())?;
+        }
         f.sync_all()?;
         drop(f);
         std::fs::rename(&temp, path)?;

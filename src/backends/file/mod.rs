@@ -20,7 +20,7 @@ mod disk;
 mod format;
 mod sync;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::future::Future;
@@ -119,8 +119,11 @@ impl Open {
 }
 
 struct Shared {
-    /// Absolute path of the data file.
+    /// Absolute path of the data file as given.
     path: PathBuf,
+    /// Where the data file really is: `path`, or the target of the symlink at `path` (a
+    /// compaction renames over this, so a symlink stays one). Set by the first operation.
+    resolved: OnceCell<PathBuf>,
     /// The path as the caller gave it, for messages.
     shown: String,
     options: FileOptions,
@@ -154,6 +157,7 @@ impl FileBackend {
         Ok(FileBackend {
             shared: Rc::new(Shared {
                 path: absolute,
+                resolved: OnceCell::new(),
                 shown: path.to_owned(),
                 options,
                 open: RefCell::new(None),
@@ -202,13 +206,20 @@ impl Shared {
         e
     }
 
+    /// The data file's path (see `resolved`).
+    fn path(&self) -> &Path {
+        self.resolved.get().unwrap_or(&self.path)
+    }
+
     /// Sets up the open state (the data file is looked at by [`Shared::catch_up`]).
     fn ensure_open(&self) -> Result<()> {
         self.check()?;
         if self.open.borrow().is_some() {
             return Ok(());
         }
-        match std::fs::metadata(&self.path) {
+        self.resolved
+            .get_or_init(|| disk::resolve_symlink(&self.path));
+        match std::fs::metadata(self.path()) {
             Ok(m) if m.is_dir() => return Err(self.io("is a directory")),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -232,7 +243,7 @@ impl Shared {
         if let Some(locks) = &open.locks {
             return Ok(locks.clone());
         }
-        let locks = ProcessLocks::open(&lock_path(&self.path)).map_err(|e| match e {
+        let locks = ProcessLocks::open(&lock_path(self.path())).map_err(|e| match e {
             DatastoreError::Io { path, message } => self.io(format!("{message} ({path})")),
             other => other,
         })?;
@@ -267,7 +278,7 @@ impl Shared {
     }
 
     fn catch_up(&self, open: &mut Open, locked: bool) -> Result<()> {
-        let meta = match std::fs::metadata(&self.path) {
+        let meta = match std::fs::metadata(self.path()) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if open.data.take().is_some() {
@@ -315,7 +326,7 @@ impl Shared {
 
     /// Reads the whole file at the path again.
     fn reload(&self, open: &mut Open, locked: bool) -> Result<()> {
-        let file = match disk::open_data(&self.path) {
+        let file = match disk::open_data(self.path()) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 open.data = None;
@@ -360,7 +371,7 @@ impl Shared {
         if !missing {
             return Ok(());
         }
-        let path = self.path.clone();
+        let path = self.path().to_owned();
         let file = run_blocking(move || disk::replace(&path, b"{}\n"))
             .await
             .unwrap_or_else(|| Err(io::Error::other("file thread stopped")))
@@ -424,7 +435,7 @@ impl Shared {
         let Some(base) = base else {
             return Ok(());
         };
-        let path = self.path.clone();
+        let path = self.path().to_owned();
         let len = base.len() as u64;
         let file = run_blocking(move || disk::replace(&path, &base))
             .await

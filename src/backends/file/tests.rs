@@ -327,3 +327,30 @@ fn a_file_written_by_reshuffle_is_read() {
         assert_eq!(m["b"], serde_json::json!([1, "x"]));
     });
 }
+
+#[test]
+fn compaction_keeps_permissions_and_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("perms");
+    let target = dir.file("real.json");
+    let link = dir.file("link.json");
+    std::fs::write(&target, "{\"a\":1}").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    block_on({
+        let link = link.clone();
+        async move {
+            let s = store(&link);
+            s.set("b", "2".into()).await.unwrap();
+            s.close().await.unwrap();
+        }
+    });
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let m = is_one_object(&target);
+    assert_eq!(m.len(), 2);
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
