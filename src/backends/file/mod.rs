@@ -392,11 +392,9 @@ impl Shared {
     /// Appends `change` to the file (store lock held); returns the file written and whether
     /// the log has grown enough to compact.
     fn append(&self, key: &str, change: Change) -> Result<Option<(Arc<File>, bool)>> {
-        let record = match &change {
-            Change::Keep => return Ok(None),
-            Change::Put(json) => format::encode_put(key, json),
-            Change::Delete => format::encode_delete(key),
-        };
+        if change == Change::Keep {
+            return Ok(None);
+        }
         let min = self
             .options
             .compact_min_bytes
@@ -407,6 +405,18 @@ impl Shared {
                 .as_mut()
                 .ok_or_else(|| self.io("the data file is missing"))?;
             let file = d.file.clone();
+            let unchanged = match &change {
+                Change::Put(json) => open.map.get(key) == Some(json),
+                _ => !open.map.contains_key(key),
+            };
+            if unchanged {
+                // Already committed: nothing to append (the flush, if any, still runs).
+                return Ok(Some((file, false)));
+            }
+            let record = match &change {
+                Change::Put(json) => format::encode_put(key, json),
+                _ => format::encode_delete(key),
+            };
             if let Err(e) = disk::append(&file, &record) {
                 // A partial record is a torn tail: cut it off now if we can (the next writer
                 // would otherwise).

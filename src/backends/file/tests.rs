@@ -354,3 +354,22 @@ fn compaction_keeps_permissions_and_symlinks() {
     let mode = std::fs::metadata(&target).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn changes_that_change_nothing_append_nothing() {
+    let dir = TempDir::new("noop");
+    let path = dir.file("s.json");
+    block_on(async move {
+        let s = store(&path);
+        s.set("a", "1".into()).await.unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        s.set("a", "1".into()).await.unwrap();
+        s.remove("missing").await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+        s.set("a", "2".into()).await.unwrap();
+        s.remove("a").await.unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > size);
+        assert_eq!(s.get("a").await.unwrap(), None);
+        s.close().await.unwrap();
+    });
+}
