@@ -5,7 +5,7 @@ const path = require('path')
 const readline = require('readline')
 const { spawn } = require('child_process')
 const { FileStoreAdapter } = require('..')
-const { FileStoreAdapter: ReshuffleFileStoreAdapter } = require('reshuffle')
+const { FileStoreAdapter: ReshuffleFileStoreAdapter, PersistentStore: ReshufflePersistentStore, Reshuffle } = require('reshuffle')
 const { runConformance, expectCode, sleep } = require('./conformance')
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rd-file-spec-'))
@@ -150,6 +150,21 @@ describe('FileStoreAdapter', () => {
       expect(await ours.list()).toEqual(['jobs', 'position', 'text'])
       await ours.update('position', (p) => ({ offset: p.offset + 1 }))
       await ours.close()
+    })
+
+    test("as a Reshuffle app's store, under reshuffle's own PersistentStore", async () => {
+      const file = freshPath()
+      const adapter = open(file)
+      const app = new Reshuffle()
+      app.setPersistentStore(adapter)
+      expect(app.getPersistentStore()).toBe(adapter)
+      const a = new ReshufflePersistentStore(adapter, 'connector-a/')
+      await a.set('cursor', 1)
+      await a.update('cursor', (v) => v + 10)
+      expect(await a.get('cursor')).toBe(11)
+      expect(await adapter.list()).toEqual(['connector-a/cursor'])
+      await adapter.close()
+      expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ 'connector-a/cursor': 11 })
     })
 
     test('after close() or compact(), reshuffle reads what we wrote', async () => {
