@@ -16,9 +16,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class FileStoreAdapter {
   /**
    * `durability: 'write'` (default) resolves writes once the OS has them (they survive the
-   * process being killed); `'fsync'` once they are on disk. Nothing is opened until first use.
+   * process being killed); `'fsync'` once they are on disk. The file is compacted in the
+   * background once it is larger than both `compactThreshold` bytes (default 1 MiB) and
+   * twice the live data. Nothing is opened until first use.
    */
-  constructor(path: string, options?: { durability?: 'write' | 'fsync' })
+  constructor(path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number })
   /** The value of `key`, or `undefined` when it is missing. */
   get<T = any>(key: string): Promise<T | undefined>
   /** Stores a copy of `value`; resolves to a copy of it. */

@@ -111,6 +111,8 @@ describe('FileStoreAdapter', () => {
       ['an unknown durability', ['x.json', { durability: 'sometimes' }]],
       ['a non-string durability', ['x.json', { durability: true }]],
       ['options that are not an object', ['x.json', 'fsync']],
+      ['a negative compactThreshold', ['x.json', { compactThreshold: -1 }]],
+      ['a compactThreshold that is not a number', ['x.json', { compactThreshold: '1MB' }]],
     ])('%s throws ERR_DATASTORE_INVALID_ARGUMENT', (_, args) => {
       let error
       try {
@@ -366,7 +368,8 @@ describe('FileStoreAdapter', () => {
 
     test('counting stays exact while every process keeps compacting the file', async () => {
       const file = freshPath()
-      const runs = await Promise.all([0, 1, 2, 3].map(() => runChild('file-counter.js', [file, '250', '20'])))
+      // Explicit compactions every 20 updates, background ones past 512 bytes.
+      const runs = await Promise.all([0, 1, 2, 3].map(() => runChild('file-counter.js', [file, '250', '20', '512'])))
       for (const r of runs) expect(r).toMatchObject({ code: 0, lines: [{ done: 250 }] })
       const store = open(file)
       expect(await store.get('counter')).toBe(1000)

@@ -5,12 +5,20 @@ use napi_derive::napi;
 
 use super::adapter::JsStore;
 use super::error::{throw, to_js_error};
-use super::raw::{Js, JsAny, Kind};
+use super::raw::{Js, JsAny, Kind, Value};
 use super::runtime::Runtime;
 use crate::backends::file::{Durability, FileBackend, FileOptions};
 use crate::core::DatastoreError;
 
-/// Reads `{ durability?: 'write' | 'fsync' }`.
+/// A JS number, or `None` for any other value.
+fn number(js: Js, v: Value) -> Option<f64> {
+    let mut out = 0f64;
+    // SAFETY: valid env and value of the current callback; a non-number only sets a status.
+    let status = unsafe { napi::sys::napi_get_value_double(js.0, v, &mut out) };
+    (status == napi::sys::Status::napi_ok).then_some(out)
+}
+
+/// Reads `{ durability?: 'write' | 'fsync', compactThreshold?: number }`.
 fn read_options(
     js: Js,
     options: Option<JsAny>,
@@ -40,6 +48,17 @@ fn read_options(
             ))
         }
     }
+    let threshold = js.get(options.0, c"compactThreshold");
+    if js.kind(threshold) != Kind::Undefined {
+        match number(js, threshold) {
+            Some(n) if n.is_finite() && n >= 0.0 => out.compact_min_bytes = Some(n as u64),
+            _ => {
+                return Err(DatastoreError::invalid_argument(
+                    "FileStoreAdapter: compactThreshold must be a number of bytes (>= 0)",
+                ))
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -53,10 +72,12 @@ pub struct FileStoreAdapter {
 #[napi]
 impl FileStoreAdapter {
     /// `durability: 'write'` (default) resolves writes once the OS has them (they survive the
-    /// process being killed); `'fsync'` once they are on disk. Nothing is opened until first use.
+    /// process being killed); `'fsync'` once they are on disk. The file is compacted in the
+    /// background once it is larger than both `compactThreshold` bytes (default 1 MiB) and
+    /// twice the live data. Nothing is opened until first use.
     #[napi(
         constructor,
-        ts_args_type = "path: string, options?: { durability?: 'write' | 'fsync' }"
+        ts_args_type = "path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number }"
     )]
     pub fn new(env: &Env, path: JsAny, options: Option<JsAny>) -> Result<Self> {
         let js = Js(env.raw());

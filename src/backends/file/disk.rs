@@ -89,10 +89,14 @@ pub fn append(file: &File, bytes: &[u8]) -> io::Result<()> {
     f.write_all(bytes)
 }
 
-/// The temp file a compaction of `path` by this process writes.
-pub fn temp_path(path: &Path) -> PathBuf {
+/// The temp file a compaction of `path` by this process writes; `background` names the one of
+/// a compaction that writes it without holding the store-wide lock.
+pub fn temp_path(path: &Path, background: bool) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".tmp-{}", std::process::id()));
+    if background {
+        name.push("-bg");
+    }
     PathBuf::from(name)
 }
 
@@ -129,6 +133,7 @@ fn remove_stale_temps(path: &Path) {
         let file_name = entry.file_name();
         let stale = file_name.to_str().is_some_and(|n| {
             n.strip_prefix(prefix)
+                .map(|rest| rest.strip_suffix("-bg").unwrap_or(rest))
                 .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
         });
         if stale {
@@ -137,27 +142,56 @@ fn remove_stale_temps(path: &Path) {
     }
 }
 
+/// Writes `contents` to `temp` with the permissions of the file at `path` (not flushed yet: see
+/// [`finish_temp`]). Needs no lock.
+pub fn write_temp(path: &Path, temp: &Path, contents: &[u8]) -> io::Result<File> {
+    let mut f = File::create(temp)?;
+    f.write_all(contents)?;
+    if let Ok(old) = std::fs::metadata(path) {
+        f.set_permissions(old.permissions())?;
+    }
+    Ok(f)
+}
+
+/// Bytes `from..to` of a file.
+pub struct Tail<'a> {
+    pub file: &'a File,
+    pub from: u64,
+    pub to: u64,
+}
+
+/// Appends `tail` to the temp file `f`, flushes it and renames it over `path`. Call it only
+/// while holding the store-wide lock. Returns the new file, opened for reading and appending.
+pub fn finish_temp(mut f: File, temp: &Path, path: &Path, tail: Option<Tail>) -> io::Result<File> {
+    let result = (|| {
+        if let Some(Tail { file, from, to }) = tail {
+            let bytes = read_at(file, from, to.saturating_sub(from))?;
+            if bytes.len() as u64 != to.saturating_sub(from) {
+                return Err(io::Error::other("the file shrank during compaction"));
+            }
+            f.write_all(&bytes)?;
+        }
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(temp, path)?;
+        sync_parent(path)?;
+        open_data(path)
+    })();
+    if result.is_err() {
+        std::fs::remove_file(temp).ok();
+    }
+    result
+}
+
 /// Replaces the file at `path` with `contents` atomically: a crash leaves the old file or the
 /// new one, whole. Returns the new file, opened for reading and appending. Call it only while
 /// holding the store-wide lock.
 pub fn replace(path: &Path, contents: &[u8]) -> io::Result<File> {
     remove_stale_temps(path);
-    let temp = temp_path(path);
-    let result = (|| {
-        let mut f = File::create(&temp)?;
-        f.write_all(contents)?;
-        if let Ok(old) = std::fs::metadata(path) {
-            // Keep the file's permissions (a store may hold secrets: 0600).
-            f.set_permissions(old.permissions())?;
-        }
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&temp, path)?;
-        sync_parent(path)?;
-        open_data(path)
-    })();
-    if result.is_err() {
+    let temp = temp_path(path, false);
+    // Keeps the file's permissions (a store may hold secrets: 0600).
+    let f = write_temp(path, &temp, contents).inspect_err(|_| {
         std::fs::remove_file(&temp).ok();
-    }
-    result
+    })?;
+    finish_temp(f, &temp, path, None)
 }

@@ -64,8 +64,8 @@ impl Durability {
 #[derive(Clone, Debug, Default)]
 pub struct FileOptions {
     pub durability: Durability,
-    /// Log size that triggers a background compaction at the least (default 1 MiB); a
-    /// compaction also waits for the file to be twice the size of the live data.
+    /// File size below which no background compaction starts (default 1 MiB); one starts
+    /// once the file is also larger than twice the live data.
     pub compact_min_bytes: Option<u64>,
 }
 
@@ -109,6 +109,13 @@ impl Open {
         }
     }
 
+    /// Whether the file has records and is larger than both `min` and twice the live data.
+    fn compaction_due(&self, min: u64) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(|d| d.applied > d.base_end && d.applied > min.max(2 * self.live_bytes))
+    }
+
     fn reset(&mut self, map: BTreeMap<String, String>) {
         self.live_bytes = map
             .iter()
@@ -132,6 +139,7 @@ struct Shared {
     syncer: Syncer,
     poisoned: RefCell<Option<DatastoreError>>,
     compaction_queued: Cell<bool>,
+    compaction_waiters: RefCell<Vec<std::task::Waker>>,
     closed: Cell<bool>,
 }
 
@@ -165,6 +173,7 @@ impl FileBackend {
                 syncer: Syncer::default(),
                 poisoned: RefCell::new(None),
                 compaction_queued: Cell::new(false),
+                compaction_waiters: RefCell::new(Vec::new()),
                 closed: Cell::new(false),
             }),
         })
@@ -209,6 +218,12 @@ impl Shared {
     /// The data file's path (see `resolved`).
     fn path(&self) -> &Path {
         self.resolved.get().unwrap_or(&self.path)
+    }
+
+    fn compact_min(&self) -> u64 {
+        self.options
+            .compact_min_bytes
+            .unwrap_or(DEFAULT_COMPACT_MIN)
     }
 
     /// Sets up the open state (the data file is looked at by [`Shared::catch_up`]).
@@ -395,10 +410,7 @@ impl Shared {
         if change == Change::Keep {
             return Ok(None);
         }
-        let min = self
-            .options
-            .compact_min_bytes
-            .unwrap_or(DEFAULT_COMPACT_MIN);
+        let min = self.compact_min();
         self.with_current(true, |open| {
             let d = open
                 .data
@@ -424,14 +436,11 @@ impl Shared {
                 return Err(self.io(e));
             }
             d.applied += record.len() as u64;
-            let log_bytes = d.applied - d.base_end;
-            let size = d.applied;
             match change {
                 Change::Put(json) => open.apply(Op::Put(key.to_owned(), json)),
                 _ => open.apply(Op::Delete(key.to_owned())),
             }
-            let due = log_bytes > 0 && size > min.max(2 * open.live_bytes);
-            Ok(Some((file, due)))
+            Ok(Some((file, open.compaction_due(min))))
         })?
     }
 
@@ -464,8 +473,84 @@ impl Shared {
         Ok(())
     }
 
-    /// Queues a compaction in the background (one at a time); its errors reach the next
-    /// `compact()` or `close()`, which retry it.
+    /// A compaction that holds the store-wide lock only to take a snapshot and, at the end, to
+    /// copy the records appended meanwhile and rename: writers wait for neither the writing
+    /// nor the flushing of the whole file. Leaves a base plus those records.
+    async fn compact_in_background(&self) -> Result<()> {
+        let snapshot = {
+            let (_gate, _range) = self.lock_store().await?;
+            self.with_current(true, |open| match &open.data {
+                Some(d) if d.applied > d.base_end => {
+                    Some((format::encode_base(&open.map), d.id, d.applied))
+                }
+                _ => None,
+            })?
+        };
+        let Some((base, id, from)) = snapshot else {
+            return Ok(());
+        };
+        let base_len = base.len() as u64;
+        let path = self.path().to_owned();
+        let temp = disk::temp_path(&path, true);
+        let (p, t) = (path.clone(), temp.clone());
+        let written = run_blocking(move || disk::write_temp(&p, &t, &base))
+            .await
+            .unwrap_or_else(|| Err(io::Error::other("file thread stopped")));
+        let result = match written {
+            Ok(f) => self.finish_background(f, &temp, id, from, base_len).await,
+            Err(e) => Err(self.io(e)),
+        };
+        if result.is_err() {
+            std::fs::remove_file(&temp).ok();
+        }
+        result
+    }
+
+    /// The locked end of [`Shared::compact_in_background`]. If another process compacted the
+    /// file meanwhile, the temp file is dropped instead.
+    async fn finish_background(
+        &self,
+        temp_file: File,
+        temp: &Path,
+        id: FileId,
+        from: u64,
+        base_len: u64,
+    ) -> Result<()> {
+        let (_gate, _range) = self.lock_store().await?;
+        let tail = self.with_current(true, |open| match &open.data {
+            Some(d) if d.id == id && d.applied >= from => Some((d.file.clone(), d.applied)),
+            _ => None,
+        })?;
+        let Some((old, to)) = tail else {
+            std::fs::remove_file(temp).ok();
+            return Ok(());
+        };
+        let (path, temp) = (self.path().to_owned(), temp.to_owned());
+        let file = run_blocking(move || {
+            let tail = disk::Tail {
+                file: &old,
+                from,
+                to,
+            };
+            disk::finish_temp(temp_file, &temp, &path, Some(tail))
+        })
+        .await
+        .unwrap_or_else(|| Err(io::Error::other("file thread stopped")))
+        .map_err(|e| self.io(e))?;
+        let meta = file.metadata().map_err(|e| self.io(e))?;
+        if let Some(open) = self.open.borrow_mut().as_mut() {
+            open.data = Some(DataFile {
+                file: Arc::new(file),
+                id: disk::file_id(&meta),
+                applied: base_len + (to - from),
+                base_end: base_len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts a compaction in the background (one at a time); a failed one is retried by the
+    /// next write that finds the log too long, by `compact()` or by `close()`.
     fn compact_soon(self: &Rc<Self>) {
         if self.compaction_queued.replace(true) {
             return;
@@ -476,9 +561,40 @@ impl Shared {
         };
         let shared = self.clone();
         exec.spawn(async move {
-            let _ = shared.compact().await;
+            // Writes made during a compaction stay records after it: go again (a few times at
+            // most) while that leaves the file too long.
+            for _ in 0..3 {
+                let again = shared.compact_in_background().await.is_ok()
+                    && !shared.closed.get()
+                    && shared
+                        .open
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|open| open.compaction_due(shared.compact_min()));
+                if !again {
+                    break;
+                }
+            }
             shared.compaction_queued.set(false);
+            for w in std::mem::take(&mut *shared.compaction_waiters.borrow_mut()) {
+                w.wake();
+            }
         });
+    }
+
+    /// Resolves when no background compaction is running.
+    async fn background_done(&self) {
+        std::future::poll_fn(|cx| {
+            if self.compaction_queued.get() {
+                self.compaction_waiters
+                    .borrow_mut()
+                    .push(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await
     }
 }
 
@@ -527,6 +643,7 @@ impl Backend for FileBackend {
             shared.closed.set(true);
             return Ok(());
         }
+        shared.background_done().await;
         // Leave one JSON object behind if there are records; never write to a damaged file.
         let has_records = shared.poisoned.borrow().is_none()
             && shared
@@ -540,9 +657,6 @@ impl Backend for FileBackend {
             Ok(())
         };
         shared.closed.set(true);
-        // Wait for a background compaction still queued behind ours (it finds the store
-        // closed and stops), then release the files and locks.
-        drop(shared.gate.acquire().await);
         *shared.open.borrow_mut() = None;
         result
     }
