@@ -9,6 +9,32 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A store in one JSON file, readable by reshuffle 1.0.9's FileStoreAdapter after `close()` or
+ * `compact()`. Writes append a record; several processes may share the file.
+ */
+export declare class NativeFileStore {
+  /**
+   * `durability: 'write'` (default) resolves writes once the OS has them (they survive the
+   * process being killed); `'fsync'` once they are on disk. The file is compacted in the
+   * background once it is larger than both `compactThreshold` bytes (default 1 MiB) and
+   * twice the live data. Nothing is opened until first use.
+   */
+  constructor(path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number })
+  get(key: string): string | undefined | Promise<string | undefined>
+  set(key: string, json: string | undefined, reason?: string): void | Promise<void>
+  update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
+  remove(key: string): void | Promise<void>
+  list(prefix?: string): string[] | Promise<string[]>
+  /** Leaves the file as one JSON object (compacting it if it holds records) and releases it. */
+  close(): void | Promise<void>
+  /**
+   * Rewrites the file as one JSON object (new file, flush, rename), after every write called
+   * before.
+   */
+  compact(): void | Promise<void>
+}
+
 export declare class NativeMemoryStore {
   constructor()
   get(key: string): string | undefined | Promise<string | undefined>

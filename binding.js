@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeFileStore = nativeBinding.NativeFileStore
 module.exports.NativeMemoryStore = nativeBinding.NativeMemoryStore
 module.exports.NativeSqlStore = nativeBinding.NativeSqlStore
 module.exports.corruptValueError = nativeBinding.corruptValueError

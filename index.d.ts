@@ -37,6 +37,33 @@ export declare class MemoryStoreAdapter implements DatastoreAdapter {
   close(): Promise<void>
 }
 
+/** Options of FileStoreAdapter. */
+export interface FileStoreOptions {
+  /** 'write' (default): a resolved write has reached the OS (survives SIGKILL); 'fsync': it has reached the disk. */
+  durability?: 'write' | 'fsync'
+  /** Compact in the background once the file is larger than this many bytes and twice the live data (default 1 MiB). */
+  compactThreshold?: number
+}
+
+/**
+ * A store in one JSON file, compatible with reshuffle 1.0.9's FileStoreAdapter: it opens the
+ * file reshuffle wrote, and after `close()` or `compact()` the file is again one JSON object
+ * that reshuffle reads. Writes append a record (constant cost); several processes may share
+ * the file, with `update` atomic across them.
+ */
+export declare class FileStoreAdapter implements DatastoreAdapter {
+  constructor(path: string, options?: FileStoreOptions)
+  get<T = any>(key: string): Promise<T | undefined>
+  set<T = any>(key: string, value: T): Promise<T>
+  update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
+  remove(key: string): Promise<void>
+  del(key: string): Promise<void>
+  list(prefix?: string): Promise<string[]>
+  close(): Promise<void>
+  /** Rewrites the file as one JSON object (new file, flush, rename) after every write called before. */
+  compact(): Promise<void>
+}
+
 /** Options of SQLStoreAdapter. */
 export interface SQLStoreOptions {
   /** SQLite: 'normal' (default; WAL, survives a killed process) or 'fsync' (reaches the disk before resolving). */

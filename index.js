@@ -150,6 +150,31 @@ class MemoryStoreAdapter extends StoreAdapter {
   }
 }
 
+// One JSON file, as reshuffle's FileStoreAdapter keeps it: writes append a record, the file is
+// compacted back to one JSON object in the background, by compact() and by close(). Several
+// processes may share it. Options: { durability: 'write' | 'fsync', compactThreshold: bytes }.
+class FileStoreAdapter extends StoreAdapter {
+  #file
+
+  constructor(path, options) {
+    const file = new native.NativeFileStore(path, options)
+    super(file)
+    this.#file = file
+  }
+
+  // Rewrites the file as one JSON object (new file, flush, rename) after every write called
+  // before; reshuffle 1.0.9 can read it then.
+  compact() {
+    let r
+    try {
+      r = this.#file.compact()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return isPending(r) ? r.then(toUndefined) : Promise.resolve(undefined)
+  }
+}
+
 // SQL table `(id varchar primary key, value varchar)` of JSON text, reshuffle's layout.
 // `target`: a SQLite file path or ':memory:', or for PostgreSQL a pg Pool, Client or config
 // object or a postgres:// URL.
@@ -244,5 +269,6 @@ class PersistentStore {
 }
 
 exports.MemoryStoreAdapter = MemoryStoreAdapter
+exports.FileStoreAdapter = FileStoreAdapter
 exports.SQLStoreAdapter = SQLStoreAdapter
 exports.PersistentStore = PersistentStore

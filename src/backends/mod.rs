@@ -1,5 +1,6 @@
 //! Storage engines behind [`crate::core::Backend`].
 
+pub mod file;
 pub mod memory;
 pub mod process_lock;
 pub mod sql_identifier;

@@ -198,9 +198,19 @@ impl<B: Backend> Store<B> {
 
     /// Keys starting with `prefix`, sorted by code point, after every write called before.
     pub fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + 'static {
-        let open = self.inner.state.get() == State::Open;
         let inner = self.inner.clone();
         let prefix = prefix.to_owned();
+        self.after_writes(async move { inner.backend.list(&prefix).await })
+    }
+
+    /// Runs `op` — backend maintenance such as a compaction — once every write called before
+    /// it has finished; `close` waits for it. Rejects with `Closed` once the store is closing.
+    pub fn after_writes<T: 'static>(
+        &self,
+        op: impl Future<Output = Result<T>> + 'static,
+    ) -> impl Future<Output = Result<T>> + 'static {
+        let open = self.inner.state.get() == State::Open;
+        let inner = self.inner.clone();
         let ticket = open.then(|| inner.activity.begin(false));
         let barrier = inner.activity.next_write.get();
         async move {
@@ -211,7 +221,7 @@ impl<B: Backend> Store<B> {
                 .activity
                 .wait_until(move |a| a.writes.borrow().first().is_none_or(|&s| s >= barrier))
                 .await;
-            inner.backend.list(&prefix).await
+            op.await
         }
     }
 
@@ -251,5 +261,54 @@ impl<B: Backend> Store<B> {
 
     pub fn is_closed(&self) -> bool {
         self.inner.state.get() != State::Open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::memory::MemoryBackend;
+    use crate::core::executor::{block_on, oneshot, Executor, Receiver};
+
+    /// Returns `"1"` once its receiver fires.
+    struct Wait(Receiver<()>);
+
+    impl Updater for Wait {
+        type Error = ();
+        #[allow(clippy::manual_async_fn)] // the future must not borrow `current`
+        fn call(
+            self,
+            _: Option<&str>,
+        ) -> impl Future<Output = std::result::Result<Option<String>, UpdateError<()>>> + 'static
+        {
+            async move {
+                self.0.await;
+                Ok(Some("1".to_owned()))
+            }
+        }
+    }
+
+    #[test]
+    fn after_writes_waits_for_earlier_writes_and_close_waits_for_it() {
+        block_on(async {
+            let store = Store::new(MemoryBackend::new());
+            let (tx, rx) = oneshot();
+            let upd = store.update("k", Wait(rx));
+            let view = store.clone();
+            let op = store.after_writes(async move { view.backend().get("k").await });
+            let seen = Rc::new(RefCell::new(None));
+            let out = seen.clone();
+            let exec = Executor::current().expect("executor");
+            exec.spawn(async move { *out.borrow_mut() = Some(op.await) });
+            exec.spawn(async move { upd.await.map(|_| ()).unwrap_or(()) });
+            assert!(seen.borrow().is_none());
+            tx.send(());
+            store.close().await.expect("close");
+            assert_eq!(*seen.borrow(), Some(Ok(Some("1".to_owned()))));
+            assert_eq!(
+                store.after_writes(async { Ok(()) }).await,
+                Err(DatastoreError::Closed)
+            );
+        });
     }
 }

@@ -209,6 +209,16 @@ impl<B: Backend> JsStore<B> {
         })
     }
 
+    /// Runs backend maintenance (`op`, such as a compaction) after every write called before.
+    pub fn after_writes(
+        &self,
+        env: napi::sys::napi_env,
+        op: impl Future<Output = crate::core::Result<()>> + 'static,
+    ) -> napi::Result<JsAny> {
+        let rt = Runtime::get(env);
+        run(rt, self.store.after_writes(op), |rt, ()| rt.js.undefined())
+    }
+
     pub fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
         let rt = Runtime::get(env);
         run(rt, self.store.close(), |rt, ()| rt.js.undefined())

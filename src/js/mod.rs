@@ -4,6 +4,7 @@
 mod adapter;
 mod error;
 mod errors_api;
+mod file;
 mod memory;
 mod raw;
 mod runtime;

@@ -1,0 +1,360 @@
+//! The bytes of a store file (docs/file-format.md): a base — one JSON object of key → value, as
+//! reshuffle 1.0.9 writes it — then optional whitespace, then records, one per line:
+//!
+//! ```text
+//! <crc32 of BODY, 8 lowercase hex digits> <BODY>\n
+//! BODY = ["s",<key as JSON string>,<value JSON>]   (set)
+//!      | ["d",<key as JSON string>]                (delete)
+//! ```
+//!
+//! Invariants: a record never contains a newline except its last byte (JSON text from
+//! `JSON.stringify` has none; [`encode_put`] turns any stray CR/LF, which JSON only allows as
+//! whitespace, into spaces), so a record is complete exactly when its newline is there. Only the
+//! last line of a file may be bad (torn by a crash); a bad line followed by anything is damage.
+
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+/// A change read from or written to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put(String, String),
+    Delete(String),
+}
+
+/// Damage at byte `position` of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub position: u64,
+    pub reason: String,
+}
+
+/// CRC-32 (IEEE 802.3, as zlib and PNG use it).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+fn json_string(s: &str) -> String {
+    // Serializing a str cannot fail.
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn frame(body: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(body.len() + 10);
+    line.extend_from_slice(format!("{:08x} ", crc32(body.as_bytes())).as_bytes());
+    line.extend_from_slice(body.as_bytes());
+    line.push(b'\n');
+    line
+}
+
+/// The record that sets `key` to the JSON text `value`.
+pub fn encode_put(key: &str, value: &str) -> Vec<u8> {
+    // Byte searches (memchr in std), fast for values of many megabytes.
+    let bytes = value.as_bytes();
+    let value = if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+        std::borrow::Cow::Owned(value.replace(['\n', '\r'], " "))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    };
+    frame(&format!("[\"s\",{},{}]", json_string(key), value.trim()))
+}
+
+/// The record that deletes `key`.
+pub fn encode_delete(key: &str) -> Vec<u8> {
+    frame(&format!("[\"d\",{}]", json_string(key)))
+}
+
+/// A base holding `map`: one JSON object, then a newline.
+pub fn encode_base(map: &BTreeMap<String, String>) -> Vec<u8> {
+    let size: usize = map.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    let mut out = Vec::with_capacity(size + 3);
+    out.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(json_string(k).as_bytes());
+        out.push(b':');
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+/// The body of a record, or why it is not one.
+fn decode_body(body: &str) -> Result<Op, String> {
+    let (kind, rest) = if let Some(rest) = body.strip_prefix("[\"s\",") {
+        ('s', rest)
+    } else if let Some(rest) = body.strip_prefix("[\"d\",") {
+        ('d', rest)
+    } else {
+        return Err("unknown record type".into());
+    };
+    let mut keys = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    let key = match keys.next() {
+        Some(Ok(k)) => k,
+        _ => return Err("bad key in record".into()),
+    };
+    let after = &rest[keys.byte_offset()..];
+    match kind {
+        's' => {
+            let value = after
+                .strip_prefix(',')
+                .and_then(|v| v.strip_suffix(']'))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or("bad value in record")?;
+            Ok(Op::Put(key, value.to_owned()))
+        }
+        _ if after == "]" => Ok(Op::Delete(key)),
+        _ => Err("bad delete record".into()),
+    }
+}
+
+/// One line without its newline: checksum, space, body.
+fn decode_line(line: &[u8]) -> Result<Op, String> {
+    if line.len() < 10 || line[8] != b' ' {
+        return Err("not a record".into());
+    }
+    let crc = std::str::from_utf8(&line[..8])
+        .ok()
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or("bad checksum field")?;
+    let body = &line[9..];
+    if crc32(body) != crc {
+        return Err("checksum mismatch".into());
+    }
+    let body = std::str::from_utf8(body).map_err(|_| "record is not UTF-8")?;
+    decode_body(body)
+}
+
+/// Records parsed from a stretch of the log.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub ops: Vec<Op>,
+    /// Bytes of `buf` made of whole, valid records.
+    pub valid_len: usize,
+    /// Whether bytes after `valid_len` form a torn last record.
+    pub torn: bool,
+}
+
+/// Parses records from `buf`, which starts at file offset `start` and ends at the end of the
+/// file as far as the caller read it. A bad line that is the last one is torn; any other bad
+/// line is damage.
+pub fn parse_log(buf: &[u8], start: u64) -> Result<Log, Damage> {
+    let mut log = Log::default();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i) else {
+            log.torn = true;
+            break;
+        };
+        match decode_line(&buf[pos..nl]) {
+            Ok(op) => log.ops.push(op),
+            Err(_) if nl + 1 == buf.len() => {
+                log.torn = true;
+                break;
+            }
+            Err(reason) => {
+                return Err(Damage {
+                    position: start + pos as u64,
+                    reason,
+                })
+            }
+        }
+        pos = nl + 1;
+        log.valid_len = pos;
+    }
+    Ok(log)
+}
+
+/// A whole file: its base and the records after it.
+#[derive(Debug)]
+pub struct Parsed {
+    pub map: BTreeMap<String, String>,
+    /// Where the records start (after the base and its trailing whitespace).
+    pub base_end: u64,
+    pub log: Log,
+}
+
+/// Byte offset of a serde_json error's line and column in `buf`.
+fn offset_of(buf: &[u8], line: usize, column: usize) -> u64 {
+    let mut start = 0;
+    for _ in 1..line {
+        match buf[start..].iter().position(|&b| b == b'\n') {
+            Some(i) => start += i + 1,
+            None => break,
+        }
+    }
+    (start + column.saturating_sub(1)).min(buf.len()) as u64
+}
+
+fn parse_base(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Damage> {
+    let mut de = serde_json::Deserializer::from_slice(buf);
+    // Values as deep as JSON.stringify makes them must load; the caller gives this a big stack.
+    de.disable_recursion_limit();
+    let mut stream = de.into_iter::<BTreeMap<String, Box<RawValue>>>();
+    match stream.next() {
+        Some(Ok(map)) => Ok((map, stream.byte_offset())),
+        Some(Err(e)) => Err(Damage {
+            position: offset_of(buf, e.line(), e.column()),
+            reason: format!("the base is not a JSON object: {e}"),
+        }),
+        None => Err(Damage {
+            position: 0,
+            reason: "the file is empty; expected a JSON object".into(),
+        }),
+    }
+}
+
+/// Stacks to try for parsing a base: deep nesting recurses.
+const PARSE_STACKS: [usize; 2] = [256 << 20, 16 << 20];
+
+/// Parses a base on a thread with a large stack (reserved, not committed), so deeply nested
+/// values cannot overflow the caller's stack; where no such thread can be made, on this one.
+fn parse_base_deep(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Damage> {
+    for stack in PARSE_STACKS {
+        let done = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(stack)
+                .spawn_scoped(s, || parse_base(buf))
+                .ok()
+                .map(|handle| handle.join())
+        });
+        match done {
+            Some(Ok(result)) => return result,
+            Some(Err(_)) => {
+                return Err(Damage {
+                    position: 0,
+                    reason: "the parser failed".into(),
+                })
+            }
+            None => continue,
+        }
+    }
+    parse_base(buf)
+}
+
+/// Parses a whole file.
+pub fn parse_file(buf: &[u8]) -> Result<Parsed, Damage> {
+    let (map, end) = parse_base_deep(buf)?;
+    let mut base_end = end;
+    while base_end < buf.len() && matches!(buf[base_end], b' ' | b'\t' | b'\r' | b'\n') {
+        base_end += 1;
+    }
+    let log = parse_log(&buf[base_end..], base_end as u64)?;
+    let map = map
+        .into_iter()
+        .map(|(k, v)| (k, String::from(Box::<str>::from(v))))
+        .collect();
+    Ok(Parsed {
+        map,
+        base_end: base_end as u64,
+        log,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let mut buf = encode_put("k\"\n🎉", "{\"a\":\n[1, \"x\"]}");
+        buf.extend(encode_delete("gone"));
+        buf.extend(encode_put("n", "null"));
+        let log = parse_log(&buf, 0).unwrap();
+        assert_eq!(
+            log.ops,
+            vec![
+                Op::Put("k\"\n🎉".into(), "{\"a\": [1, \"x\"]}".into()),
+                Op::Delete("gone".into()),
+                Op::Put("n".into(), "null".into()),
+            ]
+        );
+        assert_eq!(log.valid_len, buf.len());
+        assert!(!log.torn);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_reported_not_damage() {
+        let mut buf = encode_put("a", "1");
+        let whole = buf.len();
+        let second = encode_put("b", "2");
+        for cut in 1..second.len() {
+            let mut b = buf.clone();
+            b.extend_from_slice(&second[..cut]);
+            let log = parse_log(&b, 0).unwrap();
+            assert_eq!(log.ops.len(), 1);
+            assert_eq!(log.valid_len, whole);
+            assert!(log.torn);
+        }
+        // A complete last line with a bad checksum is torn too.
+        buf.extend_from_slice(b"00000000 [\"s\",\"b\",2]\n");
+        assert!(parse_log(&buf, 0).unwrap().torn);
+    }
+
+    #[test]
+    fn damage_before_the_end_names_its_position() {
+        let mut buf = encode_put("a", "1");
+        let at = buf.len();
+        let mut bad = encode_put("b", "2");
+        bad[12] ^= 1;
+        buf.extend(bad);
+        buf.extend(encode_put("c", "3"));
+        let d = parse_log(&buf, 100).unwrap_err();
+        assert_eq!(d.position, 100 + at as u64);
+    }
+
+    #[test]
+    fn files_parse_with_base_and_records() {
+        let mut file = br#"{"a":1,"b":{"x":[1,2]}}"#.to_vec();
+        file.extend(encode_put("c", "true"));
+        file.extend(encode_delete("a"));
+        let p = parse_file(&file).unwrap();
+        assert_eq!(p.base_end, 23);
+        assert_eq!(p.map.get("b").map(String::as_str), Some(r#"{"x":[1,2]}"#));
+        assert_eq!(p.log.ops.len(), 2);
+
+        let pretty = b"{\n  \"a\": 1\n}\n\n";
+        let p = parse_file(pretty).unwrap();
+        assert_eq!(p.base_end, pretty.len() as u64);
+        assert_eq!(p.map.get("a").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn a_bad_base_is_damage() {
+        for bad in [
+            &b"null"[..],
+            b"[1]",
+            b"",
+            b"{\"a\":",
+            b"{\"a\" 1}",
+            b"\"x\"",
+        ] {
+            assert!(
+                parse_file(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let d = parse_file(b"{\"a\":1,\n\"b\":x}").unwrap_err();
+        assert_eq!(d.position, 12);
+    }
+
+    #[test]
+    fn deep_values_load() {
+        let depth = 5000;
+        let value = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let mut map = BTreeMap::new();
+        map.insert("deep".to_owned(), value.clone());
+        let p = parse_file(&encode_base(&map)).unwrap();
+        assert_eq!(p.map.get("deep"), Some(&value));
+    }
+}

@@ -1,0 +1,549 @@
+//! A store in one JSON file that reshuffle 1.0.9's FileStoreAdapter can read after `close()`
+//! or `compact()`, written by appending one checksummed record per change (format: `format.rs`,
+//! docs/file-format.md).
+//!
+//! Locking, across every process that opens the file (sidecar `<path>.lock`, see
+//! [`ProcessLocks`]):
+//! - a key's lock is held from [`Backend::lock`] until its change is durable;
+//! - the store-wide lock, exclusive, is held for every change to the file itself: an append
+//!   (microseconds, on the JS thread), the creation of the file, the rename of a compaction
+//!   (`compact.rs`). Under it the end of the file is a record boundary or a torn record of a
+//!   crashed writer, which is cut off before anything is appended.
+//!
+//! Readers never take the store-wide lock: before answering they apply the records added since
+//! they last looked (the file grew) or reload (the path now names another file: a compaction).
+//! An incomplete last record is skipped by readers (it may be another writer's append in
+//! progress). Damage anywhere else, confirmed under the store-wide lock, poisons the store:
+//! every later operation rejects with `Corrupt`, and this store never writes to the file again.
+
+mod compact;
+mod disk;
+mod format;
+mod sync;
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::backends::process_lock::{Mode, ProcessLocks, RangeGuard};
+use crate::core::executor::run_blocking;
+use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+
+use disk::FileId;
+use format::Op;
+use sync::{Gate, Syncer};
+
+/// When a write has reached the level a caller waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `write()` returned: the change survives the process being killed.
+    #[default]
+    Write,
+    /// `fdatasync` returned: the change survives power loss.
+    Fsync,
+}
+
+impl Durability {
+    /// Parses the `durability` option.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "write" => Ok(Self::Write),
+            "fsync" => Ok(Self::Fsync),
+            other => Err(DatastoreError::invalid_argument(format!(
+                "FileStoreAdapter: durability must be 'write' or 'fsync', got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Options of [`FileBackend::new`].
+#[derive(Clone, Debug, Default)]
+pub struct FileOptions {
+    pub durability: Durability,
+    /// File size below which no background compaction starts (default 1 MiB); one starts
+    /// once the file is also larger than twice the live data.
+    pub compact_min_bytes: Option<u64>,
+}
+
+const DEFAULT_COMPACT_MIN: u64 = 1 << 20;
+
+/// The data file as this process last saw it.
+struct DataFile {
+    file: Arc<File>,
+    id: FileId,
+    /// End of the records applied to the map: a record boundary.
+    applied: u64,
+    /// Where the base ends and records start.
+    base_end: u64,
+}
+
+/// An open store: its lock file (opened by the first lock), its data file (absent until the
+/// first write creates it) and the data as of `data.applied`.
+struct Open {
+    locks: Option<Rc<ProcessLocks>>,
+    data: Option<DataFile>,
+    map: BTreeMap<String, String>,
+    /// Sum of key and value lengths: the size of a compacted base, roughly.
+    live_bytes: u64,
+}
+
+impl Open {
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Put(k, v) => {
+                let add = (k.len() + v.len() + 4) as u64;
+                if let Some(old) = self.map.insert(k.clone(), v) {
+                    self.live_bytes -= (k.len() + old.len() + 4) as u64;
+                }
+                self.live_bytes += add;
+            }
+            Op::Delete(k) => {
+                if let Some(old) = self.map.remove(&k) {
+                    self.live_bytes -= (k.len() + old.len() + 4) as u64;
+                }
+            }
+        }
+    }
+
+    /// Whether the file has records and is larger than both `min` and twice the live data.
+    fn compaction_due(&self, min: u64) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(|d| d.applied > d.base_end && d.applied > min.max(2 * self.live_bytes))
+    }
+
+    fn reset(&mut self, map: BTreeMap<String, String>) {
+        self.live_bytes = map
+            .iter()
+            .map(|(k, v)| (k.len() + v.len() + 4) as u64)
+            .sum();
+        self.map = map;
+    }
+}
+
+struct Shared {
+    /// Absolute path of the data file as given.
+    path: PathBuf,
+    /// Where the data file really is: `path`, or the target of the symlink at `path` (a
+    /// compaction renames over this, so a symlink stays one). Set by the first operation.
+    resolved: OnceCell<PathBuf>,
+    /// The path as the caller gave it, for messages.
+    shown: String,
+    options: FileOptions,
+    open: RefCell<Option<Open>>,
+    gate: Rc<Gate>,
+    syncer: Syncer,
+    poisoned: RefCell<Option<DatastoreError>>,
+    compaction_queued: Cell<bool>,
+    compaction_waiters: RefCell<Vec<std::task::Waker>>,
+    closed: Cell<bool>,
+}
+
+/// The file backend. Cheap to construct: nothing is opened until the first operation.
+pub struct FileBackend {
+    shared: Rc<Shared>,
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+impl FileBackend {
+    pub fn new(path: &str, options: FileOptions) -> Result<Self> {
+        if path.is_empty() || path.contains('\0') {
+            return Err(DatastoreError::invalid_argument(
+                "FileStoreAdapter(path): the path must be a non-empty string without NUL",
+            ));
+        }
+        let absolute = std::path::absolute(path).map_err(|e| DatastoreError::io(path, e))?;
+        Ok(FileBackend {
+            shared: Rc::new(Shared {
+                path: absolute,
+                resolved: OnceCell::new(),
+                shown: path.to_owned(),
+                options,
+                open: RefCell::new(None),
+                gate: Rc::new(Gate::default()),
+                syncer: Syncer::default(),
+                poisoned: RefCell::new(None),
+                compaction_queued: Cell::new(false),
+                compaction_waiters: RefCell::new(Vec::new()),
+                closed: Cell::new(false),
+            }),
+        })
+    }
+
+    /// Rewrites the file as one JSON object (atomically), if it holds any record. Resolves
+    /// once done. `'static`, so a caller can queue it behind other operations.
+    pub fn compact(&self) -> impl Future<Output = Result<()>> + 'static {
+        let shared = self.shared.clone();
+        async move { shared.compact().await }
+    }
+}
+
+impl Shared {
+    fn io(&self, e: impl std::fmt::Display) -> DatastoreError {
+        DatastoreError::io(&self.shown, e)
+    }
+
+    fn check(&self) -> Result<()> {
+        match &*self.poisoned.borrow() {
+            Some(e) => Err(e.clone()),
+            None if self.closed.get() => Err(DatastoreError::Closed),
+            None => Ok(()),
+        }
+    }
+
+    /// The error for damage at `position`. Seen under the store-wide lock (no writer can be
+    /// half-way), it poisons the store; a reader without the lock only reports it, and
+    /// [`Shared::read_current`] checks again under the lock.
+    fn damaged(&self, locked: bool, position: u64, reason: String) -> DatastoreError {
+        let e = DatastoreError::Corrupt {
+            path: self.shown.clone(),
+            position,
+            reason,
+        };
+        if locked {
+            *self.poisoned.borrow_mut() = Some(e.clone());
+        }
+        e
+    }
+
+    /// The data file's path (see `resolved`).
+    fn path(&self) -> &Path {
+        self.resolved.get().unwrap_or(&self.path)
+    }
+
+    fn compact_min(&self) -> u64 {
+        self.options
+            .compact_min_bytes
+            .unwrap_or(DEFAULT_COMPACT_MIN)
+    }
+
+    /// Sets up the open state (the data file is looked at by [`Shared::catch_up`]).
+    fn ensure_open(&self) -> Result<()> {
+        self.check()?;
+        if self.open.borrow().is_some() {
+            return Ok(());
+        }
+        self.resolved
+            .get_or_init(|| disk::resolve_symlink(&self.path));
+        match std::fs::metadata(self.path()) {
+            Ok(m) if m.is_dir() => return Err(self.io("is a directory")),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io(e)),
+        }
+        *self.open.borrow_mut() = Some(Open {
+            locks: None,
+            data: None,
+            map: BTreeMap::new(),
+            live_bytes: 0,
+        });
+        Ok(())
+    }
+
+    /// The lock file, opened (created) by the first operation that locks: reads need none, so
+    /// a store in a read-only folder can still be read.
+    fn locks(&self) -> Result<Rc<ProcessLocks>> {
+        self.ensure_open()?;
+        let mut guard = self.open.borrow_mut();
+        let open = guard.as_mut().ok_or(DatastoreError::Closed)?;
+        if let Some(locks) = &open.locks {
+            return Ok(locks.clone());
+        }
+        let locks = ProcessLocks::open(&lock_path(self.path())).map_err(|e| match e {
+            DatastoreError::Io { path, message } => self.io(format!("{message} ({path})")),
+            other => other,
+        })?;
+        open.locks = Some(locks.clone());
+        Ok(locks)
+    }
+
+    /// Runs `f` on the open state after applying what other processes wrote. With `locked`
+    /// (the caller holds the store-wide lock exclusively) a torn last record is cut off.
+    fn with_current<T>(&self, locked: bool, f: impl FnOnce(&mut Open) -> T) -> Result<T> {
+        self.ensure_open()?;
+        let mut guard = self.open.borrow_mut();
+        let open = guard.as_mut().ok_or(DatastoreError::Closed)?;
+        self.catch_up(open, locked)?;
+        Ok(f(open))
+    }
+
+    /// [`Shared::with_current`] for readers: without the store-wide lock, except that damage
+    /// is confirmed under the lock by reading the whole file again (a read racing with a
+    /// writer that cuts off a torn record could mix old and new bytes).
+    async fn read_current<T>(&self, f: impl Fn(&mut Open) -> T) -> Result<T> {
+        match self.with_current(false, &f) {
+            Err(DatastoreError::Corrupt { .. }) if self.poisoned.borrow().is_none() => {
+                let (_gate, _range) = self.lock_store().await?;
+                if let Some(open) = self.open.borrow_mut().as_mut() {
+                    open.data = None;
+                }
+                self.with_current(true, &f)
+            }
+            other => other,
+        }
+    }
+
+    fn catch_up(&self, open: &mut Open, locked: bool) -> Result<()> {
+        let meta = match std::fs::metadata(self.path()) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if open.data.take().is_some() {
+                    open.reset(BTreeMap::new());
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(self.io(e)),
+        };
+        if meta.is_dir() {
+            return Err(self.io("is a directory"));
+        }
+        match &open.data {
+            Some(d) if d.id == disk::file_id(&meta) && meta.len() >= d.applied => {
+                if meta.len() > d.applied {
+                    self.read_tail(open, meta.len(), locked)?;
+                }
+                Ok(())
+            }
+            _ => self.reload(open, locked),
+        }
+    }
+
+    /// Applies the records between what was applied and `len`.
+    fn read_tail(&self, open: &mut Open, len: u64, locked: bool) -> Result<()> {
+        let Some(d) = &open.data else {
+            return Ok(());
+        };
+        let (file, start) = (d.file.clone(), d.applied);
+        let buf = disk::read_at(&file, start, len - start).map_err(|e| self.io(e))?;
+        let log = format::parse_log(&buf, start)
+            .map_err(|d| self.damaged(locked, d.position, d.reason))?;
+        let applied = start + log.valid_len as u64;
+        if log.torn && locked {
+            file.set_len(applied).map_err(|e| self.io(e))?;
+        }
+        for op in log.ops {
+            open.apply(op);
+        }
+        if let Some(d) = &mut open.data {
+            d.applied = applied;
+        }
+        Ok(())
+    }
+
+    /// Reads the whole file at the path again.
+    fn reload(&self, open: &mut Open, locked: bool) -> Result<()> {
+        let file = match disk::open_data(self.path()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                open.data = None;
+                open.reset(BTreeMap::new());
+                return Ok(());
+            }
+            Err(e) => return Err(self.io(e)),
+        };
+        let meta = file.metadata().map_err(|e| self.io(e))?;
+        let buf = disk::read_at(&file, 0, meta.len()).map_err(|e| self.io(e))?;
+        let parsed =
+            format::parse_file(&buf).map_err(|d| self.damaged(locked, d.position, d.reason))?;
+        let applied = parsed.base_end + parsed.log.valid_len as u64;
+        if parsed.log.torn && locked {
+            file.set_len(applied).map_err(|e| self.io(e))?;
+        }
+        open.reset(parsed.map);
+        for op in parsed.log.ops {
+            open.apply(op);
+        }
+        open.data = Some(DataFile {
+            file: Arc::new(file),
+            id: disk::file_id(&meta),
+            applied,
+            base_end: parsed.base_end,
+        });
+        Ok(())
+    }
+
+    /// Takes the store-wide lock for this process (gate) and against other processes.
+    async fn lock_store(&self) -> Result<(sync::GateGuard, RangeGuard)> {
+        let locks = self.locks()?;
+        let gate = self.gate.acquire().await;
+        let range = locks.lock_store(Mode::Exclusive).await?;
+        self.check()?;
+        Ok((gate, range))
+    }
+
+    /// Creates the data file holding an empty base, if there is none (store lock held).
+    async fn create_if_missing(&self) -> Result<()> {
+        let missing = self.with_current(true, |open| open.data.is_none())?;
+        if !missing {
+            return Ok(());
+        }
+        let path = self.path().to_owned();
+        let file = run_blocking(move || disk::replace(&path, b"{}\n"))
+            .await
+            .unwrap_or_else(|| Err(io::Error::other("file thread stopped")))
+            .map_err(|e| self.io(e))?;
+        let meta = file.metadata().map_err(|e| self.io(e))?;
+        let mut guard = self.open.borrow_mut();
+        let open = guard.as_mut().ok_or(DatastoreError::Closed)?;
+        open.reset(BTreeMap::new());
+        open.data = Some(DataFile {
+            file: Arc::new(file),
+            id: disk::file_id(&meta),
+            applied: meta.len(),
+            base_end: meta.len(),
+        });
+        Ok(())
+    }
+
+    /// Appends `change` to the file (store lock held); returns the file written and whether
+    /// the log has grown enough to compact.
+    fn append(&self, key: &str, change: Change) -> Result<Option<(Arc<File>, bool)>> {
+        if change == Change::Keep {
+            return Ok(None);
+        }
+        let min = self.compact_min();
+        self.with_current(true, |open| {
+            let d = open
+                .data
+                .as_mut()
+                .ok_or_else(|| self.io("the data file is missing"))?;
+            let file = d.file.clone();
+            let unchanged = match &change {
+                Change::Put(json) => open.map.get(key) == Some(json),
+                _ => !open.map.contains_key(key),
+            };
+            if unchanged {
+                // Already committed: nothing to append (the flush, if any, still runs).
+                return Ok(Some((file, false)));
+            }
+            let record = match &change {
+                Change::Put(json) => format::encode_put(key, json),
+                _ => format::encode_delete(key),
+            };
+            if let Err(e) = disk::append(&file, &record) {
+                // A partial record is a torn tail: cut it off now if we can (the next writer
+                // would otherwise).
+                let _ = file.set_len(d.applied);
+                return Err(self.io(e));
+            }
+            d.applied += record.len() as u64;
+            match change {
+                Change::Put(json) => open.apply(Op::Put(key.to_owned(), json)),
+                _ => open.apply(Op::Delete(key.to_owned())),
+            }
+            Ok(Some((file, open.compaction_due(min))))
+        })?
+    }
+}
+
+/// A key locked in this process and against other processes.
+pub struct FileHeld {
+    shared: Rc<Shared>,
+    _key: RangeGuard,
+}
+
+impl Backend for FileBackend {
+    type Held = FileHeld;
+
+    async fn lock(&self, key: &str) -> Result<FileHeld> {
+        let locks = self.shared.locks()?;
+        let guard = locks.lock_key(key).await?;
+        Ok(FileHeld {
+            shared: self.shared.clone(),
+            _key: guard,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.shared
+            .read_current(|open| open.map.get(key).cloned())
+            .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.shared
+            .read_current(|open| {
+                open.map
+                    .range::<str, _>((
+                        std::ops::Bound::Included(prefix),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let shared = &self.shared;
+        if shared.open.borrow().is_none() {
+            shared.closed.set(true);
+            return Ok(());
+        }
+        shared.background_done().await;
+        // Leave one JSON object behind if there are records; never write to a damaged file.
+        let has_records = shared.poisoned.borrow().is_none()
+            && shared
+                .with_current(false, |open| {
+                    open.data.as_ref().is_some_and(|d| d.applied > d.base_end)
+                })
+                .unwrap_or(false);
+        let result = if has_records {
+            shared.compact().await
+        } else {
+            Ok(())
+        };
+        shared.closed.set(true);
+        *shared.open.borrow_mut() = None;
+        result
+    }
+}
+
+impl HeldKey for FileHeld {
+    async fn read(&mut self, key: &str) -> Result<Option<String>> {
+        self.shared
+            .read_current(|open| open.map.get(key).cloned())
+            .await
+    }
+
+    async fn finish(self, key: &str, change: Change) -> Result<()> {
+        if change == Change::Keep {
+            return Ok(());
+        }
+        let shared = &self.shared;
+        let written = {
+            let (_gate, _range) = shared.lock_store().await?;
+            shared.create_if_missing().await?;
+            shared.append(key, change)?
+        };
+        let Some((file, due)) = written else {
+            return Ok(());
+        };
+        if shared.options.durability == Durability::Fsync {
+            let seq = shared.syncer.note_write(&file);
+            shared
+                .syncer
+                .wait_durable(seq)
+                .await
+                .map_err(|e| shared.io(e))?;
+        }
+        if due {
+            shared.compact_soon();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests;
