@@ -51,3 +51,26 @@ export declare class PersistentStore {
   /** Closes the adapter (shared by every namespace over it), if it can be closed. */
   close(): Promise<void>
 }
+
+/** A store in a PostgreSQL table laid out as reshuffle's SQLStoreAdapter lays it out. */
+export declare class PgStoreAdapter {
+  /** `target`: a node-postgres Pool or Client, a pg config object, or a postgres:// URL. */
+  constructor(target: string | object, table?: string, options?: { poolSize?: number })
+  /** The value of `key`, or `undefined` when it is missing. */
+  get<T = any>(key: string): Promise<T | undefined>
+  /** Stores a copy of `value`; resolves to a copy of it. */
+  set<T = any>(key: string, value: T): Promise<T>
+  /** Atomically replaces the value of `key` with what `updater` returns (`undefined`: no change). */
+  update<T = any>(key: string, updater: (value: T | undefined) => T | undefined | Promise<T | undefined>): Promise<[T | undefined, T | undefined]>
+  /** Removes `key`; a missing key is not an error. */
+  remove(key: string): Promise<void>
+  /** Alias of `remove`, the name reshuffle's connectors call. */
+  del(key: string): Promise<void>
+  /** Keys (starting with `prefix`, if given), sorted by Unicode code point. */
+  list(prefix?: string): Promise<string[]>
+  /**
+   * Waits for pending operations and closes the connections; later calls reject with
+   * `ERR_DATASTORE_CLOSED`.
+   */
+  close(): Promise<void>
+}

@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.MemoryStoreAdapter = nativeBinding.MemoryStoreAdapter
 module.exports.PersistentStore = nativeBinding.PersistentStore
+module.exports.PgStoreAdapter = nativeBinding.PgStoreAdapter

@@ -5,6 +5,8 @@ mod adapter;
 mod error;
 mod memory;
 mod persistent_store;
+mod pg_target;
+mod postgres;
 mod raw;
 mod runtime;
 mod updater;
