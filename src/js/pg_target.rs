@@ -3,6 +3,7 @@
 //! config object, or a `postgres://` / `postgresql://` URL. Anything else is not PostgreSQL
 //! (an SQLite path). `pg` itself is never loaded.
 
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::ptr;
 use std::time::Duration;
@@ -265,7 +266,38 @@ pub fn postgres_target(js: Js, target: Value) -> Result<Option<PgConfig>, Datast
         }
         _ => return Ok(None),
     };
-    settings.resolve(&process_env(), None).map(Some)
+    settings.resolve(&js_env(js), None).map(Some)
+}
+
+/// The variables node-postgres reads, from JS's `process.env` (what the app and node-postgres
+/// see, even where it differs from the C environment, as under jest); the C environment when
+/// there is no `process`.
+fn js_env(js: Js) -> HashMap<String, String> {
+    let env = js.get(js.get(js.global(), c"process"), c"env");
+    if type_of(js, env) != Type::Object {
+        return process_env();
+    }
+    let names: [&CStr; 11] = [
+        c"PGHOST",
+        c"PGPORT",
+        c"PGUSER",
+        c"PGPASSWORD",
+        c"PGDATABASE",
+        c"PGSSLMODE",
+        c"PGAPPNAME",
+        c"PGOPTIONS",
+        c"PGCONNECT_TIMEOUT",
+        c"USER",
+        c"USERNAME",
+    ];
+    names
+        .iter()
+        .filter_map(|name| {
+            let v = js.get(env, name);
+            let text = (type_of(js, v) == Type::String).then(|| js.to_string(v))??;
+            Some((field_name(name), text))
+        })
+        .collect()
 }
 
 /// Applies the store's own options (`{ poolSize }`) to `config`.
