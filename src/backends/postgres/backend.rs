@@ -17,10 +17,12 @@ use std::time::Duration;
 use super::config::PgConfig;
 use super::error::pg_error;
 use super::keys;
-use super::pool::{Lease, Pool};
+use futures_util::future::join;
+
+use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, run};
 use crate::backends::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+use crate::core::{Backend, Change, HeldKey, Result};
 
 pub struct PgBackend {
     pool: Arc<Pool>,
@@ -38,8 +40,10 @@ impl PgBackend {
     }
 }
 
-/// A key whose advisory lock is held through `lease`'s connection.
+/// A key of one operation; its advisory lock is held through `lease`'s connection.
 pub struct PgHeld {
+    pool: Arc<Pool>,
+    /// The connection holding the key's lock, once taken.
     lease: Option<Lease>,
     ids: (i32, i32),
     id: String,
@@ -53,7 +57,7 @@ fn is_closed_conn(e: &tokio_postgres::Error) -> bool {
 /// connection turns out to be dead (e.g. its server process was terminated while idle).
 async fn on_shared<T, F, Fut>(pool: &Arc<Pool>, f: F) -> Result<(T, Lease)>
 where
-    F: Fn(Arc<super::pool::Conn>) -> Fut,
+    F: Fn(Arc<Conn>) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
 {
     let mut retried = false;
@@ -67,51 +71,132 @@ where
     }
 }
 
-async fn lock_key(pool: Arc<Pool>, ids: (i32, i32)) -> Result<Lease> {
+/// One `pg_try_advisory_lock` on a shared connection.
+enum Try {
+    Busy,
+    /// Locked; with the value read right behind the lock when one was asked for.
+    Got(Option<String>),
+}
+
+fn value_of(row: Option<tokio_postgres::Row>) -> std::result::Result<Option<String>, PgErr> {
+    match row {
+        None => Ok(None),
+        Some(r) => r.try_get::<_, Option<String>>(0),
+    }
+}
+
+type PgErr = tokio_postgres::Error;
+
+/// Tries the key's lock; with `read_id`, the value is read in the same round trip. The read
+/// is a separate statement sent behind the lock, so its snapshot is taken after the lock is
+/// held and sees every write of the previous holder.
+async fn try_once(
+    c: Arc<Conn>,
+    (t, k): (i32, i32),
+    read_id: Option<String>,
+) -> std::result::Result<Try, PgErr> {
+    let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
+    let lock = c.client.query_one(&c.stmts.try_lock, &lock_params);
+    let Some(id) = read_id else {
+        let got: bool = lock.await?.try_get(0)?;
+        return Ok(if got { Try::Got(None) } else { Try::Busy });
+    };
+    let (locked, row) = join(lock, c.client.query_opt(&c.stmts.get, &[&id])).await;
+    let got: bool = locked?.try_get(0)?;
+    if !got {
+        return Ok(Try::Busy);
+    }
+    match row.and_then(value_of) {
+        Ok(v) => Ok(Try::Got(v)),
+        Err(e) => {
+            let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
+            Err(e)
+        }
+    }
+}
+
+/// Takes the key's lock (see the module docs), reading the value under it when `read_id` is
+/// given. The returned lease's connection holds the lock.
+async fn lock_key(
+    pool: Arc<Pool>,
+    ids: (i32, i32),
+    read_id: Option<String>,
+) -> Result<(Lease, Option<String>)> {
     let (t, k) = ids;
-    let (got, lease) = on_shared(&pool, |c| async move {
-        let row = c.client.query_one(&c.stmts.try_lock, &[&t, &k]).await?;
-        row.try_get::<_, bool>(0)
-    })
-    .await?;
-    if got {
-        return Ok(lease);
-    }
-    drop(lease);
     let mut backoff = Duration::from_millis(1);
+    let mut first = true;
     loop {
-        if let Some(pinned) = pool.pinned().await? {
-            pinned
-                .client
-                .execute(&pinned.stmts.lock, &[&t, &k])
-                .await
-                .map_err(|e| pg_error(&pool.table_display, &e))?;
-            return Ok(pinned);
+        if !first {
+            if let Some(pinned) = pool.pinned().await? {
+                let table = &pool.table_display;
+                pinned
+                    .client
+                    .execute(&pinned.stmts.lock, &[&t, &k])
+                    .await
+                    .map_err(|e| pg_error(table, &e))?;
+                let value = match &read_id {
+                    None => None,
+                    Some(id) => {
+                        let read = pinned.client.query_opt(&pinned.stmts.get, &[id]).await;
+                        match read.and_then(value_of) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                let _ =
+                                    pinned.client.execute(&pinned.stmts.unlock, &[&t, &k]).await;
+                                return Err(pg_error(table, &e));
+                            }
+                        }
+                    }
+                };
+                return Ok((pinned, value));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_millis(50));
-        let (got, lease) = on_shared(&pool, |c| async move {
-            let row = c.client.query_one(&c.stmts.try_lock, &[&t, &k]).await?;
-            row.try_get::<_, bool>(0)
-        })
-        .await?;
-        if got {
-            return Ok(lease);
+        first = false;
+        let (outcome, lease) = on_shared(&pool, |c| try_once(c, ids, read_id.clone())).await?;
+        if let Try::Got(value) = outcome {
+            return Ok((lease, value));
         }
     }
+}
+
+/// Applies `change` on the connection that holds the key's lock, then unlocks there.
+async fn write_and_unlock(
+    lease: Lease,
+    (t, k): (i32, i32),
+    id: String,
+    change: Change,
+) -> Result<()> {
+    let c = &lease.conn;
+    let table = lease.pool_table();
+    // Pipelined: the unlock is sent right behind the write and runs after it.
+    let write = async {
+        match &change {
+            Change::Keep => Ok(0),
+            Change::Put(json) => c.client.execute(&c.stmts.put, &[&id, json]).await,
+            Change::Delete => c.client.execute(&c.stmts.delete, &[&id]).await,
+        }
+    };
+    let unlock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
+    let unlock = c.client.execute(&c.stmts.unlock, &unlock_params);
+    // `join` polls in order, so the write is sent first.
+    let (written, _unlocked) = join(write, unlock).await;
+    drop(lease);
+    written.map(|_| ()).map_err(|e| pg_error(&table, &e))
 }
 
 impl Backend for PgBackend {
     type Held = PgHeld;
 
     async fn lock(&self, key: &str) -> Result<PgHeld> {
+        // The lock is taken by the first statement that needs it (`read` or `finish`), so
+        // that it travels in the same round trip.
         let id = keys::encode(key);
-        let ids = (self.table_id, keys::key_lock_id(&id));
-        let pool = self.pool.clone();
-        let lease = run(lock_key(pool, ids)).await?;
         Ok(PgHeld {
-            lease: Some(lease),
-            ids,
+            pool: self.pool.clone(),
+            lease: None,
+            ids: (self.table_id, keys::key_lock_id(&id)),
             id,
         })
     }
@@ -174,56 +259,54 @@ fn read_value(pool: &Pool, row: Option<tokio_postgres::Row>) -> Result<Option<St
     }
 }
 
-fn lost_lease() -> DatastoreError {
-    DatastoreError::backend("the key's PostgreSQL connection was already released")
-}
-
 impl HeldKey for PgHeld {
     async fn read(&mut self, _key: &str) -> Result<Option<String>> {
-        let conn = self.lease.as_ref().ok_or_else(lost_lease)?.conn.clone();
         let id = self.id.clone();
-        let table = self
-            .lease
-            .as_ref()
-            .map(|l| l.pool_table())
-            .unwrap_or_default();
-        run(async move {
-            let row = conn
-                .client
-                .query_opt(&conn.stmts.get, &[&id])
-                .await
-                .map_err(|e| pg_error(&table, &e))?;
-            match row {
-                None => Ok(None),
-                Some(r) => r
-                    .try_get::<_, Option<String>>(0)
-                    .map_err(|e| pg_error(&table, &e)),
-            }
-        })
-        .await
+        if let Some(lease) = &self.lease {
+            let conn = lease.conn.clone();
+            let table = lease.pool_table();
+            return run(async move {
+                let row = conn.client.query_opt(&conn.stmts.get, &[&id]).await;
+                row.and_then(value_of).map_err(|e| pg_error(&table, &e))
+            })
+            .await;
+        }
+        let (lease, value) = run(lock_key(self.pool.clone(), self.ids, Some(id))).await?;
+        self.lease = Some(lease);
+        Ok(value)
     }
 
     async fn finish(mut self, _key: &str, change: Change) -> Result<()> {
-        let lease = self.lease.take().ok_or_else(lost_lease)?;
-        let (t, k) = self.ids;
+        let ids = self.ids;
         let id = std::mem::take(&mut self.id);
+        if let Some(lease) = self.lease.take() {
+            return run(write_and_unlock(lease, ids, id, change)).await;
+        }
+        if change == Change::Keep {
+            return Ok(()); // never locked, nothing to do
+        }
+        let pool = self.pool.clone();
         run(async move {
-            let c = &lease.conn;
-            let table = lease.pool_table();
-            // Pipelined: the unlock is sent right behind the write and runs after it.
-            let write = async {
-                match &change {
-                    Change::Keep => Ok(0),
-                    Change::Put(json) => c.client.execute(&c.stmts.put, &[&id, json]).await,
-                    Change::Delete => c.client.execute(&c.stmts.delete, &[&id]).await,
+            if let Change::Put(json) = &change {
+                // One statement: a transaction-scoped try-lock, and the upsert when it is free.
+                // ON CONFLICT DO UPDATE acts on the latest row version, whatever the snapshot.
+                let (t, k) = ids;
+                let (written, _lease) = on_shared(&pool, |c| {
+                    let id = id.clone();
+                    let json = json.clone();
+                    async move {
+                        c.client
+                            .execute(&c.stmts.put_if_free, &[&id, &json, &t, &k])
+                            .await
+                    }
+                })
+                .await?;
+                if written == 1 {
+                    return Ok(());
                 }
-            };
-            let unlock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
-            let unlock = c.client.execute(&c.stmts.unlock, &unlock_params);
-            // `join` polls in order, so the write is sent first.
-            let (written, _unlocked) = futures_util::future::join(write, unlock).await;
-            drop(lease);
-            written.map(|_| ()).map_err(|e| pg_error(&table, &e))
+            }
+            let (lease, _) = lock_key(pool, ids, None).await?;
+            write_and_unlock(lease, ids, id, change).await
         })
         .await
     }

@@ -29,6 +29,8 @@ pub struct Statements {
     pub get: Statement,
     pub list: Statement,
     pub put: Statement,
+    /// The upsert under a transaction-scoped try-lock of the key: 0 rows when it is taken.
+    pub put_if_free: Statement,
     pub delete: Statement,
     pub try_lock: Statement,
     pub lock: Statement,
@@ -249,6 +251,11 @@ impl Pool {
                 "INSERT INTO {t} (id, value) VALUES ($1, $2) \
                  ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value"
             ),
+            format!(
+                "WITH l AS (SELECT pg_try_advisory_xact_lock($3::int4, $4::int4) AS free) \
+                 INSERT INTO {t} (id, value) SELECT $1::varchar, $2::varchar FROM l WHERE l.free \
+                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value"
+            ),
             format!("DELETE FROM {t} WHERE id = $1"),
             "SELECT pg_try_advisory_lock($1::int4, $2::int4)".to_owned(),
             "SELECT 1 FROM pg_advisory_lock($1::int4, $2::int4)".to_owned(),
@@ -264,6 +271,7 @@ impl Pool {
             get: next()?,
             list: next()?,
             put: next()?,
+            put_if_free: next()?,
             delete: next()?,
             try_lock: next()?,
             lock: next()?,
