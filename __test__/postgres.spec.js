@@ -349,10 +349,10 @@ describePg('PgStoreAdapter', () => {
       await store.close()
     }, 150000)
 
-    test('two stores with 2 connections each contend for one key without losing updates', async () => {
+    test.each([2, 1])('two stores with %i connection(s) each contend for one key without losing updates', async (poolSize) => {
       const table = newTable()
-      const a = makePgStore(pgTarget(), table, { poolSize: 2 })
-      const b = makePgStore(pgTarget(), table, { poolSize: 2 })
+      const a = makePgStore(pgTarget(), table, { poolSize })
+      const b = makePgStore(pgTarget(), table, { poolSize })
       const bump = (s) => s.update('n', async (v = 0) => {
         await sleep(1)
         return v + 1
@@ -384,6 +384,52 @@ describePg('PgStoreAdapter', () => {
       g.open()
       expect(await first).toEqual([undefined, 'first'])
       expect(await second).toEqual(['first', 'second'])
+      await Promise.all([a.close(), b.close()])
+    })
+
+    test('set and remove from another store wait for a running update', async () => {
+      const table = newTable()
+      const [a, b, c] = [0, 1, 2].map(() => makePgStore(pgTarget(), table))
+      await a.set('gone', 'here')
+      const g = gate()
+      let running = 0
+      const first = a.update('k', async () => {
+        running++
+        await g.promise
+        return 'from update'
+      })
+      const removing = a.update('gone', async () => {
+        running++
+        await g.promise
+        return 'updated'
+      })
+      while (running < 2) await sleep(5)
+      const setter = b.set('k', 'from set')
+      const remover = b.remove('gone')
+      await sleep(100)
+      expect(await c.get('k')).toBeUndefined() // neither the update nor the set is visible yet
+      expect(await c.get('gone')).toBe('here')
+      g.open()
+      await Promise.all([first, removing, setter, remover])
+      expect(await c.get('k')).toBe('from set')
+      expect(await c.get('gone')).toBeUndefined()
+      await Promise.all([a.close(), b.close(), c.close()])
+    })
+
+    test("an updater that throws releases the key for other stores at once", async () => {
+      const table = newTable()
+      const a = makePgStore(pgTarget(), table)
+      const b = makePgStore(pgTarget(), table)
+      const boom = new Error('boom')
+      await expect(a.update('k', () => {
+        throw boom
+      })).rejects.toBe(boom)
+      await expect(a.update('k', async () => {
+        await sleep(1)
+        throw boom
+      })).rejects.toBe(boom)
+      expect(await b.update('k', (v = 0) => v + 1)).toEqual([undefined, 1])
+      expect(await a.update('k', (v) => v + 1)).toEqual([1, 2])
       await Promise.all([a.close(), b.close()])
     })
 
@@ -446,6 +492,11 @@ describePg('PgStoreAdapter', () => {
       expect(error.message).toContain(table)
       expect(await store.get('k')).toBe('before')
       expect(await store.update('k', (v) => v + ' and again')).toEqual(['before', 'before and again'])
+
+      // Killed while idle: the next reads find a fresh connection.
+      await sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [appName])
+      expect(await store.get('k')).toBe('before and again')
+      expect(await store.list()).toEqual(['k'])
       await store.close()
     })
 

@@ -49,8 +49,14 @@ pub struct PgHeld {
     id: String,
 }
 
+/// The connection is gone: closed, or the server ended the session (operator intervention,
+/// class 57P) or reported a connection exception (class 08).
 fn is_closed_conn(e: &tokio_postgres::Error) -> bool {
     e.is_closed()
+        || e.as_db_error().is_some_and(|d| {
+            let code = d.code().code();
+            code.starts_with("57P") || code.starts_with("08")
+        })
 }
 
 /// Runs a query that is safe to repeat on a fresh shared connection, retrying once when the
