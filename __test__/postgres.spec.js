@@ -209,6 +209,29 @@ describePg('PgStoreAdapter', () => {
       await missing.close()
     })
 
+    testWithPg('a role that may only read uses an existing table; its writes fail naming the table', async () => {
+      const table = newTable()
+      const role = `rds_reader_${run}`
+      const owner = makePgStore(pgTarget(), table)
+      await owner.set('k', 'v')
+      await sql(`CREATE ROLE ${role} LOGIN`)
+      try {
+        await sql(`GRANT SELECT ON ${table} TO ${role}`)
+        const reader = makePgStore(pgTarget({ user: role }), table)
+        expect(await reader.get('k')).toBe('v')
+        expect(await reader.list()).toEqual(['k'])
+        const error = await expectCode(reader.set('k', 'w'), 'ERR_DATASTORE_BACKEND')
+        expect(error.message).toContain(table)
+        expect(error.message).toMatch(/permission denied/)
+        await reader.close()
+        expect(await owner.get('k')).toBe('v')
+      } finally {
+        await owner.close()
+        await sql(`DROP OWNED BY ${role}`)
+        await sql(`DROP ROLE ${role}`)
+      }
+    })
+
     test('a server that refuses the connection is a backend error', async () => {
       const store = makePgStore(pgTarget({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 }), 'reshuffledb')
       const error = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')

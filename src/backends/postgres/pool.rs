@@ -357,8 +357,14 @@ impl Pool {
                     keys::create_lock_id(&self.table),
                     self.table
                 );
+                // An existing table needs no CREATE privilege (a read-only role can use it).
+                let exists = client
+                    .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&self.table])
+                    .await
+                    .and_then(|row| row.try_get::<_, bool>(0))
+                    .map_err(|e| pg_error(&self.table_display, &e))?;
                 let mut attempt = 0;
-                loop {
+                while !exists {
                     match client.batch_execute(&sql).await {
                         Ok(()) => break,
                         // A creator that does not take our lock (reshuffle itself) raced us.
