@@ -12,3 +12,5 @@ mod tls;
 
 pub use backend::{PgBackend, PgHeld};
 pub use config::{parse_url, process_env, PgConfig, PgSettings, Tls};
+#[cfg(test)]
+mod tests;

@@ -350,35 +350,14 @@ impl Pool {
         self.table_ready
             .get_or_try_init(|| async {
                 let client = self.connect().await?;
-                let sql = format!(
-                    "BEGIN; SELECT pg_advisory_xact_lock({}); \
-                     CREATE TABLE IF NOT EXISTS {} (id varchar primary key, value varchar); \
-                     COMMIT",
-                    keys::create_lock_id(&self.table),
-                    self.table
-                );
                 // An existing table needs no CREATE privilege (a read-only role can use it).
                 let exists = client
                     .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&self.table])
                     .await
                     .and_then(|row| row.try_get::<_, bool>(0))
                     .map_err(|e| pg_error(&self.table_display, &e))?;
-                let mut attempt = 0;
-                while !exists {
-                    match client.batch_execute(&sql).await {
-                        Ok(()) => break,
-                        // A creator that does not take our lock (reshuffle itself) raced us.
-                        Err(e)
-                            if attempt < 3
-                                && e.as_db_error().is_some_and(|d| {
-                                    matches!(d.code().code(), "23505" | "42P07")
-                                }) =>
-                        {
-                            attempt += 1;
-                            let _ = client.batch_execute("ROLLBACK").await;
-                        }
-                        Err(e) => return Err(pg_error(&self.table_display, &e)),
-                    }
+                if !exists {
+                    self.create_table(&client).await?;
                 }
                 let conn = Arc::new(self.prepare(client).await?);
                 let mut st = self.state.lock();
@@ -388,6 +367,33 @@ impl Pool {
             })
             .await
             .map(|_| ())
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` under a transaction-scoped advisory lock of the table.
+    async fn create_table(&self, client: &Client) -> Result<()> {
+        let sql = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}); \
+             CREATE TABLE IF NOT EXISTS {} (id varchar primary key, value varchar); \
+             COMMIT",
+            keys::create_lock_id(&self.table),
+            self.table
+        );
+        let mut attempt = 0;
+        loop {
+            match client.batch_execute(&sql).await {
+                Ok(()) => return Ok(()),
+                // A creator that does not take our lock (reshuffle itself) raced us.
+                Err(e)
+                    if attempt < 3
+                        && e.as_db_error()
+                            .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07")) =>
+                {
+                    attempt += 1;
+                    let _ = client.batch_execute("ROLLBACK").await;
+                }
+                Err(e) => return Err(pg_error(&self.table_display, &e)),
+            }
+        }
     }
 
     /// Ends every connection; leases still out end theirs when dropped.
