@@ -135,20 +135,24 @@ async fn lock_key(
         if !first {
             if let Some(pinned) = pool.pinned().await? {
                 let table = &pool.table_display;
-                pinned
-                    .client
-                    .execute(&pinned.stmts.lock, &[&t, &k])
-                    .await
-                    .map_err(|e| pg_error(table, &e))?;
+                let c = &pinned.conn;
+                let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
+                let lock = c.client.execute(&c.stmts.lock, &lock_params);
+                // The read, when asked for, is sent right behind the wait and runs once the
+                // lock is held.
                 let value = match &read_id {
-                    None => None,
+                    None => {
+                        lock.await.map_err(|e| pg_error(table, &e))?;
+                        None
+                    }
                     Some(id) => {
-                        let read = pinned.client.query_opt(&pinned.stmts.get, &[id]).await;
-                        match read.and_then(value_of) {
+                        let (locked, row) =
+                            join(lock, c.client.query_opt(&c.stmts.get, &[id])).await;
+                        locked.map_err(|e| pg_error(table, &e))?;
+                        match row.and_then(value_of) {
                             Ok(v) => v,
                             Err(e) => {
-                                let _ =
-                                    pinned.client.execute(&pinned.stmts.unlock, &[&t, &k]).await;
+                                let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
                                 return Err(pg_error(table, &e));
                             }
                         }
