@@ -555,6 +555,24 @@ describePg('PgStoreAdapter', () => {
       expect(left).toBe(0)
     })
 
+    testWithPg('idle connections close after idleTimeoutMillis; the next operation reconnects', async () => {
+      const appName = `rds-idle-${run}`
+      const store = makePgStore(pgTarget({ application_name: appName, idleTimeoutMillis: 200 }), newTable())
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.set(`k${i}`, i)))
+      const count = async () =>
+        Number((await sql('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0].n)
+      expect(await count()).toBeGreaterThan(0)
+      let left = await count()
+      for (let i = 0; i < 100 && left > 0; i++) {
+        await sleep(50)
+        left = await count()
+      }
+      expect(left).toBe(0)
+      expect(await store.get('k3')).toBe(3)
+      expect(await count()).toBeGreaterThan(0)
+      await store.close()
+    })
+
     test('a process that never closes its store still exits by itself', async () => {
       const table = newTable()
       const r = await runNode([path.join(__dirname, 'fixtures', 'postgres-idle.js'), table], 20000)

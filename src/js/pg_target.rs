@@ -217,6 +217,13 @@ fn settings_of(js: Js, o: Value) -> Result<PgSettings, DatastoreError> {
     let max = opt_count(js, js.get(o, c"max"), "max", 10_000.0)?
         .map(|m| m as usize)
         .filter(|&m| m > 0);
+    let idle_timeout = opt_count(
+        js,
+        js.get(o, c"idleTimeoutMillis"),
+        "idleTimeoutMillis",
+        f64::from(u32::MAX),
+    )?
+    .map(|ms| (ms > 0.0).then(|| Duration::from_millis(ms as u64)));
     let fields = PgSettings {
         host: opt_string(js, o, c"host")?,
         port,
@@ -228,6 +235,7 @@ fn settings_of(js: Js, o: Value) -> Result<PgSettings, DatastoreError> {
         options: opt_string(js, o, c"options")?,
         connect_timeout: timeout,
         max,
+        idle_timeout,
     };
     Ok(match opt_string(js, o, c"connectionString")? {
         Some(url) => fields.overlay(parse_url(&url)?),

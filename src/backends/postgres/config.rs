@@ -38,6 +38,8 @@ pub struct PgSettings {
     pub connect_timeout: Option<Duration>,
     /// node-postgres's pool `max`, used when the store's `poolSize` option is not given.
     pub max: Option<usize>,
+    /// node-postgres's `idleTimeoutMillis`; `Some(None)` = never close idle connections.
+    pub idle_timeout: Option<Option<Duration>>,
 }
 
 /// Fully resolved settings of one store.
@@ -53,6 +55,8 @@ pub struct PgConfig {
     pub options: Option<String>,
     pub connect_timeout: Option<Duration>,
     pub pool_size: usize,
+    /// Connections unused this long are closed; `None`: kept until `close()`.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Connections per store when neither `poolSize` nor the pool's `max` says otherwise
@@ -60,6 +64,8 @@ pub struct PgConfig {
 pub const DEFAULT_POOL_SIZE: usize = 10;
 /// `application_name` of our connections unless the caller sets one.
 pub const APPLICATION_NAME: &str = "reshuffle-datastore";
+/// node-postgres's default `idleTimeoutMillis`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn invalid(message: impl Into<String>) -> DatastoreError {
     DatastoreError::invalid_argument(message)
@@ -272,6 +278,7 @@ impl PgSettings {
                     .map(Duration::from_secs)
             }),
             pool_size,
+            idle_timeout: self.idle_timeout.unwrap_or(Some(DEFAULT_IDLE_TIMEOUT)),
         })
     }
 

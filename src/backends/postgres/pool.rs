@@ -8,8 +8,10 @@
 //! nothing is in flight on it and no lease holds it (so it holds no advisory lock of ours), and
 //! at most `size - 1` connections are pinned, so shared work always has a connection.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::Weak;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, OnceCell};
@@ -43,6 +45,8 @@ pub struct Conn {
     /// Leases out right now (operations in flight or keys held through this connection).
     load: AtomicUsize,
     pinned: AtomicBool,
+    /// When `load` last dropped to 0, in milliseconds since the pool's `epoch`.
+    idle_since: AtomicU64,
 }
 
 pub struct Pool {
@@ -55,12 +59,16 @@ pub struct Pool {
     changed: Notify,
     table_ready: OnceCell<()>,
     closed: AtomicBool,
+    epoch: Instant,
 }
 
 #[derive(Default)]
 struct State {
     conns: Vec<Arc<Conn>>,
+    /// Connections being opened (counted against the pool size)...
     opening: usize,
+    /// ...of which this many will be pinned.
+    opening_pinned: usize,
 }
 
 /// A connection lent to one operation; returned when dropped.
@@ -91,14 +99,17 @@ impl Drop for Lease {
             if self.pinned {
                 self.conn.pinned.store(false, Ordering::Release);
             }
-            self.conn.load.fetch_sub(1, Ordering::AcqRel);
+            if self.conn.load.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.conn
+                    .idle_since
+                    .store(self.pool.now_ms(), Ordering::Release);
+            }
         }
         self.pool.changed.notify_waiters();
     }
 }
 
 enum Choice {
-    Use(Arc<Conn>),
     Open,
     Wait,
 }
@@ -113,7 +124,12 @@ impl Pool {
             changed: Notify::new(),
             table_ready: OnceCell::new(),
             closed: AtomicBool::new(false),
+            epoch: Instant::now(),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     pub fn size(&self) -> usize {
@@ -181,7 +197,7 @@ impl Pool {
                 .iter()
                 .filter(|c| c.pinned.load(Ordering::Acquire))
                 .count();
-            if pinned + 1 >= self.size() {
+            if pinned + st.opening_pinned + 1 >= self.size() {
                 return Ok(None);
             }
             let idle = st
@@ -190,17 +206,19 @@ impl Pool {
                 .find(|c| !c.pinned.load(Ordering::Acquire) && c.load.load(Ordering::Acquire) == 0)
                 .cloned();
             match idle {
-                Some(c) => Choice::Use(c),
+                // Leased under the state lock, so no shared lease can slip in before the pin.
+                Some(c) => return Ok(Some(self.lease(&c, true))),
                 None if st.conns.len() + st.opening < self.size() => {
                     st.opening += 1;
+                    st.opening_pinned += 1;
                     Choice::Open
                 }
                 None => return Ok(None),
             }
         };
         match choice {
-            Choice::Use(c) => Ok(Some(self.lease(&c, true))),
-            _ => self.open_and_lease(true).await.map(Some),
+            Choice::Open => self.open_and_lease(true).await.map(Some),
+            Choice::Wait => Ok(None),
         }
     }
 
@@ -217,6 +235,9 @@ impl Pool {
         let lease = {
             let mut st = self.state.lock();
             st.opening -= 1;
+            if pinned {
+                st.opening_pinned -= 1;
+            }
             match opened {
                 Ok(conn) => {
                     let conn = Arc::new(conn);
@@ -282,6 +303,7 @@ impl Pool {
             stmts,
             load: AtomicUsize::new(0),
             pinned: AtomicBool::new(false),
+            idle_since: AtomicU64::new(self.now_ms()),
         })
     }
 
@@ -363,6 +385,9 @@ impl Pool {
                 let mut st = self.state.lock();
                 self.check_open()?;
                 st.conns.push(conn);
+                if let Some(idle) = self.config.idle_timeout {
+                    tokio::spawn(close_idle(Arc::downgrade(self), idle));
+                }
                 Ok(())
             })
             .await
@@ -402,6 +427,32 @@ impl Pool {
         let conns = std::mem::take(&mut self.state.lock().conns);
         drop(conns);
         self.changed.notify_waiters();
+    }
+}
+
+/// Closes connections unused for `idle` (node-postgres's `idleTimeoutMillis`), until the pool
+/// is closed or gone; the next operation opens a new one.
+async fn close_idle(pool: Weak<Pool>, idle: Duration) {
+    let tick = (idle / 2).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(pool) = pool.upgrade() else { return };
+        if pool.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let now = pool.now_ms();
+        let limit = idle.as_millis() as u64;
+        let closing: Vec<Arc<Conn>> = {
+            let mut st = pool.state.lock();
+            let (stale, keep) = std::mem::take(&mut st.conns).into_iter().partition(|c| {
+                c.load.load(Ordering::Acquire) == 0
+                    && !c.pinned.load(Ordering::Acquire)
+                    && now.saturating_sub(c.idle_since.load(Ordering::Acquire)) >= limit
+            });
+            st.conns = keep;
+            stale
+        };
+        drop(closing); // dropping the clients ends their connections
     }
 }
 
