@@ -14,15 +14,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join;
+
 use super::config::PgConfig;
 use super::error::pg_error;
 use super::keys;
-use futures_util::future::join;
-
 use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, run};
 use crate::backends::sql_identifier::TableName;
-use crate::core::{Backend, Change, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
 
 pub struct PgBackend {
     pool: Arc<Pool>,
@@ -59,6 +59,14 @@ fn is_closed_conn(e: &tokio_postgres::Error) -> bool {
         })
 }
 
+/// The error of a statement on `c`, which is retired when the error says its session is over.
+fn failed(c: &Conn, table: &str, e: &tokio_postgres::Error) -> DatastoreError {
+    if is_closed_conn(e) {
+        c.retire();
+    }
+    pg_error(table, e)
+}
+
 /// Runs a query that is safe to repeat on a fresh shared connection, retrying once when the
 /// connection turns out to be dead (e.g. its server process was terminated while idle).
 async fn on_shared<T, F, Fut>(pool: &Arc<Pool>, f: F) -> Result<(T, Lease)>
@@ -71,8 +79,11 @@ where
         let lease = pool.shared().await?;
         match f(lease.conn.clone()).await {
             Ok(v) => return Ok((v, lease)),
-            Err(e) if !retried && is_closed_conn(&e) => retried = true,
-            Err(e) => return Err(pg_error(&pool.table_display, &e)),
+            Err(e) if !retried && is_closed_conn(&e) => {
+                lease.conn.retire();
+                retried = true;
+            }
+            Err(e) => return Err(failed(&lease.conn, &pool.table_display, &e)),
         }
     }
 }
@@ -142,18 +153,18 @@ async fn lock_key(
                 // lock is held.
                 let value = match &read_id {
                     None => {
-                        lock.await.map_err(|e| pg_error(table, &e))?;
+                        lock.await.map_err(|e| failed(c, table, &e))?;
                         None
                     }
                     Some(id) => {
                         let (locked, row) =
                             join(lock, c.client.query_opt(&c.stmts.get, &[id])).await;
-                        locked.map_err(|e| pg_error(table, &e))?;
+                        locked.map_err(|e| failed(c, table, &e))?;
                         match row.and_then(value_of) {
                             Ok(v) => v,
                             Err(e) => {
                                 let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
-                                return Err(pg_error(table, &e));
+                                return Err(failed(c, table, &e));
                             }
                         }
                     }
@@ -192,8 +203,9 @@ async fn write_and_unlock(
     let unlock = c.client.execute(&c.stmts.unlock, &unlock_params);
     // `join` polls in order, so the write is sent first.
     let (written, _unlocked) = join(write, unlock).await;
+    let result = written.map(|_| ()).map_err(|e| failed(c, &table, &e));
     drop(lease);
-    written.map(|_| ()).map_err(|e| pg_error(&table, &e))
+    result
 }
 
 impl Backend for PgBackend {
@@ -277,7 +289,8 @@ impl HeldKey for PgHeld {
             let table = lease.pool_table();
             return run(async move {
                 let row = conn.client.query_opt(&conn.stmts.get, &[&id]).await;
-                row.and_then(value_of).map_err(|e| pg_error(&table, &e))
+                row.and_then(value_of)
+                    .map_err(|e| failed(&conn, &table, &e))
             })
             .await;
         }

@@ -47,6 +47,19 @@ pub struct Conn {
     pinned: AtomicBool,
     /// When `load` last dropped to 0, in milliseconds since the pool's `epoch`.
     idle_since: AtomicU64,
+    /// Known dead although the driver has not noticed yet: never lent again.
+    retired: AtomicBool,
+}
+
+impl Conn {
+    /// Keeps this connection from being lent again (its session is known to be over).
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    fn usable(&self) -> bool {
+        !self.retired.load(Ordering::Acquire) && !self.client.is_closed()
+    }
 }
 
 pub struct Pool {
@@ -158,7 +171,7 @@ impl Pool {
             let choice = {
                 let mut st = self.state.lock();
                 self.check_open()?;
-                st.conns.retain(|c| !c.client.is_closed());
+                st.conns.retain(|c| c.usable());
                 let best = st
                     .conns
                     .iter()
@@ -191,7 +204,7 @@ impl Pool {
         let choice = {
             let mut st = self.state.lock();
             self.check_open()?;
-            st.conns.retain(|c| !c.client.is_closed());
+            st.conns.retain(|c| c.usable());
             let pinned = st
                 .conns
                 .iter()
@@ -304,6 +317,7 @@ impl Pool {
             load: AtomicUsize::new(0),
             pinned: AtomicBool::new(false),
             idle_since: AtomicU64::new(self.now_ms()),
+            retired: AtomicBool::new(false),
         })
     }
 
