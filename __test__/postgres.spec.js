@@ -270,6 +270,12 @@ describePg('PgStoreAdapter', () => {
       if (pg) expect(ssl).toBe(true)
     })
 
+    test('sslmode=prefer encrypts when the server offers TLS', async () => {
+      const url = `postgres://${process.env.PGUSER}@${process.env.PGHOST}/${process.env.PGDATABASE}?sslmode=prefer&application_name=${appName}`
+      const ssl = await usesTls(url)
+      if (pg) expect(ssl).toBe(true)
+    })
+
     test('ssl: { rejectUnauthorized: false } encrypts; ssl: false does not', async () => {
       const ssl = await usesTls(pgTarget({ ssl: { rejectUnauthorized: false }, application_name: appName }))
       if (pg) expect(ssl).toBe(true)
