@@ -140,6 +140,19 @@ describePg('PgStoreAdapter', () => {
       await Promise.all([a.close(), b.close(), c.close()])
     })
 
+    const socketDir = '/var/run/postgresql'
+    ;(fs.existsSync(`${socketDir}/.s.PGSQL.${process.env.PGPORT || 5432}`) ? test : test.skip)(
+      'a Unix socket directory as host',
+      async () => {
+        const table = newTable()
+        const viaSocket = makePgStore(`postgres://${process.env.PGUSER}@${encodeURIComponent(socketDir)}/${process.env.PGDATABASE}`, table)
+        const viaTcp = makePgStore(pgTarget(), table)
+        await viaSocket.set('k', 'socket')
+        expect(await viaTcp.get('k')).toBe('socket')
+        await Promise.all([viaSocket.close(), viaTcp.close()])
+      },
+    )
+
     testWithPg('a pg Pool and a pg Client are read, not used', async () => {
       const table = newTable()
       const pool = new pg.Pool(pgTarget())
