@@ -14,6 +14,9 @@ use super::raw::{Js, Kind, Value};
 use crate::backends::postgres::{parse_url, process_env, PgConfig, PgSettings, Tls};
 use crate::core::DatastoreError;
 
+/// The largest `poolSize`.
+const MAX_POOL_SIZE: usize = 1000;
+
 fn invalid(message: impl Into<String>) -> DatastoreError {
     DatastoreError::invalid_argument(message)
 }
@@ -214,8 +217,9 @@ fn settings_of(js: Js, o: Value) -> Result<PgSettings, DatastoreError> {
     )?
     .filter(|&ms| ms > 0.0)
     .map(|ms| Duration::from_millis(ms as u64));
-    let max = opt_count(js, js.get(o, c"max"), "max", 10_000.0)?
-        .map(|m| m as usize)
+    // A pool's `max` sizes ours too, up to the `poolSize` limit.
+    let max = opt_count(js, js.get(o, c"max"), "max", f64::from(u32::MAX))?
+        .map(|m| (m as usize).min(MAX_POOL_SIZE))
         .filter(|&m| m > 0);
     let idle_timeout = opt_count(
         js,
@@ -327,10 +331,10 @@ pub fn apply_pg_options(
         } else {
             f64::NAN
         };
-        if n.fract() != 0.0 || !(1.0..=1000.0).contains(&n) {
-            return Err(invalid(
-                "poolSize must be a whole number of connections from 1 to 1000",
-            ));
+        if n.fract() != 0.0 || !(1.0..=MAX_POOL_SIZE as f64).contains(&n) {
+            return Err(invalid(format!(
+                "poolSize must be a whole number of connections from 1 to {MAX_POOL_SIZE}"
+            )));
         }
         config.pool_size = n as usize;
     }
