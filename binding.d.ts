@@ -56,7 +56,7 @@ export declare class NativeSqlStore {
    * `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
    * the database is opened on first use.
    */
-  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync' })
+  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number })
   get(key: string): string | undefined | Promise<string | undefined>
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>

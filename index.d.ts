@@ -68,6 +68,8 @@ export declare class FileStoreAdapter implements DatastoreAdapter {
 export interface SQLStoreOptions {
   /** SQLite: 'normal' (default; WAL, survives a killed process) or 'fsync' (reaches the disk before resolving). */
   durability?: 'normal' | 'fsync'
+  /** PostgreSQL: the most connections this store opens (default: the pool's `max`, else 10). */
+  poolSize?: number
 }
 
 /**

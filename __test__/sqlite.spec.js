@@ -98,12 +98,16 @@ describe('SQLStoreAdapter (SQLite): constructor', () => {
     expect(fs.existsSync(p)).toBe(false) // nothing was opened
   })
 
-  test('PostgreSQL targets are recognised (and refused while the engine is not built in)', () => {
-    for (const target of ['postgres://u@localhost/db', 'postgresql://localhost/db', { host: 'localhost' }]) {
-      const e = thrownBy(() => new SQLStoreAdapter(target, 'reshuffledb'))
+  test('PostgreSQL targets go to the PostgreSQL engine, never to a SQLite file', async () => {
+    const before = fs.readdirSync(process.cwd())
+    for (const target of ['postgres://u@localhost/db', 'postgresql://u@localhost/db', { host: 'localhost', user: 'u' }]) {
+      // SQLite's options do not apply to PostgreSQL.
+      const e = thrownBy(() => new SQLStoreAdapter(target, 'reshuffledb', { durability: 'fsync' }))
       expect(e.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
-      expect(e.message).toMatch(/PostgreSQL/)
+      // Constructing connects to nothing and creates no file.
+      await new SQLStoreAdapter(target, 'reshuffledb').close()
     }
+    expect(fs.readdirSync(process.cwd())).toEqual(before)
   })
 
   test('the defaults are reshuffle\'s: table "reshuffledb", durability normal', async () => {

@@ -2,6 +2,7 @@
 
 pub mod file;
 pub mod memory;
+pub mod postgres;
 pub mod process_lock;
 pub mod sql_identifier;
 pub mod sqlite;

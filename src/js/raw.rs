@@ -143,6 +143,29 @@ impl Js {
         v
     }
 
+    /// The own enumerable property names of `obj`.
+    pub fn property_names(self, obj: Value) -> Vec<String> {
+        let mut names = ptr::null_mut();
+        let mut len = 0u32;
+        // SAFETY: `obj` is a live value of the current callback's env.
+        unsafe {
+            if sys::napi_get_property_names(self.0, obj, &mut names) != sys::Status::napi_ok
+                || sys::napi_get_array_length(self.0, names, &mut len) != sys::Status::napi_ok
+            {
+                self.clear_exception();
+                return Vec::new();
+            }
+        }
+        (0..len)
+            .filter_map(|i| {
+                let mut v = ptr::null_mut();
+                // SAFETY: as above; `i` is below the array's length.
+                unsafe { sys::napi_get_element(self.0, names, i, &mut v) };
+                self.to_string(v)
+            })
+            .collect()
+    }
+
     pub fn set(self, obj: Value, name: &CStr, value: Value) {
         unsafe { sys::napi_set_named_property(self.0, obj, name.as_ptr(), value) };
     }

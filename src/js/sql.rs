@@ -4,15 +4,14 @@
 //! `postgres://` / `postgresql://` URL is PostgreSQL ([`postgres_target`]). Each engine is one
 //! variant of [`Engine`]; every method delegates to it through [`with_engine!`].
 
-use std::ptr;
-
 use napi::bindgen_prelude::*;
-use napi::sys;
 use napi_derive::napi;
 
 use super::adapter::JsStore;
 use super::error::throw;
+use super::pg_target;
 use super::raw::{Js, JsAny, Kind, Value};
+use crate::backends::postgres::PgBackend;
 use crate::backends::sql_identifier::TableName;
 use crate::backends::sqlite::{Durability, SqliteBackend, Target};
 use crate::core::DatastoreError;
@@ -23,6 +22,7 @@ const DEFAULT_TABLE: &str = "reshuffledb";
 /// The store behind an adapter; one variant per engine.
 enum Engine {
     Sqlite(JsStore<SqliteBackend>),
+    Postgres(JsStore<PgBackend>),
 }
 
 /// Runs `$body` with `$s` bound to the engine's `JsStore`, whatever the engine.
@@ -30,24 +30,29 @@ macro_rules! with_engine {
     ($self:ident, $s:ident => $body:expr) => {
         match &$self.engine {
             Engine::Sqlite($s) => $body,
+            Engine::Postgres($s) => $body,
         }
     };
 }
 
-/// A PostgreSQL target: a pg `Pool`, `Client` or config object, or a `postgres://` URL.
-///
-/// PLACEHOLDER for the PostgreSQL engine: replace this function to build it, add its
-/// `Engine` variant and one arm in [`with_engine!`]. `table` is already validated; `options`
-/// is the constructor's third argument, not validated (SQLite's options do not apply).
+/// The PostgreSQL engine for a pg `Pool`, `Client` or config object, or a `postgres://` URL;
+/// `options` is `{ poolSize }`.
 fn postgres_target(
-    _js: Js,
-    _target: Value,
-    _table: &TableName,
-    _options: Option<Value>,
+    js: Js,
+    target: Value,
+    table: &TableName,
+    options: Option<Value>,
 ) -> std::result::Result<Engine, DatastoreError> {
-    Err(DatastoreError::invalid_argument(
-        "SQLStoreAdapter: PostgreSQL support is not built in",
-    ))
+    let mut config = pg_target::postgres_target(js, target)?.ok_or_else(|| {
+        DatastoreError::invalid_argument(
+            "SQLStoreAdapter(target): not a PostgreSQL target: pass a pg Pool or Client, a \
+             config object, or a postgres:// URL",
+        )
+    })?;
+    pg_target::apply_pg_options(js, options, &mut config)?;
+    Ok(Engine::Postgres(JsStore::new(PgBackend::new(
+        config, table,
+    ))))
 }
 
 /// Key-value store in an SQL table `(id varchar primary key, value varchar)` of JSON text,
@@ -72,28 +77,6 @@ fn table_name(js: Js, table: Option<JsAny>) -> std::result::Result<TableName, Da
     }
 }
 
-/// The own enumerable property names of `obj`.
-fn property_names(js: Js, obj: Value) -> Vec<String> {
-    let mut names = ptr::null_mut();
-    let mut len = 0u32;
-    // SAFETY: `obj` is a live object of the current callback's env.
-    unsafe {
-        if sys::napi_get_property_names(js.0, obj, &mut names) != sys::Status::napi_ok
-            || sys::napi_get_array_length(js.0, names, &mut len) != sys::Status::napi_ok
-        {
-            return Vec::new();
-        }
-    }
-    (0..len)
-        .filter_map(|i| {
-            let mut v = ptr::null_mut();
-            // SAFETY: as above; `i` is below the array's length.
-            unsafe { sys::napi_get_element(js.0, names, i, &mut v) };
-            js.to_string(v)
-        })
-        .collect()
-}
-
 /// `{ durability?: 'normal' | 'fsync' }` for SQLite; anything else is refused.
 fn sqlite_options(
     js: Js,
@@ -113,7 +96,7 @@ fn sqlite_options(
         }
     }
     let mut durability = Durability::Normal;
-    for name in property_names(js, options) {
+    for name in js.property_names(options) {
         if name != "durability" {
             return invalid(format!(
                 "SQLStoreAdapter: unknown option {name:?} for SQLite (known: durability)"
@@ -179,7 +162,7 @@ impl NativeSqlStore {
     /// the database is opened on first use.
     #[napi(
         constructor,
-        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync' }"
+        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number }"
     )]
     pub fn new(
         env: &Env,

@@ -1,0 +1,602 @@
+// The PostgreSQL engine against the local server. Settings come from PG* variables, with
+// defaults for this machine (127.0.0.1, user root, database test). Each run works in its own
+// uniquely named tables and drops them at the end. An unreachable server skips these tests
+// loudly, or fails them when RESHUFFLE_DATASTORE_REQUIRE_PG=1.
+'use strict'
+const { spawn, spawnSync } = require('child_process')
+const fs = require('fs')
+const path = require('path')
+const { SQLStoreAdapter } = require('..')
+const { runConformance, expectCode, gate, sleep } = require('./conformance')
+const { applyDefaults, serverReachable } = require('./fixtures/postgres-env')
+
+applyDefaults()
+// Settings from the PG* variables, passed explicitly: under jest, process.env is a copy that
+// native code does not see (the child-process tests cover reading PG* variables).
+function pgTarget(extra = {}) {
+  const { PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE } = process.env
+  return { host: PGHOST, port: PGPORT, user: PGUSER, password: PGPASSWORD, database: PGDATABASE, ...extra }
+}
+const required = process.env.RESHUFFLE_DATASTORE_REQUIRE_PG === '1'
+
+// The one place stores are made.
+function makePgStore(target, table, options) {
+  return new SQLStoreAdapter(target, table, options)
+}
+
+let pg = null
+try {
+  pg = require('pg')
+} catch (e) {
+  pg = null
+}
+let Reshuffle = null
+try {
+  Reshuffle = require('reshuffle')
+} catch (e) {
+  Reshuffle = null
+}
+
+const server = serverReachable()
+if (!server.ok) {
+  const banner = '#'.repeat(78)
+  console.warn(
+    `${banner}\n# PostgreSQL tests SKIPPED: no server at ${process.env.PGHOST}:${process.env.PGPORT || 5432}` +
+      ` (${server.why.split('\n')[0]}).\n# Set RESHUFFLE_DATASTORE_REQUIRE_PG=1 to make this a failure.\n${banner}`,
+  )
+}
+if (!pg) {
+  console.warn("PostgreSQL tests that need the 'pg' package are SKIPPED: it is not installed.")
+}
+
+const describePg = server.ok ? describe : describe.skip
+const testWithPg = pg ? test : test.skip
+
+test('a PostgreSQL server is reachable, or its tests are allowed to be skipped', () => {
+  expect(server.ok || !required).toBe(true)
+  expect(pg !== null || !required).toBe(true)
+  if (server.ok) expect(server.why).toBe('ok')
+})
+
+const run = `${process.pid.toString(36)}_${Date.now().toString(36)}`
+const tables = new Set()
+let tableCount = 0
+function newTable() {
+  const name = `rds_test_${run}_${tableCount++}`
+  tables.add(name)
+  return name
+}
+
+// A pg Pool for the checks these tests make from the outside.
+let admin = null
+async function sql(text, params) {
+  if (!admin) admin = new pg.Pool({ max: 2 })
+  return admin.query(text, params)
+}
+
+afterAll(async () => {
+  if (!server.ok) return
+  if (!pg) {
+    // Without pg, psql (when installed) drops the tables.
+    if (tables.size > 0) {
+      spawnSync('psql', ['-q', '-c', `DROP TABLE IF EXISTS ${[...tables].join(', ')}`], { env: process.env })
+    }
+    return
+  }
+  for (const t of tables) await sql(`DROP TABLE IF EXISTS ${t}`)
+  await sql('DROP SCHEMA IF EXISTS rds_schema_' + run + ' CASCADE')
+  if (admin) await admin.end()
+})
+
+function runNode(args, timeout = 60000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${args.join(' ')} did not exit within ${timeout} ms: ${out}${err}`))
+    }, timeout)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, out, err, lines: out.split('\n').filter(Boolean).map((l) => JSON.parse(l)) })
+    })
+  })
+}
+
+describePg('SQLStoreAdapter (PostgreSQL)', () => {
+  const tableOf = new WeakMap()
+  function fresh(options) {
+    const table = newTable()
+    const store = makePgStore(pgTarget(), table, options)
+    tableOf.set(store, table)
+    return store
+  }
+
+  runConformance('SQLStoreAdapter (PostgreSQL)', async () => fresh(), {
+    persistent: true,
+    reopen: async (store) => {
+      const table = tableOf.get(store)
+      await store.close()
+      const again = makePgStore(pgTarget(), table)
+      tableOf.set(again, table)
+      return again
+    },
+  })
+
+  describe('targets and settings', () => {
+    test('a URL and config objects reach the same table', async () => {
+      const table = newTable()
+      const { PGHOST, PGUSER, PGDATABASE } = process.env
+      const a = makePgStore(`postgres://${PGUSER}@${PGHOST}:${process.env.PGPORT || 5432}/${PGDATABASE}`, table)
+      const b = makePgStore({ host: PGHOST, user: PGUSER, database: PGDATABASE }, table)
+      const c = makePgStore({ connectionString: `postgres://${PGUSER}@${PGHOST}/${PGDATABASE}`, host: 'ignored.invalid' }, table)
+      await a.set('k', 'from url')
+      expect(await b.get('k')).toBe('from url')
+      await b.update('k', (v) => v + ' and config')
+      expect(await c.get('k')).toBe('from url and config')
+      await Promise.all([a.close(), b.close(), c.close()])
+    })
+
+    const socketDir = '/var/run/postgresql'
+    ;(fs.existsSync(`${socketDir}/.s.PGSQL.${process.env.PGPORT || 5432}`) ? test : test.skip)(
+      'a Unix socket directory as host',
+      async () => {
+        const table = newTable()
+        const viaSocket = makePgStore(`postgres://${process.env.PGUSER}@${encodeURIComponent(socketDir)}/${process.env.PGDATABASE}`, table)
+        const viaTcp = makePgStore(pgTarget(), table)
+        await viaSocket.set('k', 'socket')
+        expect(await viaTcp.get('k')).toBe('socket')
+        await Promise.all([viaSocket.close(), viaTcp.close()])
+      },
+    )
+
+    testWithPg('a pg Pool and a pg Client are read, not used', async () => {
+      const table = newTable()
+      const pool = new pg.Pool(pgTarget())
+      const client = new pg.Client({ connectionString: `postgresql://${process.env.PGUSER}@${process.env.PGHOST}/${process.env.PGDATABASE}` })
+      const a = makePgStore(pool, table)
+      const b = makePgStore(client, table)
+      await a.set('k', [1])
+      expect(await b.get('k')).toEqual([1])
+      expect(pool.totalCount).toBe(0)
+      await Promise.all([a.close(), b.close(), pool.end()])
+    })
+
+    test('settings that cannot be honoured throw ERR_DATASTORE_INVALID_ARGUMENT', () => {
+      const cases = [
+        [{ password: () => 'secret' }, /password as a string/],
+        [{ stream: {} }, /custom stream/],
+        [{ port: 'eighty' }, /port/],
+        [{ ssl: { cert: 'x', key: 'y' } }, /client certificates/],
+        ['postgres://h/db?sslmode=sometimes', /sslmode/],
+        ['postgres://h/db?sslrootcert=/x.pem', /ssl: \{ ca \}/],
+      ]
+      for (const [target, message] of cases) {
+        let error
+        try {
+          makePgStore(target, 'reshuffledb')
+        } catch (e) {
+          error = e
+        }
+        expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+        expect(error.message).toMatch(message)
+      }
+    })
+
+    test('table names and options are validated', () => {
+      const bad = [
+        [{}, 'x; DROP TABLE victim; --', undefined],
+        [{}, 'a.b.c', undefined],
+        [{}, 42, undefined],
+        [{}, 'ok', { poolSize: 0 }],
+        [{}, 'ok', { poolSize: 2.5 }],
+        [{}, 'ok', { poolSize: '4' }],
+        [{}, 'ok', { durability: 'fsync' }],
+      ]
+      for (const [target, table, options] of bad) {
+        let error
+        try {
+          makePgStore(target, table, options)
+        } catch (e) {
+          error = e
+        }
+        expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+      }
+    })
+
+    test('the default table is reshuffledb', async () => {
+      const store = makePgStore(pgTarget())
+      await expect(store.list('reshuffle-datastore test: no such prefix')).resolves.toEqual([])
+      await store.close()
+    })
+
+    testWithPg('schema.table works, and a missing schema is a backend error naming the table', async () => {
+      const schema = `rds_schema_${run}`
+      await sql(`CREATE SCHEMA ${schema}`)
+      const store = makePgStore(pgTarget(), `${schema}.Items`)
+      await store.set('k', 1)
+      const { rows } = await sql(`SELECT id, value FROM ${schema}.items`)
+      expect(rows).toEqual([{ id: 'k', value: '1' }])
+      await store.close()
+
+      const missing = makePgStore(pgTarget(), `rds_no_such_schema_${run}.items`)
+      const error = await expectCode(missing.set('k', 1), 'ERR_DATASTORE_BACKEND')
+      expect(error.message).toContain(`rds_no_such_schema_${run}.items`)
+      expect(error.message).toMatch(/schema .* does not exist/)
+      await missing.close()
+    })
+
+    testWithPg('a role that may only read uses an existing table; its writes fail naming the table', async () => {
+      const table = newTable()
+      const role = `rds_reader_${run}`
+      const owner = makePgStore(pgTarget(), table)
+      await owner.set('k', 'v')
+      await sql(`CREATE ROLE ${role} LOGIN`)
+      try {
+        await sql(`GRANT SELECT ON ${table} TO ${role}`)
+        const reader = makePgStore(pgTarget({ user: role }), table)
+        expect(await reader.get('k')).toBe('v')
+        expect(await reader.list()).toEqual(['k'])
+        const error = await expectCode(reader.set('k', 'w'), 'ERR_DATASTORE_BACKEND')
+        expect(error.message).toContain(table)
+        expect(error.message).toMatch(/permission denied/)
+        await reader.close()
+        expect(await owner.get('k')).toBe('v')
+      } finally {
+        await owner.close()
+        await sql(`DROP OWNED BY ${role}`)
+        await sql(`DROP ROLE ${role}`)
+      }
+    })
+
+    test('a server that refuses the connection is a backend error', async () => {
+      const store = makePgStore(pgTarget({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 }), 'reshuffledb')
+      const error = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+      expect(error.message).toContain('127.0.0.1:1')
+      await store.close()
+    })
+  })
+
+  describe('TLS', () => {
+    const appName = `rds-tls-${run}`
+    async function usesTls(target) {
+      const store = makePgStore(target, newTable())
+      await store.set('k', 1)
+      let ssl = null
+      if (pg) {
+        const { rows } = await sql(
+          'SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1',
+          [appName],
+        )
+        ssl = rows.length > 0 && rows.every((r) => r.ssl)
+      }
+      await store.close()
+      return ssl
+    }
+
+    test('sslmode=require encrypts without checking the certificate', async () => {
+      const url = `postgres://${process.env.PGUSER}@${process.env.PGHOST}/${process.env.PGDATABASE}?sslmode=require&application_name=${appName}`
+      const ssl = await usesTls(url)
+      if (pg) expect(ssl).toBe(true)
+    })
+
+    test('sslmode=prefer encrypts when the server offers TLS', async () => {
+      const url = `postgres://${process.env.PGUSER}@${process.env.PGHOST}/${process.env.PGDATABASE}?sslmode=prefer&application_name=${appName}`
+      const ssl = await usesTls(url)
+      if (pg) expect(ssl).toBe(true)
+    })
+
+    test('ssl: { rejectUnauthorized: false } encrypts; ssl: false does not', async () => {
+      const ssl = await usesTls(pgTarget({ ssl: { rejectUnauthorized: false }, application_name: appName }))
+      if (pg) expect(ssl).toBe(true)
+      const plain = await usesTls(pgTarget({ ssl: false, application_name: appName }))
+      if (pg) expect(plain).toBe(false)
+    })
+
+    test('ssl: true checks the certificate (the test server has a self-signed one)', async () => {
+      const store = makePgStore(pgTarget({ ssl: true }), newTable())
+      const error = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+      expect(error.message).toMatch(/certificate|UnknownIssuer|invalid peer/i)
+      await store.close()
+    })
+
+    const certFile = '/etc/ssl/certs/ssl-cert-snakeoil.pem'
+    ;(fs.existsSync(certFile) ? test : test.skip)('ssl: { ca } trusts the given certificate', async () => {
+      const ssl = await usesTls(pgTarget({ host: 'localhost', ssl: { ca: fs.readFileSync(certFile) }, application_name: appName }))
+      if (pg) expect(ssl).toBe(true)
+    })
+  })
+
+  describe('the table', () => {
+    test('50 concurrent first writes from 5 stores create the table once, without errors', async () => {
+      const table = newTable()
+      const stores = Array.from({ length: 5 }, () => makePgStore(pgTarget(), table))
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) => stores[i % 5].set(`k${i}`, i)),
+      )
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([])
+      expect((await stores[0].list()).length).toBe(50)
+      await Promise.all(stores.map((s) => s.close()))
+    })
+
+    testWithPg("the table has reshuffle's layout and JSON text", async () => {
+      const table = newTable()
+      const store = makePgStore(pgTarget(), table)
+      await store.set('k', { a: [1, 'x'] })
+      const { rows } = await sql(
+        'SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
+        [table],
+      )
+      expect(rows).toEqual([
+        { column_name: 'id', data_type: 'character varying' },
+        { column_name: 'value', data_type: 'character varying' },
+      ])
+      expect((await sql(`SELECT value FROM ${table} WHERE id = 'k'`)).rows[0].value).toBe('{"a":[1,"x"]}')
+      await store.close()
+    })
+
+    testWithPg('a row whose value is NULL (reshuffle stored undefined) reads as missing', async () => {
+      const table = newTable()
+      const store = makePgStore(pgTarget(), table)
+      await store.set('other', 1)
+      await sql(`INSERT INTO ${table} (id, value) VALUES ('nothing', NULL)`)
+      expect(await store.get('nothing')).toBeUndefined()
+      expect(await store.list()).toEqual(['other'])
+      expect(await store.update('nothing', (v) => (v === undefined ? 'set' : 'was ' + v))).toEqual([undefined, 'set'])
+      await store.close()
+    })
+  })
+
+  describe('reshuffle 1.0.9 compatibility', () => {
+    const testCompat = pg && Reshuffle && Reshuffle.SQLStoreAdapter ? test : test.skip
+
+    testCompat('we read what reshuffle wrote, and it reads what we write', async () => {
+      const table = newTable()
+      const pool = new pg.Pool(pgTarget())
+      const theirs = new Reshuffle.SQLStoreAdapter(pool, table)
+      await theirs.set('theirs', { from: 'reshuffle', n: [1, 2] })
+      const ours = makePgStore(pool, table)
+      expect(await ours.get('theirs')).toEqual({ from: 'reshuffle', n: [1, 2] })
+      await ours.set('ours', { from: 'us' })
+      await ours.update('theirs', (v) => ({ ...v, seen: true }))
+      expect(await theirs.get('ours')).toEqual({ from: 'us' })
+      expect(await theirs.get('theirs')).toEqual({ from: 'reshuffle', n: [1, 2], seen: true })
+      expect((await theirs.list()).sort()).toEqual(['ours', 'theirs'])
+      await ours.close()
+      await pool.end()
+    })
+
+    testCompat('a mixed-case table name means what reshuffle means by it', async () => {
+      const table = newTable()
+      const mixed = table.replace('rds_test', 'RDS_Test')
+      const pool = new pg.Pool(pgTarget())
+      const theirs = new Reshuffle.SQLStoreAdapter(pool, mixed)
+      await theirs.set('k', 'v')
+      const ours = makePgStore(pool, mixed)
+      expect(await ours.get('k')).toBe('v')
+      await ours.close()
+      await pool.end()
+    })
+  })
+
+  describe('locking', () => {
+    test('4 processes x 250 concurrent updates of a new key count exactly 1000', async () => {
+      const table = newTable()
+      const fixture = path.join(__dirname, 'fixtures', 'postgres-counter.js')
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, () => runNode([fixture, table, 'counter', '250'], 120000)),
+      )
+      for (const r of runs) {
+        expect(r.code).toBe(0)
+        expect(r.lines).toEqual([{ ok: 250, errors: [] }])
+      }
+      const store = makePgStore(pgTarget(), table)
+      expect(await store.get('counter')).toBe(1000)
+      await store.close()
+    }, 150000)
+
+    test.each([2, 1])('two stores with %i connection(s) each contend for one key without losing updates', async (poolSize) => {
+      const table = newTable()
+      const a = makePgStore(pgTarget(), table, { poolSize })
+      const b = makePgStore(pgTarget(), table, { poolSize })
+      const bump = (s) => s.update('n', async (v = 0) => {
+        await sleep(1)
+        return v + 1
+      })
+      await Promise.all(Array.from({ length: 60 }, (_, i) => bump(i % 2 ? a : b)))
+      expect(await a.get('n')).toBe(60)
+      await Promise.all([a.close(), b.close()])
+    })
+
+    test('an update holds its key against another store until it finishes', async () => {
+      const table = newTable()
+      const a = makePgStore(pgTarget(), table)
+      const b = makePgStore(pgTarget(), table)
+      const g = gate()
+      const first = a.update('k', async () => {
+        await g.promise
+        return 'first'
+      })
+      await sleep(50)
+      let secondSaw = null
+      const second = b.update('k', (v) => {
+        secondSaw = v
+        return 'second'
+      })
+      const setter = b.set('other', 1)
+      await setter
+      await sleep(50)
+      expect(secondSaw).toBeNull() // still waiting for the key
+      g.open()
+      expect(await first).toEqual([undefined, 'first'])
+      expect(await second).toEqual(['first', 'second'])
+      await Promise.all([a.close(), b.close()])
+    })
+
+    test('set and remove from another store wait for a running update', async () => {
+      const table = newTable()
+      const [a, b, c] = [0, 1, 2].map(() => makePgStore(pgTarget(), table))
+      await a.set('gone', 'here')
+      const g = gate()
+      let running = 0
+      const first = a.update('k', async () => {
+        running++
+        await g.promise
+        return 'from update'
+      })
+      const removing = a.update('gone', async () => {
+        running++
+        await g.promise
+        return 'updated'
+      })
+      while (running < 2) await sleep(5)
+      const setter = b.set('k', 'from set')
+      const remover = b.remove('gone')
+      await sleep(100)
+      expect(await c.get('k')).toBeUndefined() // neither the update nor the set is visible yet
+      expect(await c.get('gone')).toBe('here')
+      g.open()
+      await Promise.all([first, removing, setter, remover])
+      expect(await c.get('k')).toBe('from set')
+      expect(await c.get('gone')).toBeUndefined()
+      await Promise.all([a.close(), b.close(), c.close()])
+    })
+
+    test("an updater that throws releases the key for other stores at once", async () => {
+      const table = newTable()
+      const a = makePgStore(pgTarget(), table)
+      const b = makePgStore(pgTarget(), table)
+      const boom = new Error('boom')
+      await expect(a.update('k', () => {
+        throw boom
+      })).rejects.toBe(boom)
+      await expect(a.update('k', async () => {
+        await sleep(1)
+        throw boom
+      })).rejects.toBe(boom)
+      expect(await b.update('k', (v = 0) => v + 1)).toEqual([undefined, 1])
+      expect(await a.update('k', (v) => v + 1)).toEqual([1, 2])
+      await Promise.all([a.close(), b.close()])
+    })
+
+    test('100 concurrent updates of 100 keys with 20 ms updaters run side by side', async () => {
+      const store = fresh()
+      await store.set('warm', 1)
+      const started = Date.now()
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.update(`k${i}`, async (v = 0) => {
+            await sleep(20)
+            return v + 1
+          }),
+        ),
+      )
+      const took = Date.now() - started
+      expect(results.every(([o, n]) => o === undefined && n === 1)).toBe(true)
+      expect(took).toBeLessThan(1000) // one after another would take 2,000 ms
+      await store.close()
+    })
+
+    test('10,000 concurrent gets complete with the right values', async () => {
+      const store = fresh()
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store.set(`k${i}`, i)))
+      const got = await Promise.all(Array.from({ length: 10000 }, (_, i) => store.get(`k${i % 100}`)))
+      expect(got.every((v, i) => v === i % 100)).toBe(true)
+      await store.close()
+    })
+
+    test('a pool of 1 connection still runs concurrent updates', async () => {
+      const store = fresh({ poolSize: 1 })
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.update(`k${i % 4}`, async (v = 0) => v + 1)))
+      expect(await Promise.all([0, 1, 2, 3].map((i) => store.get(`k${i}`)))).toEqual([5, 5, 5, 5])
+      await store.close()
+    })
+  })
+
+  describe('connections', () => {
+    testWithPg('a killed connection fails the operation using it; the next one reconnects', async () => {
+      const appName = `rds-kill-${run}`
+      const table = newTable()
+      const store = makePgStore(pgTarget({ application_name: appName }), table)
+      await store.set('k', 'before')
+      const g = gate()
+      let entered = false
+      const interrupted = store.update('k', async () => {
+        entered = true
+        await g.promise
+        return 'after'
+      })
+      while (!entered) await sleep(5)
+      const { rows } = await sql(
+        'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1',
+        [appName],
+      )
+      expect(rows.length).toBeGreaterThan(0)
+      await sleep(50)
+      g.open()
+      const error = await expectCode(interrupted, 'ERR_DATASTORE_BACKEND')
+      expect(error.message).toContain(table)
+      expect(await store.get('k')).toBe('before')
+      expect(await store.update('k', (v) => v + ' and again')).toEqual(['before', 'before and again'])
+
+      // Killed while idle: the next reads find a fresh connection.
+      await sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [appName])
+      expect(await store.get('k')).toBe('before and again')
+      expect(await store.list()).toEqual(['k'])
+      await store.close()
+    })
+
+    testWithPg('poolSize bounds the connections; close() ends them', async () => {
+      const appName = `rds-pool-${run}`
+      const store = makePgStore(pgTarget({ application_name: appName }), newTable(), { poolSize: 3 })
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          store.update(`k${i}`, async () => {
+            await sleep(10)
+            return i
+          }),
+        ),
+      )
+      const count = async () =>
+        Number((await sql('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0].n)
+      const open = await count()
+      expect(open).toBeGreaterThan(0)
+      expect(open).toBeLessThanOrEqual(3)
+      await store.close()
+      let left = await count()
+      for (let i = 0; i < 50 && left > 0; i++) {
+        await sleep(20)
+        left = await count()
+      }
+      expect(left).toBe(0)
+    })
+
+    testWithPg('idle connections close after idleTimeoutMillis; the next operation reconnects', async () => {
+      const appName = `rds-idle-${run}`
+      const store = makePgStore(pgTarget({ application_name: appName, idleTimeoutMillis: 200 }), newTable())
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.set(`k${i}`, i)))
+      const count = async () =>
+        Number((await sql('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0].n)
+      expect(await count()).toBeGreaterThan(0)
+      let left = await count()
+      for (let i = 0; i < 100 && left > 0; i++) {
+        await sleep(50)
+        left = await count()
+      }
+      expect(left).toBe(0)
+      expect(await store.get('k3')).toBe(3)
+      expect(await count()).toBeGreaterThan(0)
+      await store.close()
+    })
+
+    test('a process that never closes its store still exits by itself', async () => {
+      const table = newTable()
+      const r = await runNode([path.join(__dirname, 'fixtures', 'postgres-idle.js'), table], 20000)
+      expect(r.code).toBe(0)
+      expect(r.lines).toEqual([{ set: { at: 'end' } }])
+    })
+  })
+})

@@ -1,0 +1,352 @@
+//! The PostgreSQL [`Backend`]: reshuffle's table, keys locked across servers with session-level
+//! advisory locks on `(table, key)` numbers.
+//!
+//! Locking a key (see docs/postgres.md):
+//! 1. fast path: `pg_try_advisory_lock` on a shared connection, pipelined with other work;
+//! 2. when another session holds it: a pinned connection waits with `pg_advisory_lock`;
+//!    if no connection may be pinned, `pg_try_advisory_lock` is retried with back-off.
+//!
+//! The holder reads and writes on the connection that holds the lock, then unlocks there;
+//! writes are single autocommit statements sent before the unlock, so another server sees
+//! the write as soon as it gets the lock. If the connection dies the server drops the lock and
+//! every later statement of the holder fails: an interrupted update writes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join;
+
+use super::config::PgConfig;
+use super::error::pg_error;
+use super::keys;
+use super::pool::{Conn, Lease, Pool};
+use super::runtime::{detach, run};
+use crate::backends::sql_identifier::TableName;
+use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+
+pub struct PgBackend {
+    pool: Arc<Pool>,
+    table_id: i32,
+}
+
+impl PgBackend {
+    /// No I/O here: the first operation connects and creates the table.
+    pub fn new(config: PgConfig, table: &TableName) -> Self {
+        let quoted = table.quoted_folded();
+        PgBackend {
+            table_id: keys::table_lock_id(&quoted),
+            pool: Pool::new(config, quoted, table.display()),
+        }
+    }
+}
+
+/// A key of one operation; its advisory lock is held through `lease`'s connection.
+pub struct PgHeld {
+    pool: Arc<Pool>,
+    /// The connection holding the key's lock, once taken.
+    lease: Option<Lease>,
+    ids: (i32, i32),
+    id: String,
+}
+
+/// The connection is gone: closed, or the server ended the session (operator intervention,
+/// class 57P) or reported a connection exception (class 08).
+fn is_closed_conn(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.as_db_error().is_some_and(|d| {
+            let code = d.code().code();
+            code.starts_with("57P") || code.starts_with("08")
+        })
+}
+
+/// The error of a statement on `c`, which is retired when the error says its session is over.
+fn failed(c: &Conn, table: &str, e: &tokio_postgres::Error) -> DatastoreError {
+    if is_closed_conn(e) {
+        c.retire();
+    }
+    pg_error(table, e)
+}
+
+/// Runs a query that is safe to repeat on a fresh shared connection, retrying once when the
+/// connection turns out to be dead (e.g. its server process was terminated while idle).
+async fn on_shared<T, F, Fut>(pool: &Arc<Pool>, f: F) -> Result<(T, Lease)>
+where
+    F: Fn(Arc<Conn>) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+{
+    let mut retried = false;
+    loop {
+        let lease = pool.shared().await?;
+        match f(lease.conn.clone()).await {
+            Ok(v) => return Ok((v, lease)),
+            Err(e) if !retried && is_closed_conn(&e) => {
+                lease.conn.retire();
+                retried = true;
+            }
+            Err(e) => return Err(failed(&lease.conn, &pool.table_display, &e)),
+        }
+    }
+}
+
+/// One `pg_try_advisory_lock` on a shared connection.
+enum Try {
+    Busy,
+    /// Locked; with the value read right behind the lock when one was asked for.
+    Got(Option<String>),
+}
+
+fn value_of(row: Option<tokio_postgres::Row>) -> std::result::Result<Option<String>, PgErr> {
+    match row {
+        None => Ok(None),
+        Some(r) => r.try_get::<_, Option<String>>(0),
+    }
+}
+
+type PgErr = tokio_postgres::Error;
+
+/// Tries the key's lock; with `read_id`, the value is read in the same round trip. The read
+/// is a separate statement sent behind the lock, so its snapshot is taken after the lock is
+/// held and sees every write of the previous holder.
+async fn try_once(
+    c: Arc<Conn>,
+    (t, k): (i32, i32),
+    read_id: Option<String>,
+) -> std::result::Result<Try, PgErr> {
+    let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
+    let lock = c.client.query_one(&c.stmts.try_lock, &lock_params);
+    let Some(id) = read_id else {
+        let got: bool = lock.await?.try_get(0)?;
+        return Ok(if got { Try::Got(None) } else { Try::Busy });
+    };
+    let (locked, row) = join(lock, c.client.query_opt(&c.stmts.get, &[&id])).await;
+    let got: bool = locked?.try_get(0)?;
+    if !got {
+        return Ok(Try::Busy);
+    }
+    match row.and_then(value_of) {
+        Ok(v) => Ok(Try::Got(v)),
+        Err(e) => {
+            let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
+            Err(e)
+        }
+    }
+}
+
+/// Takes the key's lock (see the module docs), reading the value under it when `read_id` is
+/// given. The returned lease's connection holds the lock.
+async fn lock_key(
+    pool: Arc<Pool>,
+    ids: (i32, i32),
+    read_id: Option<String>,
+) -> Result<(Lease, Option<String>)> {
+    let (t, k) = ids;
+    let mut backoff = Duration::from_millis(1);
+    let mut first = true;
+    loop {
+        if !first {
+            if let Some(pinned) = pool.pinned().await? {
+                let table = &pool.table_display;
+                let c = &pinned.conn;
+                let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
+                let lock = c.client.execute(&c.stmts.lock, &lock_params);
+                // The read, when asked for, is sent right behind the wait and runs once the
+                // lock is held.
+                let value = match &read_id {
+                    None => {
+                        lock.await.map_err(|e| failed(c, table, &e))?;
+                        None
+                    }
+                    Some(id) => {
+                        let (locked, row) =
+                            join(lock, c.client.query_opt(&c.stmts.get, &[id])).await;
+                        locked.map_err(|e| failed(c, table, &e))?;
+                        match row.and_then(value_of) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
+                                return Err(failed(c, table, &e));
+                            }
+                        }
+                    }
+                };
+                return Ok((pinned, value));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
+        }
+        first = false;
+        let (outcome, lease) = on_shared(&pool, |c| try_once(c, ids, read_id.clone())).await?;
+        if let Try::Got(value) = outcome {
+            return Ok((lease, value));
+        }
+    }
+}
+
+/// Applies `change` on the connection that holds the key's lock, then unlocks there.
+async fn write_and_unlock(
+    lease: Lease,
+    (t, k): (i32, i32),
+    id: String,
+    change: Change,
+) -> Result<()> {
+    let c = &lease.conn;
+    let table = lease.pool_table();
+    // Pipelined: the unlock is sent right behind the write and runs after it.
+    let write = async {
+        match &change {
+            Change::Keep => Ok(0),
+            Change::Put(json) => c.client.execute(&c.stmts.put, &[&id, json]).await,
+            Change::Delete => c.client.execute(&c.stmts.delete, &[&id]).await,
+        }
+    };
+    let unlock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
+    let unlock = c.client.execute(&c.stmts.unlock, &unlock_params);
+    // `join` polls in order, so the write is sent first.
+    let (written, _unlocked) = join(write, unlock).await;
+    let result = written.map(|_| ()).map_err(|e| failed(c, &table, &e));
+    drop(lease);
+    result
+}
+
+impl Backend for PgBackend {
+    type Held = PgHeld;
+
+    async fn lock(&self, key: &str) -> Result<PgHeld> {
+        // The lock is taken by the first statement that needs it (`read` or `finish`), so
+        // that it travels in the same round trip.
+        let id = keys::encode(key);
+        Ok(PgHeld {
+            pool: self.pool.clone(),
+            lease: None,
+            ids: (self.table_id, keys::key_lock_id(&id)),
+            id,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        let id = keys::encode(key);
+        let pool = self.pool.clone();
+        run(async move {
+            let (row, _lease) = on_shared(&pool, |c| {
+                let id = id.clone();
+                async move { c.client.query_opt(&c.stmts.get, &[&id]).await }
+            })
+            .await?;
+            read_value(&pool, row)
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = prefix.to_owned();
+        let pool = self.pool.clone();
+        run(async move {
+            let (rows, _lease) = on_shared(&pool, |c| {
+                let p = prefix.clone();
+                async move {
+                    c.client
+                        .query(&c.stmts.list, &[&p, &keys::ENCODED_MARK])
+                        .await
+                }
+            })
+            .await?;
+            let mut keys = Vec::with_capacity(rows.len());
+            for row in rows {
+                let id: String = row
+                    .try_get(0)
+                    .map_err(|e| pg_error(&pool.table_display, &e))?;
+                if let Some(k) = keys::decode(&id).filter(|k| k.starts_with(&prefix)) {
+                    keys.push(k);
+                }
+            }
+            keys.sort_unstable();
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close();
+        Ok(())
+    }
+}
+
+/// A row's value; a NULL value (reshuffle's `set(k, undefined)`) reads as missing.
+fn read_value(pool: &Pool, row: Option<tokio_postgres::Row>) -> Result<Option<String>> {
+    match row {
+        None => Ok(None),
+        Some(r) => r
+            .try_get::<_, Option<String>>(0)
+            .map_err(|e| pg_error(&pool.table_display, &e)),
+    }
+}
+
+impl HeldKey for PgHeld {
+    async fn read(&mut self, _key: &str) -> Result<Option<String>> {
+        let id = self.id.clone();
+        if let Some(lease) = &self.lease {
+            let conn = lease.conn.clone();
+            let table = lease.pool_table();
+            return run(async move {
+                let row = conn.client.query_opt(&conn.stmts.get, &[&id]).await;
+                row.and_then(value_of)
+                    .map_err(|e| failed(&conn, &table, &e))
+            })
+            .await;
+        }
+        let (lease, value) = run(lock_key(self.pool.clone(), self.ids, Some(id))).await?;
+        self.lease = Some(lease);
+        Ok(value)
+    }
+
+    async fn finish(mut self, _key: &str, change: Change) -> Result<()> {
+        let ids = self.ids;
+        let id = std::mem::take(&mut self.id);
+        if let Some(lease) = self.lease.take() {
+            return run(write_and_unlock(lease, ids, id, change)).await;
+        }
+        if change == Change::Keep {
+            return Ok(()); // never locked, nothing to do
+        }
+        let pool = self.pool.clone();
+        run(async move {
+            if let Change::Put(json) = &change {
+                // One statement: a transaction-scoped try-lock, and the upsert when it is free.
+                // ON CONFLICT DO UPDATE acts on the latest row version, whatever the snapshot.
+                let (t, k) = ids;
+                let (written, _lease) = on_shared(&pool, |c| {
+                    let id = id.clone();
+                    let json = json.clone();
+                    async move {
+                        c.client
+                            .execute(&c.stmts.put_if_free, &[&id, &json, &t, &k])
+                            .await
+                    }
+                })
+                .await?;
+                if written == 1 {
+                    return Ok(());
+                }
+            }
+            let (lease, _) = lock_key(pool, ids, None).await?;
+            write_and_unlock(lease, ids, id, change).await
+        })
+        .await
+    }
+}
+
+impl Drop for PgHeld {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            let (t, k) = self.ids;
+            detach(async move {
+                let _ = lease
+                    .conn
+                    .client
+                    .execute(&lease.conn.stmts.unlock, &[&t, &k])
+                    .await;
+                drop(lease);
+            });
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The PostgreSQL engine of `SQLStoreAdapter` (SPEC §4.3): reshuffle's table layout, keys
+//! locked across servers with advisory locks, connections driven by tokio-postgres on a small
+//! runtime of their own. Design notes: docs/postgres.md.
+
+mod backend;
+pub mod config;
+mod error;
+mod keys;
+mod pool;
+mod runtime;
+mod tls;
+
+pub use backend::{PgBackend, PgHeld};
+pub use config::{parse_url, process_env, PgConfig, PgSettings, Tls};
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The engine under the core store, against a live server (PG* variables; defaults for the
+//! local test server). Skipped with a message when no server answers, unless
+//! RESHUFFLE_DATASTORE_REQUIRE_PG=1.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+
+use super::config::PgSettings;
+use super::runtime::runtime;
+use super::PgBackend;
+use crate::backends::sql_identifier::TableName;
+use crate::core::executor::block_on;
+use crate::core::{Store, UpdateError, Updater};
+
+fn settings() -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    for (k, v) in [
+        ("PGHOST", "127.0.0.1"),
+        ("PGUSER", "root"),
+        ("PGDATABASE", "test"),
+    ] {
+        env.entry(k.to_owned()).or_insert_with(|| v.to_owned());
+    }
+    env
+}
+
+fn store(table: &str, pool_size: usize) -> Store<PgBackend> {
+    let config = PgSettings::default()
+        .resolve(&settings(), Some(pool_size))
+        .unwrap();
+    Store::new(PgBackend::new(config, &TableName::parse(table).unwrap()))
+}
+
+/// Runs `sql` on a connection of its own; `Err` when the server cannot be reached.
+fn admin(sql: String) -> Result<(), String> {
+    let env = settings();
+    let conn = format!(
+        "host={} user={} dbname={} port={}",
+        env["PGHOST"],
+        env["PGUSER"],
+        env["PGDATABASE"],
+        env.get("PGPORT").map_or("5432", |p| p.as_str())
+    );
+    let rt = runtime().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        client.batch_execute(&sql).await.map_err(|e| e.to_string())
+    })
+}
+
+/// Runs `test` with a fresh table name, dropping the table afterwards.
+fn with_table<F: Future<Output = ()> + 'static>(name: &str, test: impl FnOnce(String) -> F) {
+    if let Err(e) = admin("SELECT 1".into()) {
+        assert!(
+            std::env::var("RESHUFFLE_DATASTORE_REQUIRE_PG").as_deref() != Ok("1"),
+            "no PostgreSQL server: {e}"
+        );
+        eprintln!("SKIPPED: no PostgreSQL server ({e})");
+        return;
+    }
+    let table = format!("rds_rust_{name}_{}", std::process::id());
+    let _ = admin(format!("DROP TABLE IF EXISTS {table}"));
+    block_on(test(table.clone()));
+    let _ = admin(format!("DROP TABLE IF EXISTS {table}"));
+}
+
+/// Adds 1 to a number (missing = 0).
+struct AddOne;
+
+impl Updater for AddOne {
+    type Error = ();
+    fn call(
+        self,
+        current: Option<&str>,
+    ) -> impl Future<Output = Result<Option<String>, UpdateError<()>>> + 'static {
+        let n: i64 = current.map_or(0, |t| t.parse().unwrap_or(-1_000_000));
+        async move { Ok(Some((n + 1).to_string())) }
+    }
+}
+
+#[test]
+fn get_set_list_remove() {
+    with_table("basic", |table| async move {
+        let s = store(&table, 4);
+        assert_eq!(s.get("k").await.unwrap(), None);
+        s.set("k", "\"v\"".into()).await.unwrap();
+        s.set("nul\0key", "1".into()).await.unwrap();
+        s.set("\u{FFFF}x", "2".into()).await.unwrap();
+        assert_eq!(s.get("k").await.unwrap().as_deref(), Some("\"v\""));
+        assert_eq!(s.get("nul\0key").await.unwrap().as_deref(), Some("1"));
+        assert_eq!(
+            s.list("").await.unwrap(),
+            vec!["k", "nul\0key", "\u{FFFF}x"]
+        );
+        assert_eq!(s.list("n").await.unwrap(), vec!["nul\0key"]);
+        assert_eq!(s.list("\u{FFFF}").await.unwrap(), vec!["\u{FFFF}x"]);
+        s.remove("k").await.unwrap();
+        assert_eq!(s.get("k").await.unwrap(), None);
+        s.close().await.unwrap();
+    });
+}
+
+#[test]
+fn two_stores_count_exactly() {
+    with_table("count", |table| async move {
+        let a = Rc::new(store(&table, 3));
+        let b = Rc::new(store(&table, 3));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let exec = crate::core::executor::Executor::current().unwrap();
+        for i in 0..100 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let tx = tx.clone();
+            exec.spawn(async move {
+                let r = s.update("n", AddOne).await;
+                let _ = tx.send(r.is_ok());
+            });
+        }
+        drop(tx);
+        // Updates of one key finish in call order on each store: these end after the others.
+        let _ = a.update("n", AddOne).await;
+        let _ = b.update("n", AddOne).await;
+        assert_eq!(rx.try_iter().filter(|ok| *ok).count(), 100);
+        assert_eq!(a.get("n").await.unwrap().as_deref(), Some("102"));
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    });
+}

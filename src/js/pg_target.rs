@@ -1,0 +1,347 @@
+//! Recognises a PostgreSQL target of `SQLStoreAdapter` (SPEC §4.3) and reads its settings:
+//! a node-postgres `Pool` (its `options`) or `Client` (its `connectionParameters`), a pg-style
+//! config object, or a `postgres://` / `postgresql://` URL. Anything else is not PostgreSQL
+//! (an SQLite path). `pg` itself is never loaded.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::ptr;
+use std::time::Duration;
+
+use napi::sys;
+
+use super::raw::{Js, Kind, Value};
+use crate::backends::postgres::{parse_url, process_env, PgConfig, PgSettings, Tls};
+use crate::core::DatastoreError;
+
+/// The largest `poolSize`.
+const MAX_POOL_SIZE: usize = 1000;
+
+fn invalid(message: impl Into<String>) -> DatastoreError {
+    DatastoreError::invalid_argument(message)
+}
+
+#[derive(PartialEq, Eq)]
+enum Type {
+    Missing,
+    Number,
+    Boolean,
+    String,
+    Function,
+    Object,
+    Other,
+}
+
+fn type_of(js: Js, v: Value) -> Type {
+    let mut t = 0;
+    unsafe { sys::napi_typeof(js.0, v, &mut t) };
+    match t {
+        sys::ValueType::napi_undefined | sys::ValueType::napi_null => Type::Missing,
+        sys::ValueType::napi_number => Type::Number,
+        sys::ValueType::napi_boolean => Type::Boolean,
+        sys::ValueType::napi_string => Type::String,
+        sys::ValueType::napi_function => Type::Function,
+        sys::ValueType::napi_object => Type::Object,
+        _ => Type::Other,
+    }
+}
+
+fn number(js: Js, v: Value) -> f64 {
+    let mut n = 0.0;
+    unsafe { sys::napi_get_value_double(js.0, v, &mut n) };
+    n
+}
+
+fn boolean(js: Js, v: Value) -> bool {
+    let mut b = false;
+    unsafe { sys::napi_get_value_bool(js.0, v, &mut b) };
+    b
+}
+
+/// The bytes of a Node `Buffer`, or `None` if `v` is not one.
+fn buffer_text(js: Js, v: Value) -> Option<String> {
+    let mut is = false;
+    unsafe { sys::napi_is_buffer(js.0, v, &mut is) };
+    if !is {
+        return None;
+    }
+    let mut data = ptr::null_mut();
+    let mut len = 0usize;
+    unsafe { sys::napi_get_buffer_info(js.0, v, &mut data, &mut len) };
+    if data.is_null() {
+        return Some(String::new());
+    }
+    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+fn is_array(js: Js, v: Value) -> bool {
+    let mut is = false;
+    unsafe { sys::napi_is_array(js.0, v, &mut is) };
+    is
+}
+
+fn array_items(js: Js, v: Value) -> Vec<Value> {
+    let mut len = 0u32;
+    unsafe { sys::napi_get_array_length(js.0, v, &mut len) };
+    (0..len)
+        .map(|i| {
+            let mut item = ptr::null_mut();
+            unsafe { sys::napi_get_element(js.0, v, i, &mut item) };
+            item
+        })
+        .collect()
+}
+
+fn field_name(name: &CStr) -> String {
+    name.to_string_lossy().into_owned()
+}
+
+fn opt_string(js: Js, obj: Value, name: &CStr) -> Result<Option<String>, DatastoreError> {
+    let v = js.get(obj, name);
+    match type_of(js, v) {
+        Type::Missing => Ok(None),
+        Type::String => Ok(js.to_string(v)),
+        _ => Err(invalid(format!(
+            "the PostgreSQL setting {} must be a string",
+            field_name(name)
+        ))),
+    }
+}
+
+fn opt_count(js: Js, v: Value, what: &str, max: f64) -> Result<Option<f64>, DatastoreError> {
+    let n = match type_of(js, v) {
+        Type::Missing => return Ok(None),
+        Type::Number => number(js, v),
+        Type::String => js
+            .to_string(v)
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN),
+        _ => f64::NAN,
+    };
+    if n.fract() != 0.0 || !(0.0..=max).contains(&n) {
+        return Err(invalid(format!(
+            "{what} must be a whole number from 0 to {max}"
+        )));
+    }
+    Ok(Some(n))
+}
+
+/// node-postgres's `ssl` setting.
+fn ssl_setting(js: Js, v: Value) -> Result<Option<Tls>, DatastoreError> {
+    match type_of(js, v) {
+        Type::Missing => Ok(None),
+        Type::Boolean => Ok(Some(if boolean(js, v) {
+            Tls::Verified { ca_pem: None }
+        } else {
+            Tls::Disable
+        })),
+        Type::Object => {
+            for name in [c"key", c"cert", c"pfx", c"passphrase"] {
+                if type_of(js, js.get(v, name)) != Type::Missing {
+                    return Err(invalid(format!(
+                        "ssl.{} (client certificates) is not supported: connect with a \
+                         password, or use node-postgres directly",
+                        field_name(name)
+                    )));
+                }
+            }
+            let reject = js.get(v, c"rejectUnauthorized");
+            if type_of(js, reject) == Type::Boolean && !boolean(js, reject) {
+                return Ok(Some(Tls::RequireUnverified));
+            }
+            let ca = js.get(v, c"ca");
+            let ca_pem = match type_of(js, ca) {
+                Type::Missing => None,
+                Type::String => js.to_string(ca),
+                Type::Object if is_array(js, ca) => {
+                    let mut all = String::new();
+                    for item in array_items(js, ca) {
+                        let text = js
+                            .to_string(item)
+                            .or_else(|| buffer_text(js, item))
+                            .ok_or_else(|| {
+                                invalid("ssl.ca items must be PEM strings or Buffers")
+                            })?;
+                        all.push_str(&text);
+                        all.push('\n');
+                    }
+                    Some(all)
+                }
+                Type::Object => Some(
+                    buffer_text(js, ca)
+                        .ok_or_else(|| invalid("ssl.ca must be a PEM string or Buffer"))?,
+                ),
+                _ => return Err(invalid("ssl.ca must be a PEM string or Buffer")),
+            };
+            Ok(Some(Tls::Verified { ca_pem }))
+        }
+        Type::String => {
+            let mode = js.to_string(v).unwrap_or_default();
+            crate::backends::postgres::config::tls_from_sslmode(&mode).map(Some)
+        }
+        _ => Err(invalid(
+            "ssl must be true, false or an object like { rejectUnauthorized: false }",
+        )),
+    }
+}
+
+/// Settings of a pg config object (also a Pool's `options` or a Client's
+/// `connectionParameters`).
+fn settings_of(js: Js, o: Value) -> Result<PgSettings, DatastoreError> {
+    let password = js.get(o, c"password");
+    let password = match type_of(js, password) {
+        Type::Missing => None,
+        Type::String => js.to_string(password),
+        Type::Function => {
+            return Err(invalid(
+                "a password callback cannot be used: pass the password as a string \
+                 (or set PGPASSWORD)",
+            ))
+        }
+        _ => return Err(invalid("the PostgreSQL setting password must be a string")),
+    };
+    if type_of(js, js.get(o, c"stream")) != Type::Missing {
+        return Err(invalid(
+            "a custom stream cannot be used: pass host and port, or a postgres:// URL",
+        ));
+    }
+    let port = opt_count(js, js.get(o, c"port"), "port", 65535.0)?
+        .map(|p| p as u16)
+        .filter(|&p| p > 0);
+    let timeout = opt_count(
+        js,
+        js.get(o, c"connectionTimeoutMillis"),
+        "connectionTimeoutMillis",
+        f64::from(u32::MAX),
+    )?
+    .filter(|&ms| ms > 0.0)
+    .map(|ms| Duration::from_millis(ms as u64));
+    // A pool's `max` sizes ours too, up to the `poolSize` limit.
+    let max = opt_count(js, js.get(o, c"max"), "max", f64::from(u32::MAX))?
+        .map(|m| (m as usize).min(MAX_POOL_SIZE))
+        .filter(|&m| m > 0);
+    let idle_timeout = opt_count(
+        js,
+        js.get(o, c"idleTimeoutMillis"),
+        "idleTimeoutMillis",
+        f64::from(u32::MAX),
+    )?
+    .map(|ms| (ms > 0.0).then(|| Duration::from_millis(ms as u64)));
+    let fields = PgSettings {
+        host: opt_string(js, o, c"host")?,
+        port,
+        user: opt_string(js, o, c"user")?,
+        password,
+        database: opt_string(js, o, c"database")?,
+        tls: ssl_setting(js, js.get(o, c"ssl"))?,
+        application_name: opt_string(js, o, c"application_name")?,
+        options: opt_string(js, o, c"options")?,
+        connect_timeout: timeout,
+        max,
+        idle_timeout,
+    };
+    Ok(match opt_string(js, o, c"connectionString")? {
+        Some(url) => fields.overlay(parse_url(&url)?),
+        None => fields,
+    })
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// The settings of a PostgreSQL `target`, or `None` when `target` is not one. Missing
+/// settings are filled from `PG*` variables and node-postgres's defaults; the pool size is the
+/// target's `max` or 10 (see [`apply_pg_options`] for `poolSize`).
+pub fn postgres_target(js: Js, target: Value) -> Result<Option<PgConfig>, DatastoreError> {
+    let settings = match type_of(js, target) {
+        Type::String => {
+            let s = js.to_string(target).unwrap_or_default();
+            if !is_url(&s) {
+                return Ok(None);
+            }
+            parse_url(&s)?
+        }
+        Type::Object if js.kind(target) == Kind::Object => {
+            let params = js.get(target, c"connectionParameters");
+            let options = js.get(target, c"options");
+            if type_of(js, params) == Type::Object {
+                settings_of(js, params)? // a pg Client
+            } else if type_of(js, options) == Type::Object
+                && type_of(js, js.get(target, c"connect")) == Type::Function
+            {
+                settings_of(js, options)? // a pg Pool
+            } else {
+                settings_of(js, target)? // a config object
+            }
+        }
+        _ => return Ok(None),
+    };
+    settings.resolve(&js_env(js), None).map(Some)
+}
+
+/// The variables node-postgres reads, from JS's `process.env` (what the app and node-postgres
+/// see, even where it differs from the C environment, as under jest); the C environment when
+/// there is no `process`.
+fn js_env(js: Js) -> HashMap<String, String> {
+    let env = js.get(js.get(js.global(), c"process"), c"env");
+    if type_of(js, env) != Type::Object {
+        return process_env();
+    }
+    let names: [&CStr; 11] = [
+        c"PGHOST",
+        c"PGPORT",
+        c"PGUSER",
+        c"PGPASSWORD",
+        c"PGDATABASE",
+        c"PGSSLMODE",
+        c"PGAPPNAME",
+        c"PGOPTIONS",
+        c"PGCONNECT_TIMEOUT",
+        c"USER",
+        c"USERNAME",
+    ];
+    names
+        .iter()
+        .filter_map(|name| {
+            let v = js.get(env, name);
+            let text = (type_of(js, v) == Type::String).then(|| js.to_string(v))??;
+            Some((field_name(name), text))
+        })
+        .collect()
+}
+
+/// Applies the store's own options (`{ poolSize }`) to `config`.
+pub fn apply_pg_options(
+    js: Js,
+    options: Option<Value>,
+    config: &mut PgConfig,
+) -> Result<(), DatastoreError> {
+    let Some(o) = options.filter(|&o| type_of(js, o) != Type::Missing) else {
+        return Ok(());
+    };
+    if type_of(js, o) != Type::Object {
+        return Err(invalid("options must be an object like { poolSize: 10 }"));
+    }
+    if let Some(name) = js.property_names(o).into_iter().find(|n| n != "poolSize") {
+        return Err(invalid(format!(
+            "unknown option {name:?} for PostgreSQL (known: poolSize)"
+        )));
+    }
+    let size = js.get(o, c"poolSize");
+    if type_of(js, size) != Type::Missing {
+        let n = if type_of(js, size) == Type::Number {
+            number(js, size)
+        } else {
+            f64::NAN
+        };
+        if n.fract() != 0.0 || !(1.0..=MAX_POOL_SIZE as f64).contains(&n) {
+            return Err(invalid(format!(
+                "poolSize must be a whole number of connections from 1 to {MAX_POOL_SIZE}"
+            )));
+        }
+        config.pool_size = n as usize;
+    }
+    Ok(())
+}
