@@ -25,7 +25,7 @@ export declare class NativeFileStore {
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
   remove(key: string): void | Promise<void>
-  list(prefix?: string): string[] | Promise<string[]>
+  list(prefix?: string): string | Promise<string>
   /** Leaves the file as one JSON object (compacting it if it holds records) and releases it. */
   close(): void | Promise<void>
   /**
@@ -41,7 +41,7 @@ export declare class NativeMemoryStore {
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
   remove(key: string): void | Promise<void>
-  list(prefix?: string): string[] | Promise<string[]>
+  list(prefix?: string): string | Promise<string>
   close(): void | Promise<void>
 }
 
@@ -61,7 +61,7 @@ export declare class NativeSqlStore {
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
   remove(key: string): void | Promise<void>
-  list(prefix?: string): string[] | Promise<string[]>
+  list(prefix?: string): string | Promise<string>
   close(): void | Promise<void>
 }
 

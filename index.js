@@ -25,7 +25,7 @@ const NO_TEXT = 'JSON has no text for it (undefined, a function or a Symbol)'
 
 // Every pending result settles through exactly one `then`, so promises of operations on one
 // key settle in the order the operations ran.
-const identity = (v) => v
+const parseKeys = (json) => JSON.parse(json)
 const toUndefined = () => undefined
 
 function isPending(result) {
@@ -130,7 +130,7 @@ class StoreAdapter {
     } catch (e) {
       return Promise.reject(e)
     }
-    return isPending(r) ? r.then(identity) : Promise.resolve(r)
+    return isPending(r) ? r.then(parseKeys) : Promise.resolve(parseKeys(r))
   }
 
   close() {

@@ -109,6 +109,16 @@ function runConformance(name, makeStore, caps = {}) {
         await expectCode(store.set('é'.repeat(1024) + 'x', 1), 'ERR_DATASTORE_INVALID_KEY')
       })
 
+      test('keys of every length around 256 bytes, with multi-byte characters, stay whole', async () => {
+        const keys = []
+        for (let n = 240; n <= 262; n++) {
+          keys.push('a'.repeat(n), 'é'.repeat(n >> 1) + 'x'.repeat(n & 1), '😀'.repeat(n >> 2) + 'y'.repeat(n & 3))
+        }
+        for (const k of keys) await store.set(k, k.length)
+        for (const k of keys) expect(await store.get(k)).toBe(k.length)
+        expect(await store.list()).toEqual([...new Set(keys)].sort(byCodePoint))
+      })
+
       test('large values work (8 MiB)', async () => {
         const big = { blob: 'x'.repeat(8 * 1024 * 1024) }
         await store.set('big', big)

@@ -63,6 +63,17 @@ async function dropPgTable(name) {
   await client.end()
 }
 
+function openBetterSqlite3(ctx) {
+  const db = new BetterSqlite3(path.join(ctx.dir, `${ctx.name}.db`))
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec('CREATE TABLE IF NOT EXISTS kv (id TEXT PRIMARY KEY, value TEXT)')
+  return db
+}
+
+const openKeyvSqlite = (ctx) => new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
+const openKeyvPostgres = (ctx) => new keyvMod.Keyv(new keyvPostgres.KeyvPostgres({ uri: pgUrl(), table: ctx.name }))
+
 // The runner's stores drop their PostgreSQL table on close; the child processes' do not.
 function dropOnClose(store, ctx) {
   if (ctx.child) return store
@@ -94,7 +105,7 @@ const subjects = {
     label: 'reshuffle-datastore FileStoreAdapter',
     available: () => typeof ours.FileStoreAdapter === 'function',
     why: () => 'FileStoreAdapter is not built in this version',
-    prefillFile: (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
+    prefill: async (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
     open: async (ctx) => new ours.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`)),
   },
   sqlite: {
@@ -125,7 +136,7 @@ const subjects = {
     label: 'reshuffle 1.0.9 FileStoreAdapter',
     available: () => !!reshuffle,
     why: () => 'reshuffle is not installed',
-    prefillFile: (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
+    prefill: async (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
     open: async (ctx) => {
       const s = new reshuffle.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`))
       s.close = async () => {}
@@ -147,11 +158,16 @@ const subjects = {
     label: 'better-sqlite3 12 (minimal key-value table, WAL)',
     available: () => !!BetterSqlite3,
     why: () => 'better-sqlite3 is not installed',
+    prefill: async (ctx, data) => {
+      const db = openBetterSqlite3(ctx)
+      const put = db.prepare('INSERT INTO kv (id, value) VALUES (?, ?)')
+      db.transaction(() => {
+        for (const [k, v] of Object.entries(data)) put.run(k, JSON.stringify(v))
+      })()
+      db.close()
+    },
     open: async (ctx) => {
-      const db = new BetterSqlite3(path.join(ctx.dir, `${ctx.name}.db`))
-      db.pragma('journal_mode = WAL')
-      db.pragma('synchronous = NORMAL')
-      db.exec('CREATE TABLE IF NOT EXISTS kv (id TEXT PRIMARY KEY, value TEXT)')
+      const db = openBetterSqlite3(ctx)
       const get = db.prepare('SELECT value FROM kv WHERE id = ?').pluck()
       const put = db.prepare('INSERT INTO kv (id, value) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value')
       const list = db.prepare('SELECT id FROM kv ORDER BY id').pluck()
@@ -194,6 +210,13 @@ const subjects = {
     label: 'lmdb 3',
     available: () => !!lmdb,
     why: () => 'lmdb is not installed',
+    prefill: async (ctx, data) => {
+      const db = lmdb.open({ path: path.join(ctx.dir, `${ctx.name}.lmdb`) })
+      db.transactionSync(() => {
+        for (const [k, v] of Object.entries(data)) db.putSync(k, v)
+      })
+      await db.close()
+    },
     open: async (ctx) => {
       const db = lmdb.open({ path: path.join(ctx.dir, `${ctx.name}.lmdb`) })
       return {
@@ -230,20 +253,23 @@ const subjects = {
     label: 'keyv 5 + @keyv/sqlite',
     available: () => !!keyvMod && !!keyvSqlite,
     why: () => 'keyv or @keyv/sqlite is not installed',
-    open: async (ctx) => {
-      const k = new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
-      return keyvStore(k)
-    },
+    prefill: async (ctx, data) => keyvPrefill(openKeyvSqlite(ctx), data),
+    open: async (ctx) => keyvStore(openKeyvSqlite(ctx)),
   },
   'keyv-postgres': {
     label: 'keyv 5 + @keyv/postgres',
     available: () => !!keyvMod && !!keyvPostgres && postgresUp === true,
     why: () => 'keyv/@keyv/postgres missing or PostgreSQL does not answer',
-    open: async (ctx) => {
-      const k = new keyvMod.Keyv(new keyvPostgres.KeyvPostgres({ uri: pgUrl(), table: ctx.name }))
-      return dropOnClose(keyvStore(k), ctx)
-    },
+    prefill: async (ctx, data) => keyvPrefill(openKeyvPostgres(ctx), data),
+    open: async (ctx) => dropOnClose(keyvStore(openKeyvPostgres(ctx)), ctx),
   },
+}
+
+// keyv writes one key per round trip; setMany batches the prefill.
+async function keyvPrefill(k, data) {
+  const entries = Object.entries(data).map(([key, value]) => ({ key, value }))
+  for (let i = 0; i < entries.length; i += 1000) await k.setMany(entries.slice(i, i + 1000))
+  await k.disconnect()
 }
 
 function keyvStore(k) {

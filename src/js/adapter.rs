@@ -202,10 +202,11 @@ impl<B: Backend> JsStore<B> {
                 ))
             }
         };
+        // One JSON text for the whole list: V8 parses it far faster than it takes one string
+        // per key through N-API.
         run(rt, self.store.list(&prefix), |rt, keys| {
-            let js = rt.js;
-            let items: Vec<Value> = keys.iter().map(|k| js.string(k)).collect();
-            js.array(&items)
+            rt.js
+                .string(&serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
         })
     }
 

@@ -132,7 +132,7 @@ impl NativeFileStore {
 
     #[napi(
         ts_args_type = "prefix?: string",
-        ts_return_type = "string[] | Promise<string[]>"
+        ts_return_type = "string | Promise<string>"
     )]
     pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
         self.inner.list(env.raw(), prefix)

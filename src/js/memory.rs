@@ -54,7 +54,7 @@ impl NativeMemoryStore {
 
     #[napi(
         ts_args_type = "prefix?: string",
-        ts_return_type = "string[] | Promise<string[]>"
+        ts_return_type = "string | Promise<string>"
     )]
     pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
         self.inner.list(env.raw(), prefix)

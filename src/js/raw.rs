@@ -98,14 +98,30 @@ impl Js {
 
     /// The UTF-8 text of a JS string, or `None` if `v` is not a string.
     pub fn to_string(self, v: Value) -> Option<String> {
-        let mut len = 0usize;
-        let status =
-            unsafe { sys::napi_get_value_string_utf8(self.0, v, ptr::null_mut(), 0, &mut len) };
+        // Keys and small values fit a stack buffer: one N-API call instead of two.
+        let mut small = [0u8; 256];
+        let mut written = 0usize;
+        let status = unsafe {
+            sys::napi_get_value_string_utf8(
+                self.0,
+                v,
+                small.as_mut_ptr().cast::<c_char>(),
+                small.len(),
+                &mut written,
+            )
+        };
         if status != sys::Status::napi_ok {
             return None;
         }
+        // A truncated copy stops at a character boundary, leaving up to 3 bytes unused besides
+        // the NUL: only a copy with more room than that to spare is known to be whole.
+        if written + 4 < small.len() {
+            // N-API produced UTF-8 (lone surrogates become U+FFFD).
+            return String::from_utf8(small[..written].to_vec()).ok();
+        }
+        let mut len = 0usize;
+        unsafe { sys::napi_get_value_string_utf8(self.0, v, ptr::null_mut(), 0, &mut len) };
         let mut buf = vec![0u8; len + 1];
-        let mut written = 0usize;
         unsafe {
             sys::napi_get_value_string_utf8(
                 self.0,
@@ -116,7 +132,6 @@ impl Js {
             )
         };
         buf.truncate(written);
-        // N-API produced UTF-8 (lone surrogates become U+FFFD).
         String::from_utf8(buf).ok()
     }
 

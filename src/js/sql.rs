@@ -208,7 +208,7 @@ impl NativeSqlStore {
 
     #[napi(
         ts_args_type = "prefix?: string",
-        ts_return_type = "string[] | Promise<string[]>"
+        ts_return_type = "string | Promise<string>"
     )]
     pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
         with_engine!(self, s => s.list(env.raw(), prefix))
