@@ -385,6 +385,11 @@ describe('FileStoreAdapter', () => {
       expect((await other.ask('get', 'from-parent')).result).toEqual({ n: 1 })
       await other.ask('set', 'from-child', [1, 2])
       expect(await store.get('from-child')).toEqual([1, 2])
+      // Reads that found the store current, then another process's write: seen at once.
+      expect(await store.get('from-child')).toEqual([1, 2])
+      await other.ask('set', 'from-child', [3])
+      expect(await store.get('from-child')).toEqual([3])
+      await other.ask('set', 'from-child', [1, 2])
       expect(await store.list('from-')).toEqual(['from-child', 'from-parent'])
       await store.remove('from-child')
       expect((await other.ask('get', 'from-child')).result).toBe('<undefined>')

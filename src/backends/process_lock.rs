@@ -12,6 +12,10 @@
 //!   by another process is waited for on a thread ([`run_blocking`]), never on the JS thread.
 //! - Offset 0 is the store-wide lock ([`ProcessLocks::lock_store`]): shared for ordinary writers,
 //!   exclusive for maintenance such as compaction.
+//! - The first 8 bytes of the lock file, mapped into memory by every process, count the releases
+//!   of the store-wide exclusive lock ([`ProcessLocks::changes`]). Backends that change their data
+//!   only under that lock let readers skip looking at the data file while the count is unchanged:
+//!   one memory load instead of a `stat` per read.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -40,6 +44,8 @@ pub struct ProcessLocks {
     path: PathBuf,
     /// Holders in this process per slot offset.
     held: RefCell<HashMap<u64, usize>>,
+    /// The shared change count, where the platform can map it.
+    counter: Option<sys::SharedCounter>,
 }
 
 impl ProcessLocks {
@@ -52,11 +58,19 @@ impl ProcessLocks {
             .truncate(false)
             .open(path)
             .map_err(|e| DatastoreError::io(path.display(), e))?;
+        let counter = sys::SharedCounter::map(&file);
         Ok(Rc::new(ProcessLocks {
             file: Arc::new(file),
             path: path.to_owned(),
             held: RefCell::new(HashMap::new()),
+            counter,
         }))
+    }
+
+    /// How many times any process released the store-wide exclusive lock, or `None` where the
+    /// count cannot be shared (then readers must look at the data every time).
+    pub fn changes(&self) -> Option<u64> {
+        self.counter.as_ref().map(|c| c.load())
     }
 
     /// The slot offset of `key`.
@@ -74,9 +88,11 @@ impl ProcessLocks {
         self.lock_range(Self::slot_of(key), Mode::Exclusive).await
     }
 
-    /// Takes the store-wide lock (offset 0).
+    /// Takes the store-wide lock (offset 0). Releasing it exclusively counts as a change.
     pub async fn lock_store(self: &Rc<Self>, mode: Mode) -> Result<RangeGuard> {
-        self.lock_range(0, mode).await
+        let mut guard = self.lock_range(0, mode).await?;
+        guard.counts_change = mode == Mode::Exclusive;
+        Ok(guard)
     }
 
     async fn lock_range(self: &Rc<Self>, offset: u64, mode: Mode) -> Result<RangeGuard> {
@@ -98,6 +114,7 @@ impl ProcessLocks {
         Ok(RangeGuard {
             locks: self.clone(),
             offset,
+            counts_change: false,
         })
     }
 
@@ -118,10 +135,17 @@ impl ProcessLocks {
 pub struct RangeGuard {
     locks: Rc<ProcessLocks>,
     offset: u64,
+    counts_change: bool,
 }
 
 impl Drop for RangeGuard {
     fn drop(&mut self) {
+        if self.counts_change {
+            // Before unlocking: whoever takes the lock next sees the count moved.
+            if let Some(c) = &self.locks.counter {
+                c.bump();
+            }
+        }
         self.locks.release(self.offset);
     }
 }
@@ -194,6 +218,57 @@ mod sys {
         // SAFETY: as above. Unlocking a range we hold cannot fail in a way we could act on.
         unsafe { libc::fcntl(file.as_raw_fd(), SETLK, &fl) };
     }
+
+    const PAGE: usize = 4096;
+
+    /// A `u64` in the first page of the lock file, mapped shared by every process.
+    pub struct SharedCounter {
+        page: *mut libc::c_void,
+    }
+
+    impl SharedCounter {
+        /// Maps the counter, growing the file to one page if needed (never shrinking it).
+        pub fn map(file: &File) -> Option<Self> {
+            let len = file.metadata().ok()?.len();
+            if len < PAGE as u64 {
+                file.set_len(PAGE as u64).ok()?;
+            }
+            // SAFETY: a shared read-write mapping of the file's first page; the fd stays open
+            // for the life of ProcessLocks, and the mapping is removed in Drop.
+            let page = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    PAGE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    file.as_raw_fd(),
+                    0,
+                )
+            };
+            (page != libc::MAP_FAILED).then_some(SharedCounter { page })
+        }
+
+        fn cell(&self) -> &std::sync::atomic::AtomicU64 {
+            // SAFETY: the page is mapped, page-aligned (so 8-aligned) and lives as long as self.
+            unsafe { &*(self.page as *const std::sync::atomic::AtomicU64) }
+        }
+
+        pub fn load(&self) -> u64 {
+            self.cell().load(std::sync::atomic::Ordering::Acquire)
+        }
+
+        pub fn bump(&self) {
+            self.cell()
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    impl Drop for SharedCounter {
+        fn drop(&mut self) {
+            // SAFETY: unmaps exactly what `map` mapped.
+            unsafe { libc::munmap(self.page, PAGE) };
+        }
+    }
 }
 
 #[cfg(not(unix))]
@@ -211,6 +286,19 @@ mod sys {
         Ok(())
     }
     pub fn unlock(_: &File, _: u64) {}
+
+    /// No shared counter on this platform: readers look at the data every time.
+    pub struct SharedCounter;
+
+    impl SharedCounter {
+        pub fn map(_: &File) -> Option<Self> {
+            None
+        }
+        pub fn load(&self) -> u64 {
+            0
+        }
+        pub fn bump(&self) {}
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -222,6 +310,23 @@ mod tests {
     fn slots_are_stable_and_nonzero() {
         assert_eq!(ProcessLocks::slot_of("a"), ProcessLocks::slot_of("a"));
         assert!(ProcessLocks::slot_of("") >= 1);
+    }
+
+    #[test]
+    fn exclusive_store_releases_are_counted_for_every_process() {
+        let dir = std::env::temp_dir().join(format!("rd-count-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("locks");
+        block_on(async move {
+            let a = ProcessLocks::open(&path).unwrap();
+            let b = ProcessLocks::open(&path).unwrap(); // another mapping of the same page
+            let before = b.changes().unwrap();
+            drop(a.lock_store(Mode::Shared).await.unwrap());
+            assert_eq!(b.changes(), Some(before), "shared holds change nothing");
+            drop(a.lock_store(Mode::Exclusive).await.unwrap());
+            assert_eq!(b.changes(), Some(before + 1));
+        });
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -86,6 +86,8 @@ struct DataFile {
 /// first write creates it) and the data as of `data.applied`.
 struct Open {
     locks: Option<Rc<ProcessLocks>>,
+    /// The lock file's change count when the data was last compared with the file.
+    seen_changes: Option<u64>,
     data: Option<DataFile>,
     map: BTreeMap<String, String>,
     /// Sum of key and value lengths: the size of a compacted base, roughly.
@@ -243,6 +245,7 @@ impl Shared {
         }
         *self.open.borrow_mut() = Some(Open {
             locks: None,
+            seen_changes: None,
             data: None,
             map: BTreeMap::new(),
             live_bytes: 0,
@@ -293,7 +296,20 @@ impl Shared {
         }
     }
 
+    /// Brings `open` up to date with the file. Every change to the file happens under the
+    /// store-wide exclusive lock, whose release moves the lock file's shared change count: while
+    /// the count is where it was, the data is current and the file need not be looked at.
     fn catch_up(&self, open: &mut Open, locked: bool) -> Result<()> {
+        let changes = open.locks.as_ref().and_then(|l| l.changes());
+        if open.data.is_some() && changes.is_some() && changes == open.seen_changes {
+            return Ok(());
+        }
+        self.compare_with_file(open, locked)?;
+        open.seen_changes = changes;
+        Ok(())
+    }
+
+    fn compare_with_file(&self, open: &mut Open, locked: bool) -> Result<()> {
         let meta = match std::fs::metadata(self.path()) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
