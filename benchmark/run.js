@@ -43,9 +43,9 @@ const plans = [
     peers: ['reshuffle-file'],
     rows: [
       ...seq(2000),
-      { name: 'set latency at 100 keys', run: 'setLatency', args: { count: 200 }, prefill: 100 },
-      { name: 'set latency at 10,000 keys', run: 'setLatency', args: { count: 50 }, prefill: 10000 },
-      { name: 'set latency at 100,000 keys', run: 'setLatency', args: { count: 10 }, prefill: 100000 },
+      { name: 'set latency at 100 keys', run: 'setLatency', args: { count: 2000 }, prefill: 100 },
+      { name: 'set latency at 10,000 keys', run: 'setLatency', args: { count: 2000 }, prefill: 10000 },
+      { name: 'set latency at 100,000 keys', run: 'setLatency', args: { count: 2000 }, prefill: 100000 },
       { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
       { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
       { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
