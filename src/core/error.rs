@@ -28,7 +28,8 @@ pub enum DatastoreError {
     Io { path: String, message: String },
     /// An error reported by the database engine or driver.
     Backend { message: String },
-    /// A lock could not be taken in time (the `lockTimeout` option).
+    /// A lock could not be taken in time (the `lockTimeout` option). `key` is empty when the
+    /// wait was `list`'s (or a compaction's) for the writes called before it.
     LockTimeout { key: String, waited_ms: u64 },
     /// An updater of `key` called `operation` on its own store while it was running, which
     /// would wait for the updater itself: on `key` (get/set/update/remove) or after it (list,
@@ -102,6 +103,12 @@ impl fmt::Display for DatastoreError {
             } => write!(f, "{path} is corrupt at byte {position}: {reason}"),
             Self::Io { path, message } => write!(f, "{path}: {message}"),
             Self::Backend { message } => write!(f, "{message}"),
+            Self::LockTimeout { key, waited_ms } if key.is_empty() => write!(
+                f,
+                "gave up waiting for the writes called before this operation after \
+                 {waited_ms} ms (a key is held by a slow or stuck updater; an updater that \
+                 awaits list() of its own store waits for itself)"
+            ),
             Self::LockTimeout { key, waited_ms } => write!(
                 f,
                 "gave up waiting for the lock of key {key:?} after {waited_ms} ms \

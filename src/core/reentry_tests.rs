@@ -208,3 +208,31 @@ fn without_contention_no_timeout_applies() {
         }
     });
 }
+
+#[test]
+fn lock_timeout_bounds_list_waiting_for_a_stuck_update() {
+    block_on(async {
+        let options = StoreOptions {
+            lock_timeout: Some(Duration::from_millis(50)),
+        };
+        let store = Store::with_options(MemoryBackend::new(), options);
+        let (release, gate) = oneshot();
+        let slow = store.update(
+            "k",
+            Probe {
+                f: || {},
+                gate: Some(gate),
+            },
+        );
+        Executor::current().expect("executor").spawn(async move {
+            let _ = slow.await;
+        });
+        let listed = store.list("").await;
+        assert!(
+            matches!(listed, Err(DatastoreError::LockTimeout { ref key, .. }) if key.is_empty())
+        );
+        release.send(());
+        assert_eq!(store.list("").await, Ok(vec!["k".to_owned()]));
+        store.close().await.expect("close");
+    });
+}

@@ -10,7 +10,8 @@
 //!   the update too) called from there is rejected at once with `Reentrant`. The part of an
 //!   async updater that runs after an `await` cannot be told apart from any other caller, so
 //!   it is not detected; for that, the `lock_timeout` option bounds every wait for a key's turn
-//!   (`LockTimeout`, the waiter leaves the queue, the others keep their order).
+//!   and `list`'s wait for earlier writes (`LockTimeout`, the waiter leaves the queue, the
+//!   others keep their order). `close` waits for everything pending, without a limit.
 //! - The uncontended path pays one `RefCell` emptiness check and one `Option` check.
 
 use std::cell::{Cell, RefCell};
@@ -100,6 +101,10 @@ pub struct StoreOptions {
     pub lock_timeout: Option<Duration>,
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 struct Inner<B> {
     backend: B,
     locks: Rc<LockTable>,
@@ -140,7 +145,7 @@ impl<B> Inner<B> {
                     .await
                     .map_err(|_| DatastoreError::LockTimeout {
                         key: key.to_owned(),
-                        waited_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                        waited_ms: millis(limit),
                     })
             }
         }
@@ -309,10 +314,18 @@ impl<B: Backend> Store<B> {
                 reentry?;
                 return Err(DatastoreError::Closed);
             };
-            inner
+            let earlier_done = inner
                 .activity
-                .wait_until(move |a| a.writes.borrow().first().is_none_or(|&s| s >= barrier))
-                .await;
+                .wait_until(move |a| a.writes.borrow().first().is_none_or(|&s| s >= barrier));
+            match inner.options.lock_timeout {
+                None => earlier_done.await,
+                Some(limit) => with_timeout(Box::pin(earlier_done), limit)
+                    .await
+                    .map_err(|_| DatastoreError::LockTimeout {
+                        key: String::new(),
+                        waited_ms: millis(limit),
+                    })?,
+            }
             op.await
         }
     }

@@ -4,10 +4,13 @@
 //! deadline and wakes the tasks whose deadline passed; their wakers queue them on their
 //! executor and, from this thread, ask the JS thread to drain (see `executor`).
 //!
-//! A registered deadline does NOT keep the host alive (no `BusyGuard`): it only bounds a wait
-//! for something else. If nothing else keeps Node running — say the lock is held by an updater
-//! whose promise will never settle — the process may exit before the deadline, as it would
-//! with any other unsettled promise. When the loop is alive the wake-up is delivered.
+//! A registered deadline keeps the host alive (it holds a [`BusyGuard`]) until it fires or is
+//! dropped: the wait it bounds then ends with an error the caller sees, instead of the process
+//! exiting silently with the operation lost — e.g. an async updater that awaits an operation
+//! on its own key would otherwise leave nothing alive and Node would quit mid-update. This
+//! keeps Node alive for at most the limit: after it, nothing of the store is pending on a
+//! timer, so a store left with only an abandoned updater (and no timed waiter) never holds the
+//! process. Without a `lockTimeout` nothing registers here.
 //!
 //! Only waits that are actually pending register (an uncontended lock never reads the clock).
 
@@ -19,6 +22,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+use super::executor::BusyGuard;
 
 #[derive(Default)]
 struct State {
@@ -69,15 +74,21 @@ impl Timer {
     }
 }
 
-/// Resolves once `deadline` has passed. Dropping it unregisters it.
+/// Resolves once `deadline` has passed. Dropping it unregisters it. Poll and drop it on the
+/// executor's thread (it holds a [`BusyGuard`] while registered).
 pub struct Sleep {
     deadline: Instant,
     id: Option<u64>,
+    _busy: Option<BusyGuard>,
 }
 
 impl Sleep {
     pub fn until(deadline: Instant) -> Self {
-        Sleep { deadline, id: None }
+        Sleep {
+            deadline,
+            id: None,
+            _busy: None,
+        }
     }
 }
 
@@ -86,7 +97,11 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if Instant::now() >= self.deadline {
+            self._busy = None;
             return Poll::Ready(());
+        }
+        if self._busy.is_none() {
+            self._busy = Some(BusyGuard::new());
         }
         let t = timer();
         let mut state = t.state.lock();
