@@ -20,7 +20,7 @@ export declare class NativeFileStore {
    * background once it is larger than both `compactThreshold` bytes (default 1 MiB) and
    * twice the live data. Nothing is opened until first use.
    */
-  constructor(path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number })
+  constructor(path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number; lockTimeout?: number })
   get(key: string): string | undefined | Promise<string | undefined>
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
@@ -36,7 +36,8 @@ export declare class NativeFileStore {
 }
 
 export declare class NativeMemoryStore {
-  constructor()
+  /** `options`: `{ lockTimeout?: number }` (see `read_store_options`). */
+  constructor(options?: { lockTimeout?: number })
   get(key: string): string | undefined | Promise<string | undefined>
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
@@ -56,7 +57,7 @@ export declare class NativeSqlStore {
    * `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
    * the database is opened on first use.
    */
-  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number })
+  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; lockTimeout?: number })
   get(key: string): string | undefined | Promise<string | undefined>
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>

@@ -25,9 +25,26 @@ export interface DatastoreAdapter {
   close(): Promise<void>
 }
 
+/**
+ * Options every adapter accepts.
+ *
+ * An updater must not use its own key: `get`/`set`/`update`/`remove` of that key (and `list`
+ * or `close` of its store) called while the updater's synchronous part runs reject at once with
+ * `ERR_DATASTORE_REENTRANT`. After an `await` inside an async updater this cannot be detected;
+ * such a call would wait for the updater forever — `lockTimeout` turns that into an error.
+ */
+export interface StoreOptions {
+  /**
+   * Milliseconds an operation may wait for its key's turn (behind a slow or stuck updater)
+   * before it rejects with `ERR_DATASTORE_LOCK_TIMEOUT`; it then leaves the queue and the
+   * others keep their order. Default: no limit (`Infinity`). `0`: never wait.
+   */
+  lockTimeout?: number
+}
+
 /** In-process store, not persistent. Values are kept as JSON text: every read is a fresh copy. */
 export declare class MemoryStoreAdapter implements DatastoreAdapter {
-  constructor()
+  constructor(options?: StoreOptions)
   get<T = any>(key: string): Promise<T | undefined>
   set<T = any>(key: string, value: T): Promise<T>
   update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
@@ -38,7 +55,7 @@ export declare class MemoryStoreAdapter implements DatastoreAdapter {
 }
 
 /** Options of FileStoreAdapter. */
-export interface FileStoreOptions {
+export interface FileStoreOptions extends StoreOptions {
   /** 'write' (default): a resolved write has reached the OS (survives SIGKILL); 'fsync': it has reached the disk. */
   durability?: 'write' | 'fsync'
   /** Compact in the background once the file is larger than this many bytes and twice the live data (default 1 MiB). */
@@ -65,7 +82,7 @@ export declare class FileStoreAdapter implements DatastoreAdapter {
 }
 
 /** Options of SQLStoreAdapter. */
-export interface SQLStoreOptions {
+export interface SQLStoreOptions extends StoreOptions {
   /** SQLite: 'normal' (default; WAL, survives a killed process) or 'fsync' (reaches the disk before resolving). */
   durability?: 'normal' | 'fsync'
   /** PostgreSQL: the most connections this store opens (default: the pool's `max`, else 10). */
@@ -129,3 +146,5 @@ export type DatastoreErrorCode =
   | 'ERR_DATASTORE_IO'
   | 'ERR_DATASTORE_BACKEND'
   | 'ERR_DATASTORE_LOCK_TIMEOUT'
+  | 'ERR_DATASTORE_REENTRANT'
+  | 'ERR_DATASTORE_UPDATER_ABANDONED'

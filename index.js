@@ -144,15 +144,19 @@ class StoreAdapter {
   }
 }
 
+// Every adapter accepts { lockTimeout: ms }: an operation that waits longer than this for its
+// key's turn (behind a slow or stuck updater) rejects with ERR_DATASTORE_LOCK_TIMEOUT. Default:
+// no limit. An updater that uses its own key is rejected at once (ERR_DATASTORE_REENTRANT).
 class MemoryStoreAdapter extends StoreAdapter {
-  constructor() {
-    super(new native.NativeMemoryStore())
+  constructor(options) {
+    super(new native.NativeMemoryStore(options))
   }
 }
 
 // One JSON file, as reshuffle's FileStoreAdapter keeps it: writes append a record, the file is
 // compacted back to one JSON object in the background, by compact() and by close(). Several
-// processes may share it. Options: { durability: 'write' | 'fsync', compactThreshold: bytes }.
+// processes may share it. Options: { durability: 'write' | 'fsync', compactThreshold: bytes,
+// lockTimeout: ms }.
 class FileStoreAdapter extends StoreAdapter {
   #file
 

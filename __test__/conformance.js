@@ -408,6 +408,89 @@ function runConformance(name, makeStore, caps = {}) {
       })
     })
 
+    describe('an updater using its own store', () => {
+      // Each of these would wait for the updater itself; they reject at once instead. The jest
+      // timeout turns a regression (a hang) into a failure.
+      test('get, set, update, remove of its own key reject with ERR_DATASTORE_REENTRANT', async () => {
+        await store.set('k', 1)
+        const errors = []
+        const result = await store.update('k', (v) => {
+          for (const op of [
+            () => store.get('k'),
+            () => store.set('k', 2),
+            () => store.update('k', () => 3),
+            () => store.remove('k'),
+            () => store.del('k'),
+          ]) {
+            errors.push(op().then(() => 'resolved', (e) => e))
+          }
+          return v + 10
+        })
+        expect(result).toEqual([1, 11])
+        for (const p of errors) {
+          const e = await p
+          expect(e.code).toBe('ERR_DATASTORE_REENTRANT')
+          expect(e.key).toBe('k')
+          expect(e.message).toMatch(/must not use its own key/)
+        }
+        expect(await store.get('k')).toBe(11)
+      }, 10000)
+
+      test('awaiting its own key inside the updater rejects the update with that error', async () => {
+        await store.set('k', 1)
+        const e = await expectCode(
+          store.update('k', async () => {
+            await store.get('k')
+            return 2
+          }),
+          'ERR_DATASTORE_REENTRANT',
+        )
+        expect(e.operation).toBe('get')
+        expect(await store.get('k')).toBe(1)
+        expect(await store.update('k', (v) => v + 1)).toEqual([1, 2])
+      }, 10000)
+
+      test('list and close of its own store reject; the store stays open', async () => {
+        const codes = []
+        await store.update('k', () => {
+          codes.push(store.list().then(() => 'resolved', (e) => e.code))
+          codes.push(store.close().then(() => 'resolved', (e) => e.code))
+          return 1
+        })
+        expect(await Promise.all(codes)).toEqual(['ERR_DATASTORE_REENTRANT', 'ERR_DATASTORE_REENTRANT'])
+        expect(await store.list()).toEqual(['k'])
+      }, 10000)
+
+      test('other keys of the same store work inside an updater, also after an await', async () => {
+        await store.set('other', 'x')
+        const [, result] = await store.update('k', async () => {
+          const before = await store.get('other')
+          await store.set('third', 3)
+          await store.update('fourth', () => 4)
+          return { before, after: await store.get('third') }
+        })
+        expect(result).toEqual({ before: 'x', after: 3 })
+        expect(await store.get('fourth')).toBe(4)
+      }, 10000)
+
+      test('nested updates of different keys work', async () => {
+        let inner
+        await store.set('a', 'old')
+        const [, outer] = await store.update('a', async () => {
+          const [, b] = await store.update('b', () => {
+            // Not awaited, so never a deadlock: rejected at once when b's updater runs inside
+            // a's synchronous part (memory), else it waits for a's update and sees its result.
+            inner = store.get('a').then((v) => v, (e) => e.code)
+            return 'b'
+          })
+          return `a+${b}`
+        })
+        expect(outer).toBe('a+b')
+        expect(['ERR_DATASTORE_REENTRANT', 'a+b']).toContain(await inner)
+        expect(await store.get('b')).toBe('b')
+      }, 10000)
+    })
+
     if (caps.persistent) {
       describe('persistence', () => {
         test('values survive close and reopen', async () => {

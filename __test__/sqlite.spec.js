@@ -92,7 +92,8 @@ describe('SQLStoreAdapter (SQLite): constructor', () => {
       () => new SQLStoreAdapter(p, 'reshuffledb', 'fsync'),
       () => new SQLStoreAdapter(p, 'reshuffledb', { durability: 'sometimes' }),
       () => new SQLStoreAdapter(p, 'reshuffledb', { durability: true }),
-      () => new SQLStoreAdapter(p, 'reshuffledb', { lockTimeout: 5 }),
+      () => new SQLStoreAdapter(p, 'reshuffledb', { lockTimeout: -5 }),
+      () => new SQLStoreAdapter(p, 'reshuffledb', { colour: 'red' }),
     ]
     for (const f of bad) expect(thrownBy(f).code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
     expect(fs.existsSync(p)).toBe(false) // nothing was opened

@@ -1,6 +1,13 @@
 // Compiled by `tsc -p __test__/types` (npm run lint): the public types accept typical use and
 // reject misuse (each @ts-expect-error must be an error).
-import { MemoryStoreAdapter, PersistentStore, DatastoreAdapter, DatastoreErrorCode } from '../..'
+import {
+  MemoryStoreAdapter,
+  FileStoreAdapter,
+  SQLStoreAdapter,
+  PersistentStore,
+  DatastoreAdapter,
+  DatastoreErrorCode,
+} from '../..'
 
 interface Job {
   id: string
@@ -36,3 +43,14 @@ async function main(): Promise<void> {
 }
 
 void main
+
+// Options every adapter accepts, and the codes of the errors that end waits.
+const timed = new MemoryStoreAdapter({ lockTimeout: 5000 })
+const timedFile = new FileStoreAdapter('./state.json', { lockTimeout: 5000, durability: 'fsync' })
+const timedSql = new SQLStoreAdapter('./state.db', 'kv', { lockTimeout: 0 })
+const waitCodes: DatastoreErrorCode[] = [
+  'ERR_DATASTORE_REENTRANT',
+  'ERR_DATASTORE_LOCK_TIMEOUT',
+  'ERR_DATASTORE_UPDATER_ABANDONED',
+]
+void [timed, timedFile, timedSql, waitCodes]

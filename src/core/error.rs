@@ -28,8 +28,19 @@ pub enum DatastoreError {
     Io { path: String, message: String },
     /// An error reported by the database engine or driver.
     Backend { message: String },
-    /// A lock could not be taken in time (the `lockTimeout` option).
+    /// A lock could not be taken in time (the `lockTimeout` option). `key` is empty when the
+    /// wait was `list`'s (or a compaction's) for the writes called before it.
     LockTimeout { key: String, waited_ms: u64 },
+    /// An updater of `key` called `operation` on its own store while it was running, which
+    /// would wait for the updater itself: on `key` (get/set/update/remove) or after it (list,
+    /// close, compact). Rejected at once instead of waiting forever.
+    Reentrant {
+        key: String,
+        operation: &'static str,
+    },
+    /// The promise an updater of `key` returned was garbage-collected without settling: it can
+    /// never settle, so the update fails and the key is released.
+    UpdaterAbandoned { key: String },
 }
 
 impl DatastoreError {
@@ -44,6 +55,8 @@ impl DatastoreError {
             Self::Io { .. } => "ERR_DATASTORE_IO",
             Self::Backend { .. } => "ERR_DATASTORE_BACKEND",
             Self::LockTimeout { .. } => "ERR_DATASTORE_LOCK_TIMEOUT",
+            Self::Reentrant { .. } => "ERR_DATASTORE_REENTRANT",
+            Self::UpdaterAbandoned { .. } => "ERR_DATASTORE_UPDATER_ABANDONED",
         }
     }
 
@@ -90,10 +103,29 @@ impl fmt::Display for DatastoreError {
             } => write!(f, "{path} is corrupt at byte {position}: {reason}"),
             Self::Io { path, message } => write!(f, "{path}: {message}"),
             Self::Backend { message } => write!(f, "{message}"),
+            Self::LockTimeout { key, waited_ms } if key.is_empty() => write!(
+                f,
+                "gave up waiting for the writes called before this operation after \
+                 {waited_ms} ms (a key is held by a slow or stuck updater; an updater that \
+                 awaits list() of its own store waits for itself)"
+            ),
             Self::LockTimeout { key, waited_ms } => write!(
                 f,
                 "gave up waiting for the lock of key {key:?} after {waited_ms} ms \
-                 (an updater that uses its own key waits for itself)"
+                 (the key is held by a slow or stuck updater; an updater that awaits an \
+                 operation on its own key waits for itself)"
+            ),
+            Self::Reentrant { key, operation } => write!(
+                f,
+                "the updater of key {key:?} called {operation}() on its own store, which would \
+                 wait for the updater itself: an updater must not use its own key (or list or \
+                 close its store); return the new value instead"
+            ),
+            Self::UpdaterAbandoned { key } => write!(
+                f,
+                "the promise returned by the updater of key {key:?} was garbage-collected \
+                 without settling, so it can never settle; the update failed and the key was \
+                 released"
             ),
         }
     }

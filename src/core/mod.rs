@@ -8,12 +8,15 @@ pub mod executor;
 pub mod key;
 pub mod lock_table;
 pub mod store;
+pub mod timer;
 pub mod updater;
 
+#[cfg(test)]
+mod reentry_tests;
 #[cfg(test)]
 mod store_tests;
 
 pub use backend::{Backend, Change, HeldKey};
 pub use error::{DatastoreError, Result};
-pub use store::Store;
+pub use store::{Store, StoreOptions};
 pub use updater::{UpdateError, Updater};

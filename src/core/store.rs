@@ -3,17 +3,29 @@
 //! Every operation takes its place synchronously, when it is called: it registers with the
 //! store's activity (so `close` and `list` can wait for it) and joins its key's FIFO queue.
 //! So on one store an operation sees every write to its key called before it, awaited or not.
+//!
+//! Waiting never hangs silently where it can be avoided:
+//! - While an updater's synchronous part runs (the JS function call itself), its key is on the
+//!   store's `calling` stack; an operation on that key (or `list`/`close`, which would wait for
+//!   the update too) called from there is rejected at once with `Reentrant`. The part of an
+//!   async updater that runs after an `await` cannot be told apart from any other caller, so
+//!   it is not detected; for that, the `lock_timeout` option bounds every wait for a key's turn
+//!   and `list`'s wait for earlier writes (`LockTimeout`, the waiter leaves the queue, the
+//!   others keep their order). `close` waits for everything pending, without a limit.
+//! - The uncontended path pays one `RefCell` emptiness check and one `Option` check.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::future::{poll_fn, Future};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use super::backend::{Backend, Change, HeldKey};
 use super::error::{DatastoreError, Result};
 use super::key::validate_key;
-use super::lock_table::{Acquire, LockTable};
+use super::lock_table::{Acquire, KeyGuard, LockTable};
+use super::timer::with_timeout;
 use super::updater::{UpdateError, Updater};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -80,11 +92,64 @@ impl Activity {
     }
 }
 
+/// Settings every backend shares (read once by the binding, see `js::adapter`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long an operation may wait for its key's turn before it rejects with
+    /// `LockTimeout`. `None` (the default): as long as it takes — an updater may legitimately
+    /// run for minutes (remote APIs), and a queue of them longer still.
+    pub lock_timeout: Option<Duration>,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 struct Inner<B> {
     backend: B,
     locks: Rc<LockTable>,
     activity: Rc<Activity>,
     state: Cell<State>,
+    options: StoreOptions,
+    /// Keys whose updater's synchronous part is running now, innermost last (an updater may
+    /// synchronously start an update of another key, whose updater then runs inline).
+    calling: RefCell<Vec<String>>,
+}
+
+impl<B> Inner<B> {
+    /// `Reentrant` if `key` (or, for `None`, any key) has its updater running right now.
+    fn check_reentry(&self, key: Option<&str>, operation: &'static str) -> Result<()> {
+        let calling = self.calling.borrow();
+        if calling.is_empty() {
+            return Ok(());
+        }
+        let hit = match key {
+            Some(key) => calling.iter().find(|k| *k == key),
+            None => calling.last(),
+        };
+        match hit {
+            Some(k) => Err(DatastoreError::Reentrant {
+                key: k.clone(),
+                operation,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the key's turn, for at most `lock_timeout`.
+    async fn turn(&self, turn: Acquire, key: &str) -> Result<KeyGuard> {
+        match self.options.lock_timeout {
+            None => Ok(turn.await),
+            Some(limit) => {
+                with_timeout(turn, limit)
+                    .await
+                    .map_err(|_| DatastoreError::LockTimeout {
+                        key: key.to_owned(),
+                        waited_ms: millis(limit),
+                    })
+            }
+        }
+    }
 }
 
 /// A datastore over backend `B`. Cheap to clone (shared handle); single-threaded.
@@ -105,12 +170,18 @@ pub type UpdateResult<E> = std::result::Result<(Option<String>, Option<String>),
 
 impl<B: Backend> Store<B> {
     pub fn new(backend: B) -> Self {
+        Self::with_options(backend, StoreOptions::default())
+    }
+
+    pub fn with_options(backend: B, options: StoreOptions) -> Self {
         Store {
             inner: Rc::new(Inner {
                 backend,
                 locks: LockTable::new(),
                 activity: Rc::default(),
                 state: Cell::new(State::Open),
+                options,
+                calling: RefCell::new(Vec::new()),
             }),
         }
     }
@@ -125,11 +196,17 @@ impl<B: Backend> Store<B> {
     }
 
     /// Validates, registers and queues an operation on `key`, in call order.
-    fn enter(&self, key: &str, is_write: bool) -> Result<(Ticket, Acquire)> {
+    fn enter(
+        &self,
+        key: &str,
+        is_write: bool,
+        operation: &'static str,
+    ) -> Result<(Ticket, Acquire)> {
         validate_key(key)?;
         if self.inner.state.get() != State::Open {
             return Err(DatastoreError::Closed);
         }
+        self.inner.check_reentry(Some(key), operation)?;
         Ok((
             self.inner.activity.begin(is_write),
             self.inner.locks.acquire(key),
@@ -138,33 +215,38 @@ impl<B: Backend> Store<B> {
 
     /// The value of `key`, or `None`.
     pub fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + 'static {
-        let entered = self.enter(key, false);
+        let entered = self.enter(key, false, "get");
         let inner = self.inner.clone();
         let key = key.to_owned();
         async move {
             let (_ticket, turn) = entered?;
-            let _guard = turn.await;
+            let _guard = inner.turn(turn, &key).await?;
             inner.backend.get(&key).await
         }
     }
 
     /// Stores `json` under `key`.
     pub fn set(&self, key: &str, json: String) -> impl Future<Output = Result<()>> + 'static {
-        self.write(key, Change::Put(json))
+        self.write(key, Change::Put(json), "set")
     }
 
     /// Removes `key`; a missing key is not an error.
     pub fn remove(&self, key: &str) -> impl Future<Output = Result<()>> + 'static {
-        self.write(key, Change::Delete)
+        self.write(key, Change::Delete, "remove")
     }
 
-    fn write(&self, key: &str, change: Change) -> impl Future<Output = Result<()>> + 'static {
-        let entered = self.enter(key, true);
+    fn write(
+        &self,
+        key: &str,
+        change: Change,
+        operation: &'static str,
+    ) -> impl Future<Output = Result<()>> + 'static {
+        let entered = self.enter(key, true, operation);
         let inner = self.inner.clone();
         let key = key.to_owned();
         async move {
             let (_ticket, turn) = entered?;
-            let _guard = turn.await;
+            let _guard = inner.turn(turn, &key).await?;
             let held = inner.backend.lock(&key).await?;
             held.finish(&key, change).await
         }
@@ -178,15 +260,19 @@ impl<B: Backend> Store<B> {
         key: &str,
         updater: U,
     ) -> impl Future<Output = UpdateResult<U::Error>> + 'static {
-        let entered = self.enter(key, true);
+        let entered = self.enter(key, true, "update");
         let inner = self.inner.clone();
         let key = key.to_owned();
         async move {
             let (_ticket, turn) = entered?;
-            let _guard = turn.await;
+            let _guard = inner.turn(turn, &key).await?;
             let mut held = inner.backend.lock(&key).await?;
             let old = held.read(&key).await?;
-            let new = updater.call(old.as_deref()).await?;
+            // The key is moved onto the stack and back: no allocation per update.
+            inner.calling.borrow_mut().push(key);
+            let call = updater.call(old.as_deref());
+            let key = inner.calling.borrow_mut().pop().unwrap_or_default();
+            let new = call.await?;
             let change = match &new {
                 Some(json) => Change::Put(json.clone()),
                 None => Change::Keep,
@@ -200,40 +286,62 @@ impl<B: Backend> Store<B> {
     pub fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + 'static {
         let inner = self.inner.clone();
         let prefix = prefix.to_owned();
-        self.after_writes(async move { inner.backend.list(&prefix).await })
+        self.after_writes_named(async move { inner.backend.list(&prefix).await }, "list")
     }
 
     /// Runs `op` — backend maintenance such as a compaction — once every write called before
     /// it has finished; `close` waits for it. Rejects with `Closed` once the store is closing.
+    /// Called from an updater of this store, it rejects with `Reentrant` (it would wait for it).
     pub fn after_writes<T: 'static>(
         &self,
         op: impl Future<Output = Result<T>> + 'static,
     ) -> impl Future<Output = Result<T>> + 'static {
+        self.after_writes_named(op, "compact")
+    }
+
+    fn after_writes_named<T: 'static>(
+        &self,
+        op: impl Future<Output = Result<T>> + 'static,
+        operation: &'static str,
+    ) -> impl Future<Output = Result<T>> + 'static {
         let open = self.inner.state.get() == State::Open;
+        let reentry = self.inner.check_reentry(None, operation);
         let inner = self.inner.clone();
-        let ticket = open.then(|| inner.activity.begin(false));
+        let ticket = (open && reentry.is_ok()).then(|| inner.activity.begin(false));
         let barrier = inner.activity.next_write.get();
         async move {
             let Some(_ticket) = ticket else {
+                reentry?;
                 return Err(DatastoreError::Closed);
             };
-            inner
+            let earlier_done = inner
                 .activity
-                .wait_until(move |a| a.writes.borrow().first().is_none_or(|&s| s >= barrier))
-                .await;
+                .wait_until(move |a| a.writes.borrow().first().is_none_or(|&s| s >= barrier));
+            match inner.options.lock_timeout {
+                None => earlier_done.await,
+                Some(limit) => with_timeout(Box::pin(earlier_done), limit)
+                    .await
+                    .map_err(|_| DatastoreError::LockTimeout {
+                        key: String::new(),
+                        waited_ms: millis(limit),
+                    })?,
+            }
             op.await
         }
     }
 
     /// Waits for pending operations, then closes the backend. Operations called from now on
-    /// reject with `Closed`; closing again resolves once the first close is done.
+    /// reject with `Closed`; closing again resolves once the first close is done. Called from
+    /// an updater of this store, it rejects with `Reentrant` and changes nothing.
     pub fn close(&self) -> impl Future<Output = Result<()>> + 'static {
         let inner = self.inner.clone();
-        let first = inner.state.get() == State::Open;
+        let reentry = inner.check_reentry(None, "close");
+        let first = inner.state.get() == State::Open && reentry.is_ok();
         if first {
             inner.state.set(State::Closing);
         }
         async move {
+            reentry?;
             let activity = inner.activity.clone();
             activity.wait_until(|a| a.pending.get() == 0).await;
             if first {

@@ -3,13 +3,58 @@
 //! executor and usually settles before the method returns.
 
 use std::future::Future;
+use std::time::Duration;
 
 use super::error::{throw, to_js_error};
 use super::raw::{Js, JsAny, Kind, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
 use crate::core::executor::Outcome;
-use crate::core::{Backend, DatastoreError, Store, UpdateError};
+use crate::core::{Backend, DatastoreError, Store, StoreOptions, UpdateError};
+
+/// The options every adapter accepts besides its backend's own; backends' option readers skip
+/// these names.
+pub const STORE_OPTION_NAMES: [&str; 1] = ["lockTimeout"];
+
+/// Reads the shared options (`{ lockTimeout?: number }`) from an adapter's options object;
+/// `who` names the constructor in error messages. `lockTimeout` is in milliseconds: how long an
+/// operation waits for its key's turn before rejecting with `ERR_DATASTORE_LOCK_TIMEOUT`;
+/// `undefined`, `null` or `Infinity` wait without limit (the default); `0` never waits.
+pub fn read_store_options(
+    js: Js,
+    options: Option<Value>,
+    who: &str,
+) -> Result<StoreOptions, DatastoreError> {
+    let mut out = StoreOptions::default();
+    let Some(options) = options else {
+        return Ok(out);
+    };
+    match js.kind(options) {
+        Kind::Undefined | Kind::Null => return Ok(out),
+        Kind::Object => {}
+        _ => {
+            return Err(DatastoreError::invalid_argument(format!(
+                "{who}: options must be an object"
+            )))
+        }
+    }
+    let timeout = js.get(options, c"lockTimeout");
+    match js.kind(timeout) {
+        Kind::Undefined | Kind::Null => {}
+        _ => match js.number_value(timeout) {
+            Some(ms) if ms == f64::INFINITY => {}
+            Some(ms) if ms.is_finite() && ms >= 0.0 => {
+                out.lock_timeout = Some(Duration::from_secs_f64(ms / 1000.0))
+            }
+            _ => {
+                return Err(DatastoreError::invalid_argument(format!(
+                    "{who}: lockTimeout must be a number of milliseconds (>= 0) or Infinity"
+                )))
+            }
+        },
+    }
+    Ok(out)
+}
 
 /// Why a promise rejects: a store error, or an updater's own throw.
 enum Rejection {
@@ -108,9 +153,9 @@ pub struct JsStore<B: Backend> {
 }
 
 impl<B: Backend> JsStore<B> {
-    pub fn new(backend: B) -> Self {
+    pub fn new(backend: B, options: StoreOptions) -> Self {
         JsStore {
-            store: Store::new(backend),
+            store: Store::with_options(backend, options),
         }
     }
 

@@ -8,8 +8,12 @@ use crate::core::DatastoreError;
 pub fn to_js_error(js: Js, e: &DatastoreError) -> Value {
     let err = js.error(e.code(), &e.to_string());
     match e {
-        DatastoreError::InvalidValue { key, .. } | DatastoreError::LockTimeout { key, .. } => {
-            js.set(err, c"key", js.string(key))
+        DatastoreError::InvalidValue { key, .. }
+        | DatastoreError::LockTimeout { key, .. }
+        | DatastoreError::UpdaterAbandoned { key } => js.set(err, c"key", js.string(key)),
+        DatastoreError::Reentrant { key, operation } => {
+            js.set(err, c"key", js.string(key));
+            js.set(err, c"operation", js.string(operation));
         }
         DatastoreError::Corrupt { path, position, .. } => {
             js.set(err, c"path", js.string(path));

@@ -4,7 +4,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::JsStore;
+use super::adapter::{read_store_options, JsStore};
 use super::error::throw;
 use super::raw::{Js, JsAny, Kind, Value};
 use crate::backends::file::{Durability, FileBackend, FileOptions};
@@ -77,7 +77,7 @@ impl NativeFileStore {
     /// twice the live data. Nothing is opened until first use.
     #[napi(
         constructor,
-        ts_args_type = "path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number }"
+        ts_args_type = "path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number; lockTimeout?: number }"
     )]
     pub fn new(env: &Env, path: JsAny, options: Option<JsAny>) -> Result<Self> {
         let js = Js(env.raw());
@@ -92,10 +92,15 @@ impl NativeFileStore {
                 ))
             }
         };
-        let backend = read_options(js, options).and_then(|o| FileBackend::new(&path, o));
+        let store_options =
+            read_store_options(js, options.map(|o| o.0), "FileStoreAdapter(path, options)");
+        let backend = store_options.and_then(|s| {
+            let b = read_options(js, options).and_then(|o| FileBackend::new(&path, o))?;
+            Ok((b, s))
+        });
         match backend {
-            Ok(b) => Ok(NativeFileStore {
-                inner: JsStore::new(b),
+            Ok((b, s)) => Ok(NativeFileStore {
+                inner: JsStore::new(b, s),
             }),
             Err(e) => Err(throw(js, &e)),
         }

@@ -4,8 +4,9 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::JsStore;
-use super::raw::JsAny;
+use super::adapter::{read_store_options, JsStore};
+use super::error::throw;
+use super::raw::{Js, JsAny};
 use crate::backends::memory::MemoryBackend;
 
 #[napi]
@@ -15,11 +16,15 @@ pub struct NativeMemoryStore {
 
 #[napi]
 impl NativeMemoryStore {
-    #[napi(constructor)]
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        NativeMemoryStore {
-            inner: JsStore::new(MemoryBackend::new()),
+    /// `options`: `{ lockTimeout?: number }` (see `read_store_options`).
+    #[napi(constructor, ts_args_type = "options?: { lockTimeout?: number }")]
+    pub fn new(env: &Env, options: Option<JsAny>) -> Result<Self> {
+        let js = Js(env.raw());
+        match read_store_options(js, options.map(|o| o.0), "MemoryStoreAdapter(options)") {
+            Ok(o) => Ok(NativeMemoryStore {
+                inner: JsStore::new(MemoryBackend::new(), o),
+            }),
+            Err(e) => Err(throw(js, &e)),
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use napi::sys;
 
+use super::adapter::STORE_OPTION_NAMES;
 use super::raw::{Js, Kind, Value};
 use crate::backends::postgres::{parse_url, process_env, PgConfig, PgSettings, Tls};
 use crate::core::DatastoreError;
@@ -324,9 +325,10 @@ pub fn apply_pg_options(
     if type_of(js, o) != Type::Object {
         return Err(invalid("options must be an object like { poolSize: 10 }"));
     }
-    if let Some(name) = js.property_names(o).into_iter().find(|n| n != "poolSize") {
+    let known = |n: &String| n == "poolSize" || STORE_OPTION_NAMES.contains(&n.as_str());
+    if let Some(name) = js.property_names(o).into_iter().find(|n| !known(n)) {
         return Err(invalid(format!(
-            "unknown option {name:?} for PostgreSQL (known: poolSize)"
+            "unknown option {name:?} for PostgreSQL (known: poolSize, lockTimeout)"
         )));
     }
     let size = js.get(o, c"poolSize");

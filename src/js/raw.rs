@@ -83,6 +83,14 @@ impl Js {
         v
     }
 
+    /// The value of a JS number, or `None` for any other value.
+    pub fn number_value(self, v: Value) -> Option<f64> {
+        let mut out = 0f64;
+        // A non-number only sets a status.
+        let status = unsafe { sys::napi_get_value_double(self.0, v, &mut out) };
+        (status == sys::Status::napi_ok).then_some(out)
+    }
+
     pub fn kind(self, v: Value) -> Kind {
         let mut t = 0;
         unsafe { sys::napi_typeof(self.0, v, &mut t) };

@@ -1,6 +1,11 @@
 //! Per-thread state of the binding: the env, cached `JSON.stringify`/`JSON.parse`, the helper
 //! that waits for an updater's promise, and the core executor wired to a threadsafe function
 //! (referenced only while work runs on other threads, so an idle store never keeps Node alive).
+//!
+//! Waiting for a promise keeps nothing alive either: the promise's reactions hold a small
+//! token object, and the token's finalizer reports the promise as abandoned when the garbage
+//! collector finds that nothing can settle it any more (the promise, its resolvers and the
+//! reactions are all unreachable).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -12,16 +17,17 @@ use napi::sys;
 use super::raw::{Js, Kind, Ref, Value};
 use crate::core::executor::Executor;
 
-/// Made once per thread: `attach(p, id)` calls `settle(id, ok, value)` once `p` (a promise or
-/// thenable) settles.
+/// Made once per thread: `attach(p, token)` calls `settle(token, ok, value)` once `p` (a promise
+/// or thenable) settles. Only these two reactions reference `token`.
 const ATTACH_SOURCE: &str = "(function (settle) {
-  return function attach(p, id) {
-    Promise.resolve(p).then(function (v) { settle(id, true, v) }, function (e) { settle(id, false, e) })
+  return function attach(p, token) {
+    Promise.resolve(p).then(function (v) { settle(token, true, v) }, function (e) { settle(token, false, e) })
   }
 })";
 
-/// The outcome of a JS promise, delivered to whoever waits on its settle id.
-pub type Settled = Box<dyn FnOnce(Js, bool, Value)>;
+/// The outcome of a JS promise, delivered to whoever waits on its settle id: `Some((ok,
+/// value))` when it settled, `None` when it was garbage-collected unsettled (it never will).
+pub type Settled = Box<dyn FnOnce(Js, Option<(bool, Value)>)>;
 
 pub struct Runtime {
     pub js: Js,
@@ -32,6 +38,8 @@ pub struct Runtime {
     pub exec: &'static Executor,
     settles: RefCell<HashMap<u32, Settled>>,
     next_settle: Cell<u32>,
+    /// Set by an env cleanup hook: the env is being torn down, JS may no longer be called.
+    closing: Cell<bool>,
 }
 
 thread_local! {
@@ -65,6 +73,11 @@ impl Runtime {
         }
         let rt: &'static Runtime = Box::leak(Box::new(Runtime::create(Js(env))));
         RUNTIME.with(|r| r.set(Some(rt)));
+        // Runs before the finalizers of the env's remaining objects (hooks run in reverse
+        // order of registration, and the env's own teardown was registered first).
+        unsafe {
+            sys::napi_add_env_cleanup_hook(env, Some(env_closing), ptr::null_mut());
+        }
         rt
     }
 
@@ -134,6 +147,7 @@ impl Runtime {
             exec,
             settles: RefCell::new(HashMap::new()),
             next_settle: Cell::new(0),
+            closing: Cell::new(false),
         }
     }
 
@@ -154,23 +168,41 @@ impl Runtime {
         js.call(self.parse.value(), self.json.value(), &[js.string(text)])
     }
 
-    /// Calls `on_settled` on this thread once the promise or thenable `p` settles.
+    /// Calls `on_settled` on this thread once the promise or thenable `p` settles, or with
+    /// `None` once it is garbage-collected unsettled.
     pub fn when_settled(&self, p: Value, on_settled: Settled) {
         let id = self.next_settle.get();
         self.next_settle.set(id.wrapping_add(1));
         self.settles.borrow_mut().insert(id, on_settled);
         let js = self.js;
-        if let Err(thrown) = js.call(
-            self.attach.value(),
-            js.undefined(),
-            &[p, js.number(id.into())],
-        ) {
+        let mut token = ptr::null_mut();
+        // SAFETY: valid env on its own thread; the token's data is the id, not a pointer.
+        unsafe {
+            sys::napi_create_object(js.0, &mut token);
+            sys::napi_wrap(
+                js.0,
+                token,
+                id as usize as *mut c_void,
+                Some(abandoned),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            );
+        }
+        if let Err(thrown) = js.call(self.attach.value(), js.undefined(), &[p, token]) {
             // A thenable whose `then` getter throws: that is its rejection.
+            unsafe { take_id(js, token) };
             if let Some(cb) = self.settles.borrow_mut().remove(&id) {
-                cb(js, false, thrown);
+                cb(js, Some((false, thrown)));
             }
         }
     }
+}
+
+/// The settle id of a token, removing its finalizer (it settled: it is not abandoned).
+unsafe fn take_id(js: Js, token: Value) -> Option<u32> {
+    let mut data = ptr::null_mut();
+    let status = sys::napi_remove_wrap(js.0, token, &mut data);
+    (status == sys::Status::napi_ok).then_some(data as usize as u32)
 }
 
 unsafe extern "C" fn settle_callback(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
@@ -186,16 +218,42 @@ unsafe extern "C" fn settle_callback(env: sys::napi_env, info: sys::napi_callbac
         ptr::null_mut(),
     );
     let rt = Runtime::get(env);
-    let mut id = 0u32;
-    sys::napi_get_value_uint32(env, argv[0], &mut id);
+    let Some(id) = take_id(js, argv[0]) else {
+        return js.undefined();
+    };
     let mut ok = false;
     sys::napi_get_value_bool(env, argv[1], &mut ok);
     let cb = rt.settles.borrow_mut().remove(&id);
     if let Some(cb) = cb {
-        cb(js, ok, argv[2]);
+        cb(js, Some((ok, argv[2])));
     }
     rt.exec.drain();
     js.undefined()
+}
+
+/// Finalizer of a token: its promise can never settle. Node runs it outside the garbage
+/// collector (from its finalizer queue), where JS may be called.
+unsafe extern "C" fn abandoned(env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    let Some(rt) = RUNTIME.with(|r| r.get()) else {
+        return;
+    };
+    let cb = rt.settles.borrow_mut().remove(&(data as usize as u32));
+    let Some(cb) = cb else {
+        return;
+    };
+    if rt.closing.get() || env.is_null() {
+        std::mem::forget(cb); // the env is going away: nothing may run any more
+        return;
+    }
+    let js = Js(env);
+    js.scoped(|| cb(js, None));
+    rt.exec.drain();
+}
+
+unsafe extern "C" fn env_closing(_arg: *mut c_void) {
+    if let Some(rt) = RUNTIME.with(|r| r.get()) {
+        rt.closing.set(true);
+    }
 }
 
 unsafe extern "C" fn drain_callback(

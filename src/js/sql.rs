@@ -7,7 +7,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::JsStore;
+use super::adapter::{read_store_options, JsStore, STORE_OPTION_NAMES};
 use super::error::throw;
 use super::pg_target;
 use super::raw::{Js, JsAny, Kind, Value};
@@ -50,9 +50,11 @@ fn postgres_target(
         )
     })?;
     pg_target::apply_pg_options(js, options, &mut config)?;
-    Ok(Engine::Postgres(JsStore::new(PgBackend::new(
-        config, table,
-    ))))
+    let shared = read_store_options(js, options, "SQLStoreAdapter(target, table, options)")?;
+    Ok(Engine::Postgres(JsStore::new(
+        PgBackend::new(config, table),
+        shared,
+    )))
 }
 
 /// Key-value store in an SQL table `(id varchar primary key, value varchar)` of JSON text,
@@ -97,9 +99,13 @@ fn sqlite_options(
     }
     let mut durability = Durability::Normal;
     for name in js.property_names(options) {
+        if STORE_OPTION_NAMES.contains(&name.as_str()) {
+            continue;
+        }
         if name != "durability" {
             return invalid(format!(
-                "SQLStoreAdapter: unknown option {name:?} for SQLite (known: durability)"
+                "SQLStoreAdapter: unknown option {name:?} for SQLite (known: durability, \
+                 lockTimeout)"
             ));
         }
         let v = js.get(options, c"durability");
@@ -144,8 +150,10 @@ fn build(
                 return postgres_target(js, target.0, &table, options);
             }
             let durability = sqlite_options(js, options)?;
+            let shared =
+                read_store_options(js, options, "SQLStoreAdapter(target, table, options)")?;
             let backend = SqliteBackend::new(sqlite_target(&s)?, &table, durability);
-            Ok(Engine::Sqlite(JsStore::new(backend)))
+            Ok(Engine::Sqlite(JsStore::new(backend, shared)))
         }
         _ => Err(DatastoreError::invalid_argument(
             "SQLStoreAdapter(target): the target must be a SQLite file path, ':memory:', \
@@ -162,7 +170,7 @@ impl NativeSqlStore {
     /// the database is opened on first use.
     #[napi(
         constructor,
-        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number }"
+        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; lockTimeout?: number }"
     )]
     pub fn new(
         env: &Env,

@@ -1,6 +1,7 @@
 //! A JS function as the core's [`Updater`]: called on the JS thread while the core holds the
 //! key's lock; a returned promise (or thenable) is awaited; a throw or rejection passes through
-//! as the same value.
+//! as the same value. A promise that is garbage-collected unsettled fails the update with
+//! `UpdaterAbandoned`, which releases the key (see `Runtime::when_settled`).
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -85,11 +86,11 @@ impl Updater for JsUpdater {
             let key = self.key;
             rt.when_settled(
                 ret,
-                Box::new(move |js, ok, v| {
-                    let outcome = if ok {
-                        js.scoped(|| to_json(rt, &key, v))
-                    } else {
-                        Err(UpdateError::Updater(Thrown(js.reference_any(v))))
+                Box::new(move |js, settled| {
+                    let outcome = match settled {
+                        Some((true, v)) => js.scoped(|| to_json(rt, &key, v)),
+                        Some((false, v)) => Err(UpdateError::Updater(Thrown(js.reference_any(v)))),
+                        None => Err(UpdateError::Store(DatastoreError::UpdaterAbandoned { key })),
                     };
                     let mut s = filled.borrow_mut();
                     s.outcome = Some(outcome);
