@@ -6,11 +6,13 @@
 //! releases, so the table is empty when the store is idle.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+
+use rustc_hash::FxHashMap;
 
 #[derive(Default)]
 struct Waiter {
@@ -21,7 +23,9 @@ struct Waiter {
 /// Per-key FIFO locks of one store. Single-threaded: lives on the executor's thread.
 #[derive(Default)]
 pub struct LockTable {
-    keys: RefCell<HashMap<Box<str>, VecDeque<Rc<Waiter>>>>,
+    /// Keys are shared with the [`Acquire`]/[`KeyGuard`] of their holder: one allocation per
+    /// uncontended acquire.
+    keys: RefCell<FxHashMap<Rc<str>, VecDeque<Rc<Waiter>>>>,
 }
 
 impl LockTable {
@@ -33,20 +37,24 @@ impl LockTable {
     /// caller's turn.
     pub fn acquire(self: &Rc<Self>, key: &str) -> Acquire {
         let mut keys = self.keys.borrow_mut();
-        let waiter = match keys.get_mut(key) {
+        let (key, waiter) = match keys.get_key_value(key) {
             None => {
-                keys.insert(key.into(), VecDeque::new());
-                None
+                let key: Rc<str> = key.into();
+                keys.insert(key.clone(), VecDeque::new());
+                (key, None)
             }
-            Some(queue) => {
+            Some((held, _)) => {
+                let held = held.clone();
                 let w = Rc::new(Waiter::default());
-                queue.push_back(w.clone());
-                Some(w)
+                if let Some(queue) = keys.get_mut(&held) {
+                    queue.push_back(w.clone());
+                }
+                (held, Some(w))
             }
         };
         Acquire {
             table: self.clone(),
-            key: Some(key.into()),
+            key: Some(key),
             waiter,
         }
     }
@@ -91,7 +99,7 @@ impl LockTable {
 /// Future of [`LockTable::acquire`]. Dropping it before it resolves leaves the queue.
 pub struct Acquire {
     table: Rc<LockTable>,
-    key: Option<Box<str>>,
+    key: Option<Rc<str>>,
     waiter: Option<Rc<Waiter>>,
 }
 
@@ -130,7 +138,7 @@ impl Drop for Acquire {
 /// Holds a key's in-process lock; dropping it passes the lock to the next waiter.
 pub struct KeyGuard {
     table: Rc<LockTable>,
-    key: Box<str>,
+    key: Rc<str>,
 }
 
 impl Drop for KeyGuard {
