@@ -21,18 +21,18 @@ export declare class NativeFileStore {
    * twice the live data. Nothing is opened until first use.
    */
   constructor(path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number; lockTimeout?: number })
-  get(key: string): string | undefined | Promise<string | undefined>
-  set(key: string, json: string | undefined, reason?: string): void | Promise<void>
-  update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
-  remove(key: string): void | Promise<void>
-  list(prefix?: string): string | Promise<string>
-  /** Leaves the file as one JSON object (compacting it if it holds records) and releases it. */
-  close(): void | Promise<void>
   /**
    * Rewrites the file as one JSON object (new file, flush, rename), after every write called
    * before.
    */
   compact(): void | Promise<void>
+  get(key: string): string | undefined | Promise<string | undefined>
+  set(key: string, json: string | undefined, reason?: string): void | Promise<void>
+  update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
+  remove(key: string): void | Promise<void>
+  /** The keys as one JSON text (an array of strings). */
+  list(prefix?: string): string | Promise<string>
+  close(): void | Promise<void>
 }
 
 export declare class NativeMemoryStore {
@@ -42,6 +42,7 @@ export declare class NativeMemoryStore {
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
   remove(key: string): void | Promise<void>
+  /** The keys as one JSON text (an array of strings). */
   list(prefix?: string): string | Promise<string>
   close(): void | Promise<void>
 }
@@ -62,6 +63,7 @@ export declare class NativeSqlStore {
   set(key: string, json: string | undefined, reason?: string): void | Promise<void>
   update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
   remove(key: string): void | Promise<void>
+  /** The keys as one JSON text (an array of strings). */
   list(prefix?: string): string | Promise<string>
   close(): void | Promise<void>
 }

@@ -270,3 +270,104 @@ impl<B: Backend> JsStore<B> {
         run(rt, self.store.close(), |rt, ()| rt.js.undefined())
     }
 }
+
+/// What every native class offers, whatever its backend, so that a class whose engine is chosen
+/// at run time (`NativeSqlStore`) can hand out one `&dyn StoreOps`.
+pub trait StoreOps {
+    fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny>;
+    fn set(
+        &self,
+        env: napi::sys::napi_env,
+        key: JsAny,
+        json: JsAny,
+        reason: Option<JsAny>,
+    ) -> napi::Result<JsAny>;
+    fn update(&self, env: napi::sys::napi_env, key: JsAny, updater: JsAny) -> napi::Result<JsAny>;
+    fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny>;
+    fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny>;
+    fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny>;
+}
+
+impl<B: Backend> StoreOps for JsStore<B> {
+    fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
+        JsStore::get(self, env, key)
+    }
+    fn set(
+        &self,
+        env: napi::sys::napi_env,
+        key: JsAny,
+        json: JsAny,
+        reason: Option<JsAny>,
+    ) -> napi::Result<JsAny> {
+        JsStore::set(self, env, key, json, reason)
+    }
+    fn update(&self, env: napi::sys::napi_env, key: JsAny, updater: JsAny) -> napi::Result<JsAny> {
+        JsStore::update(self, env, key, updater)
+    }
+    fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
+        JsStore::remove(self, env, key)
+    }
+    fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny> {
+        JsStore::list(self, env, prefix)
+    }
+    fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
+        JsStore::close(self, env)
+    }
+}
+
+/// The methods of a native class over `self.ops()` (a `&dyn StoreOps`): the one place that
+/// declares them to JS. Values cross as JSON text; each returns its result at once when the
+/// operation finished, else a promise of it (index.js turns both into promises).
+macro_rules! native_store_methods {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            #[napi(
+                ts_args_type = "key: string",
+                ts_return_type = "string | undefined | Promise<string | undefined>"
+            )]
+            pub fn get(&self, env: &Env, key: JsAny) -> Result<JsAny> {
+                self.ops().get(env.raw(), key)
+            }
+
+            #[napi(
+                ts_args_type = "key: string, json: string | undefined, reason?: string",
+                ts_return_type = "void | Promise<void>"
+            )]
+            pub fn set(
+                &self,
+                env: &Env,
+                key: JsAny,
+                json: JsAny,
+                reason: Option<JsAny>,
+            ) -> Result<JsAny> {
+                self.ops().set(env.raw(), key, json, reason)
+            }
+
+            #[napi(
+                ts_args_type = "key: string, updater: (value: any) => any",
+                ts_return_type = "[string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
+            )]
+            pub fn update(&self, env: &Env, key: JsAny, updater: JsAny) -> Result<JsAny> {
+                self.ops().update(env.raw(), key, updater)
+            }
+
+            #[napi(ts_args_type = "key: string", ts_return_type = "void | Promise<void>")]
+            pub fn remove(&self, env: &Env, key: JsAny) -> Result<JsAny> {
+                self.ops().remove(env.raw(), key)
+            }
+
+            /// The keys as one JSON text (an array of strings).
+            #[napi(ts_args_type = "prefix?: string", ts_return_type = "string | Promise<string>")]
+            pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
+                self.ops().list(env.raw(), prefix)
+            }
+
+            #[napi(ts_return_type = "void | Promise<void>")]
+            pub fn close(&self, env: &Env) -> Result<JsAny> {
+                self.ops().close(env.raw())
+            }
+        }
+    };
+}
+pub(crate) use native_store_methods;

@@ -4,7 +4,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::{read_store_options, JsStore};
+use super::adapter::{native_store_methods, read_store_options, JsStore, StoreOps};
 use super::error::throw;
 use super::raw::{Js, JsAny};
 use crate::backends::memory::MemoryBackend;
@@ -27,46 +27,12 @@ impl NativeMemoryStore {
             Err(e) => Err(throw(js, &e)),
         }
     }
+}
 
-    #[napi(
-        ts_args_type = "key: string",
-        ts_return_type = "string | undefined | Promise<string | undefined>"
-    )]
-    pub fn get(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-        self.inner.get(env.raw(), key)
-    }
-
-    #[napi(
-        ts_args_type = "key: string, json: string | undefined, reason?: string",
-        ts_return_type = "void | Promise<void>"
-    )]
-    pub fn set(&self, env: &Env, key: JsAny, json: JsAny, reason: Option<JsAny>) -> Result<JsAny> {
-        self.inner.set(env.raw(), key, json, reason)
-    }
-
-    #[napi(
-        ts_args_type = "key: string, updater: (value: any) => any",
-        ts_return_type = "[string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
-    )]
-    pub fn update(&self, env: &Env, key: JsAny, updater: JsAny) -> Result<JsAny> {
-        self.inner.update(env.raw(), key, updater)
-    }
-
-    #[napi(ts_args_type = "key: string", ts_return_type = "void | Promise<void>")]
-    pub fn remove(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-        self.inner.remove(env.raw(), key)
-    }
-
-    #[napi(
-        ts_args_type = "prefix?: string",
-        ts_return_type = "string | Promise<string>"
-    )]
-    pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
-        self.inner.list(env.raw(), prefix)
-    }
-
-    #[napi(ts_return_type = "void | Promise<void>")]
-    pub fn close(&self, env: &Env) -> Result<JsAny> {
-        self.inner.close(env.raw())
+impl NativeMemoryStore {
+    fn ops(&self) -> &dyn StoreOps {
+        &self.inner
     }
 }
+
+native_store_methods!(NativeMemoryStore);

@@ -2,12 +2,14 @@
 //! the public class is in index.js). The target picks
 //! the engine: a file path or `':memory:'` is SQLite; a pg `Pool`/`Client`/config object or a
 //! `postgres://` / `postgresql://` URL is PostgreSQL ([`postgres_target`]). Each engine is one
-//! variant of [`Engine`]; every method delegates to it through [`with_engine!`].
+//! variant of [`Engine`]; every method delegates to it through `ops()`.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::{read_store_options, JsStore, STORE_OPTION_NAMES};
+use super::adapter::{
+    native_store_methods, read_store_options, JsStore, StoreOps, STORE_OPTION_NAMES,
+};
 use super::error::throw;
 use super::pg_target;
 use super::raw::{Js, JsAny, Kind, Value};
@@ -23,16 +25,6 @@ const DEFAULT_TABLE: &str = "reshuffledb";
 enum Engine {
     Sqlite(JsStore<SqliteBackend>),
     Postgres(JsStore<PgBackend>),
-}
-
-/// Runs `$body` with `$s` bound to the engine's `JsStore`, whatever the engine.
-macro_rules! with_engine {
-    ($self:ident, $s:ident => $body:expr) => {
-        match &$self.engine {
-            Engine::Sqlite($s) => $body,
-            Engine::Postgres($s) => $body,
-        }
-    };
 }
 
 /// The PostgreSQL engine for a pg `Pool`, `Client` or config object, or a `postgres://` URL;
@@ -184,46 +176,16 @@ impl NativeSqlStore {
             Err(e) => Err(throw(js, &e)),
         }
     }
+}
 
-    #[napi(
-        ts_args_type = "key: string",
-        ts_return_type = "string | undefined | Promise<string | undefined>"
-    )]
-    pub fn get(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-        with_engine!(self, s => s.get(env.raw(), key))
-    }
-
-    #[napi(
-        ts_args_type = "key: string, json: string | undefined, reason?: string",
-        ts_return_type = "void | Promise<void>"
-    )]
-    pub fn set(&self, env: &Env, key: JsAny, json: JsAny, reason: Option<JsAny>) -> Result<JsAny> {
-        with_engine!(self, s => s.set(env.raw(), key, json, reason))
-    }
-
-    #[napi(
-        ts_args_type = "key: string, updater: (value: any) => any",
-        ts_return_type = "[string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
-    )]
-    pub fn update(&self, env: &Env, key: JsAny, updater: JsAny) -> Result<JsAny> {
-        with_engine!(self, s => s.update(env.raw(), key, updater))
-    }
-
-    #[napi(ts_args_type = "key: string", ts_return_type = "void | Promise<void>")]
-    pub fn remove(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-        with_engine!(self, s => s.remove(env.raw(), key))
-    }
-
-    #[napi(
-        ts_args_type = "prefix?: string",
-        ts_return_type = "string | Promise<string>"
-    )]
-    pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
-        with_engine!(self, s => s.list(env.raw(), prefix))
-    }
-
-    #[napi(ts_return_type = "void | Promise<void>")]
-    pub fn close(&self, env: &Env) -> Result<JsAny> {
-        with_engine!(self, s => s.close(env.raw()))
+impl NativeSqlStore {
+    /// The engine's store.
+    fn ops(&self) -> &dyn StoreOps {
+        match &self.engine {
+            Engine::Sqlite(s) => s,
+            Engine::Postgres(s) => s,
+        }
     }
 }
+
+native_store_methods!(NativeSqlStore);
