@@ -18,6 +18,8 @@
 
 mod compact;
 mod disk;
+#[cfg(all(test, target_os = "linux"))]
+mod faults;
 mod format;
 mod sync;
 
@@ -216,6 +218,17 @@ impl Shared {
         e
     }
 
+    /// The error for a failed `fdatasync`, which also poisons the store: the kernel may have
+    /// dropped the unflushed pages, so no later write could be acknowledged as durable. A new
+    /// store reads what the file holds.
+    fn flush_failed(&self, e: io::Error) -> DatastoreError {
+        let e = self.io(format!(
+            "fdatasync failed: {e}; the store refuses further operations (open it again)"
+        ));
+        let mut poisoned = self.poisoned.borrow_mut();
+        poisoned.get_or_insert(e).clone()
+    }
+
     /// The data file's path (see `resolved`).
     fn path(&self) -> &Path {
         self.resolved.get().unwrap_or(&self.path)
@@ -329,7 +342,7 @@ impl Shared {
             .map_err(|d| self.damaged(locked, d.position, d.reason))?;
         let applied = start + log.valid_len as u64;
         if log.torn && locked {
-            file.set_len(applied).map_err(|e| self.io(e))?;
+            disk::cut(&file, applied).map_err(|e| self.io(e))?;
         }
         for op in log.ops {
             open.apply(op);
@@ -357,7 +370,7 @@ impl Shared {
             format::parse_file(&buf).map_err(|d| self.damaged(locked, d.position, d.reason))?;
         let applied = parsed.base_end + parsed.log.valid_len as u64;
         if parsed.log.torn && locked {
-            file.set_len(applied).map_err(|e| self.io(e))?;
+            disk::cut(&file, applied).map_err(|e| self.io(e))?;
         }
         open.reset(parsed.map);
         for op in parsed.log.ops {
@@ -433,7 +446,7 @@ impl Shared {
             if let Err(e) = disk::append(&file, &record) {
                 // A partial record is a torn tail: cut it off now if we can (the next writer
                 // would otherwise).
-                let _ = file.set_len(d.applied);
+                let _ = disk::cut(&file, d.applied);
                 return Err(self.io(e));
             }
             d.applied += record.len() as u64;
@@ -532,11 +545,9 @@ impl HeldKey for FileHeld {
         };
         if shared.options.durability == Durability::Fsync {
             let seq = shared.syncer.note_write(&file);
-            shared
-                .syncer
-                .wait_durable(seq)
-                .await
-                .map_err(|e| shared.io(e))?;
+            if let Err(e) = shared.syncer.wait_durable(seq).await {
+                return Err(shared.flush_failed(e));
+            }
         }
         if due {
             shared.compact_soon();
@@ -547,3 +558,6 @@ impl HeldKey for FileHeld {
 
 #[cfg(all(test, unix))]
 mod tests;
+
+#[cfg(all(test, target_os = "linux"))]
+mod fault_tests;
