@@ -8,6 +8,9 @@
 
 pub mod backends;
 pub mod core;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 // napi-derive registers the exports only outside `cfg(test)`, so unit-test builds see them unused.
 #[cfg_attr(test, allow(dead_code))]
 mod js;

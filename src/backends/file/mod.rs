@@ -20,7 +20,7 @@ mod compact;
 mod disk;
 #[cfg(all(test, target_os = "linux"))]
 mod faults;
-mod format;
+pub(crate) mod format;
 mod sync;
 
 use std::cell::{Cell, OnceCell, RefCell};
