@@ -13,4 +13,6 @@ pub mod core;
 pub mod fuzzing;
 // napi-derive registers the exports only outside `cfg(test)`, so unit-test builds see them unused.
 #[cfg_attr(test, allow(dead_code))]
+// The fuzz targets are executables without Node: they cannot link the N-API calls.
+#[cfg(not(feature = "fuzzing"))]
 mod js;
