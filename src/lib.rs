@@ -8,6 +8,9 @@
 
 pub mod backends;
 pub mod core;
+// The properties the fuzz targets check; fuzz/ compiles this file with format.rs and key.rs.
+#[cfg(test)]
+mod fuzzing;
 // napi-derive registers the exports only outside `cfg(test)`, so unit-test builds see them unused.
 #[cfg_attr(test, allow(dead_code))]
 mod js;

@@ -5,6 +5,29 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(all(test, target_os = "linux"))]
+use super::faults::{self, Fault};
+
+/// Fails this call where a test planned it (`faults.rs`). Expands to nothing outside test
+/// builds, so production I/O is the plain `std::fs` call.
+macro_rules! inject {
+    ($point:ident, $path:expr, |$fault:ident| $on_fault:expr) => {
+        #[cfg(all(test, target_os = "linux"))]
+        if let Some($fault) = faults::take(faults::Point::$point, &$path) {
+            return $on_fault;
+        }
+    };
+}
+
+/// Writes a prefix of `bytes` as a short write does, then fails with the fault's error.
+#[cfg(all(test, target_os = "linux"))]
+fn failed_write(mut file: &File, bytes: &[u8], fault: Fault) -> io::Result<()> {
+    if let Fault::Short(n) = fault {
+        file.write_all(&bytes[..n.min(bytes.len().saturating_sub(1))])?;
+    }
+    Err(fault.error())
+}
+
 /// Identity of the file at a path: a compaction replaces it with a new one.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FileId(u64, u64);
@@ -85,6 +108,30 @@ fn read_some(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 /// Appends `bytes` with one `write` call where the OS allows (O_APPEND: never interleaved with
 /// other appenders' records).
 pub fn append(file: &File, bytes: &[u8]) -> io::Result<()> {
+    inject!(Append, faults::path_of(file), |fault| failed_write(
+        file, bytes, fault
+    ));
+    let mut f = file;
+    f.write_all(bytes)
+}
+
+/// Flushes the data written to the data file (`fdatasync`).
+pub fn sync_data(file: &File) -> io::Result<()> {
+    inject!(Sync, faults::path_of(file), |fault| Err(fault.error()));
+    file.sync_data()
+}
+
+/// Cuts the data file to `len` bytes (a torn record off its end).
+pub fn cut(file: &File, len: u64) -> io::Result<()> {
+    inject!(Cut, faults::path_of(file), |fault| Err(fault.error()));
+    file.set_len(len)
+}
+
+/// Writes to a compaction's temp file.
+fn write_temp_bytes(file: &File, bytes: &[u8]) -> io::Result<()> {
+    inject!(TempWrite, faults::path_of(file), |fault| failed_write(
+        file, bytes, fault
+    ));
     let mut f = file;
     f.write_all(bytes)
 }
@@ -107,6 +154,7 @@ fn sync_parent(path: &Path) -> io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    inject!(DirSync, parent, |fault| Err(fault.error()));
     File::open(parent)?.sync_all()
 }
 
@@ -145,8 +193,8 @@ fn remove_stale_temps(path: &Path) {
 /// Writes `contents` to `temp` with the permissions of the file at `path` (not flushed yet: see
 /// [`finish_temp`]). Needs no lock.
 pub fn write_temp(path: &Path, temp: &Path, contents: &[u8]) -> io::Result<File> {
-    let mut f = File::create(temp)?;
-    f.write_all(contents)?;
+    let f = File::create(temp)?;
+    write_temp_bytes(&f, contents)?;
     if let Ok(old) = std::fs::metadata(path) {
         f.set_permissions(old.permissions())?;
     }
@@ -162,17 +210,19 @@ pub struct Tail<'a> {
 
 /// Appends `tail` to the temp file `f`, flushes it and renames it over `path`. Call it only
 /// while holding the store-wide lock. Returns the new file, opened for reading and appending.
-pub fn finish_temp(mut f: File, temp: &Path, path: &Path, tail: Option<Tail>) -> io::Result<File> {
+pub fn finish_temp(f: File, temp: &Path, path: &Path, tail: Option<Tail>) -> io::Result<File> {
     let result = (|| {
         if let Some(Tail { file, from, to }) = tail {
             let bytes = read_at(file, from, to.saturating_sub(from))?;
             if bytes.len() as u64 != to.saturating_sub(from) {
                 return Err(io::Error::other("the file shrank during compaction"));
             }
-            f.write_all(&bytes)?;
+            write_temp_bytes(&f, &bytes)?;
         }
+        inject!(TempSync, temp, |fault| Err(fault.error()));
         f.sync_all()?;
         drop(f);
+        inject!(Rename, temp, |fault| Err(fault.error()));
         std::fs::rename(temp, path)?;
         sync_parent(path)?;
         open_data(path)

@@ -82,6 +82,28 @@ pub fn encode_base(map: &BTreeMap<String, String>) -> Vec<u8> {
     out
 }
 
+/// Whether `text` is one JSON value. A record whose checksum matches but whose value is not
+/// JSON would otherwise reach callers as a value `JSON.parse` rejects. Values nested deeper
+/// than serde_json's default limit are checked on a thread with a large stack.
+fn is_json(text: &str) -> bool {
+    /// `Some(true)` for one value, `None` where the nesting limit was reached.
+    fn one_value(text: &str, unbounded: bool) -> Option<bool> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        if unbounded {
+            de.disable_recursion_limit();
+        }
+        let mut values = de.into_iter::<&RawValue>();
+        match (values.next(), values.next()) {
+            (Some(Ok(_)), None) => Some(true),
+            (Some(Err(e)), _) if e.to_string().starts_with("recursion limit exceeded") => None,
+            _ => Some(false),
+        }
+    }
+    one_value(text, false)
+        .or_else(|| on_big_stack(|| one_value(text, true) == Some(true)))
+        .unwrap_or(false)
+}
+
 /// The body of a record, or why it is not one.
 fn decode_body(body: &str) -> Result<Op, String> {
     let (kind, rest) = if let Some(rest) = body.strip_prefix("[\"s\",") {
@@ -103,7 +125,7 @@ fn decode_body(body: &str) -> Result<Op, String> {
                 .strip_prefix(',')
                 .and_then(|v| v.strip_suffix(']'))
                 .map(str::trim)
-                .filter(|v| !v.is_empty())
+                .filter(|v| is_json(v))
                 .ok_or("bad value in record")?;
             Ok(Op::Put(key, value.to_owned()))
         }
@@ -211,29 +233,34 @@ fn parse_base(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Da
 /// Stacks to try for parsing a base: deep nesting recurses.
 const PARSE_STACKS: [usize; 2] = [256 << 20, 16 << 20];
 
-/// Parses a base on a thread with a large stack (reserved, not committed), so deeply nested
-/// values cannot overflow the caller's stack; where no such thread can be made, on this one.
-fn parse_base_deep(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Damage> {
+/// Runs `f` on a thread with a large stack (reserved, not committed), so deeply nested values
+/// cannot overflow the caller's stack; where no such thread can be made, on this one. `None`
+/// if `f` panicked.
+fn on_big_stack<T: Send>(f: impl Fn() -> T + Send + Sync) -> Option<T> {
     for stack in PARSE_STACKS {
         let done = std::thread::scope(|s| {
             std::thread::Builder::new()
                 .stack_size(stack)
-                .spawn_scoped(s, || parse_base(buf))
+                .spawn_scoped(s, &f)
                 .ok()
                 .map(|handle| handle.join())
         });
         match done {
-            Some(Ok(result)) => return result,
-            Some(Err(_)) => {
-                return Err(Damage {
-                    position: 0,
-                    reason: "the parser failed".into(),
-                })
-            }
+            Some(result) => return result.ok(),
             None => continue,
         }
     }
-    parse_base(buf)
+    Some(f())
+}
+
+/// Parses a base on a big stack ([`on_big_stack`]).
+fn parse_base_deep(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Damage> {
+    on_big_stack(|| parse_base(buf)).unwrap_or_else(|| {
+        Err(Damage {
+            position: 0,
+            reason: "the parser failed".into(),
+        })
+    })
 }
 
 /// Parses a whole file.
@@ -298,6 +325,23 @@ mod tests {
         // A complete last line with a bad checksum is torn too.
         buf.extend_from_slice(b"00000000 [\"s\",\"b\",2]\n");
         assert!(parse_log(&buf, 0).unwrap().torn);
+    }
+
+    #[test]
+    fn a_record_whose_value_is_not_json_is_bad_even_with_its_checksum() {
+        for value in ["nope", "{", "1 2", "[1,]", "\"\\ud800\"x"] {
+            let mut buf = frame(&format!("[\"s\",\"k\",{value}]"));
+            let log = parse_log(&buf, 0).unwrap();
+            assert!(log.torn && log.ops.is_empty(), "{value}");
+            buf.extend(encode_put("a", "1"));
+            assert!(parse_log(&buf, 0).is_err(), "{value}");
+        }
+        let depth = 5000;
+        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let log = parse_log(&encode_put("d", &deep), 0).unwrap();
+        assert_eq!(log.ops, vec![Op::Put("d".into(), deep.clone())]);
+        let bad = format!("{}{}", "[".repeat(depth), "]".repeat(depth - 1));
+        assert!(parse_log(&encode_put("d", &bad), 0).unwrap().torn);
     }
 
     #[test]

@@ -18,7 +18,9 @@
 
 mod compact;
 mod disk;
-mod format;
+#[cfg(all(test, target_os = "linux"))]
+mod faults;
+pub(crate) mod format;
 mod sync;
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -218,6 +220,17 @@ impl Shared {
         e
     }
 
+    /// The error for a failed `fdatasync`, which also poisons the store: the kernel may have
+    /// dropped the unflushed pages, so no later write could be acknowledged as durable. A new
+    /// store reads what the file holds.
+    fn flush_failed(&self, e: io::Error) -> DatastoreError {
+        let e = self.io(format!(
+            "fdatasync failed: {e}; the store refuses further operations (open it again)"
+        ));
+        let mut poisoned = self.poisoned.borrow_mut();
+        poisoned.get_or_insert(e).clone()
+    }
+
     /// The data file's path (see `resolved`).
     fn path(&self) -> &Path {
         self.resolved.get().unwrap_or(&self.path)
@@ -345,7 +358,7 @@ impl Shared {
             .map_err(|d| self.damaged(locked, d.position, d.reason))?;
         let applied = start + log.valid_len as u64;
         if log.torn && locked {
-            file.set_len(applied).map_err(|e| self.io(e))?;
+            disk::cut(&file, applied).map_err(|e| self.io(e))?;
         }
         for op in log.ops {
             open.apply(op);
@@ -373,7 +386,7 @@ impl Shared {
             format::parse_file(&buf).map_err(|d| self.damaged(locked, d.position, d.reason))?;
         let applied = parsed.base_end + parsed.log.valid_len as u64;
         if parsed.log.torn && locked {
-            file.set_len(applied).map_err(|e| self.io(e))?;
+            disk::cut(&file, applied).map_err(|e| self.io(e))?;
         }
         open.reset(parsed.map);
         for op in parsed.log.ops {
@@ -449,7 +462,7 @@ impl Shared {
             if let Err(e) = disk::append(&file, &record) {
                 // A partial record is a torn tail: cut it off now if we can (the next writer
                 // would otherwise).
-                let _ = file.set_len(d.applied);
+                let _ = disk::cut(&file, d.applied);
                 return Err(self.io(e));
             }
             d.applied += record.len() as u64;
@@ -548,11 +561,9 @@ impl HeldKey for FileHeld {
         };
         if shared.options.durability == Durability::Fsync {
             let seq = shared.syncer.note_write(&file);
-            shared
-                .syncer
-                .wait_durable(seq)
-                .await
-                .map_err(|e| shared.io(e))?;
+            if let Err(e) = shared.syncer.wait_durable(seq).await {
+                return Err(shared.flush_failed(e));
+            }
         }
         if due {
             shared.compact_soon();
@@ -563,3 +574,6 @@ impl HeldKey for FileHeld {
 
 #[cfg(all(test, unix))]
 mod tests;
+
+#[cfg(all(test, target_os = "linux"))]
+mod fault_tests;

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use super::disk;
 use crate::core::executor::run_blocking;
 
 #[derive(Default)]
@@ -109,6 +110,7 @@ impl Drop for GateGuard {
 
 /// Group commit: every write registers the file it went to and gets a sequence number;
 /// [`Syncer::wait_durable`] resolves once a flush that started after that write has finished.
+/// Once a flush has failed, every write not flushed before it fails too.
 #[derive(Default)]
 pub struct Syncer {
     /// Files written since the last flush started (deduplicated).
@@ -118,6 +120,10 @@ pub struct Syncer {
     running: Cell<bool>,
     waiters: RefCell<Vec<Waker>>,
     flushes: Cell<u64>,
+    /// The error of a failed flush. Sticky: after a failed `fdatasync` the kernel may have
+    /// dropped the dirty pages, so a later flush that succeeds proves nothing about the
+    /// writes before it.
+    failed: RefCell<Option<(std::io::ErrorKind, String)>>,
 }
 
 impl Syncer {
@@ -150,27 +156,27 @@ impl Syncer {
             if self.synced.get() >= seq {
                 return Ok(());
             }
+            if let Some((kind, message)) = &*self.failed.borrow() {
+                return Err(std::io::Error::new(
+                    *kind,
+                    format!("an earlier fdatasync failed: {message}"),
+                ));
+            }
             if !self.running.get() {
                 self.running.set(true);
                 self.flushes.set(self.flushes.get() + 1);
                 let files = std::mem::take(&mut *self.pending.borrow_mut());
                 let target = self.written.get();
                 let flushed = files.clone();
-                let result = run_blocking(move || flushed.iter().try_for_each(|f| f.sync_data()))
-                    .await
-                    .unwrap_or_else(|| Err(std::io::Error::other("flush thread stopped")));
+                let result =
+                    run_blocking(move || flushed.iter().try_for_each(|f| disk::sync_data(f)))
+                        .await
+                        .unwrap_or_else(|| Err(std::io::Error::other("flush thread stopped")));
                 self.running.set(false);
                 match result {
                     Ok(()) => self.synced.set(self.synced.get().max(target)),
                     Err(e) => {
-                        // Give the files back: the writers still waiting retry the flush.
-                        let mut pending = self.pending.borrow_mut();
-                        for f in files {
-                            if !pending.iter().any(|p| Arc::ptr_eq(p, &f)) {
-                                pending.push(f);
-                            }
-                        }
-                        drop(pending);
+                        *self.failed.borrow_mut() = Some((e.kind(), e.to_string()));
                         self.wake_all();
                         return Err(e);
                     }

@@ -17,6 +17,8 @@
 //!   queued together in one transaction with `synchronous=FULL`.
 
 mod conn;
+#[cfg(all(test, unix))]
+mod fault_tests;
 mod ops;
 mod sql;
 #[cfg(test)]
