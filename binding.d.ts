@@ -33,6 +33,8 @@ export declare class NativeFileStore {
    * before.
    */
   compact(): void | Promise<void>
+  /** Test-only: how many keys the in-process lock table holds or awaits (0 when idle). */
+  __heldKeys(): number
 }
 
 export declare class NativeMemoryStore {
@@ -43,6 +45,8 @@ export declare class NativeMemoryStore {
   remove(key: string): void | Promise<void>
   list(prefix?: string): string[] | Promise<string[]>
   close(): void | Promise<void>
+  /** Test-only: how many keys the in-process lock table holds or awaits (0 when idle). */
+  __heldKeys(): number
 }
 
 /**
@@ -63,6 +67,8 @@ export declare class NativeSqlStore {
   remove(key: string): void | Promise<void>
   list(prefix?: string): string[] | Promise<string[]>
   close(): void | Promise<void>
+  /** Test-only: how many keys the in-process lock table holds or awaits (0 when idle). */
+  __heldKeys(): number
 }
 
 /** `ERR_DATASTORE_CORRUPT` for a stored value that is not JSON (written by another program). */

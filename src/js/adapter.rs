@@ -219,6 +219,11 @@ impl<B: Backend> JsStore<B> {
         run(rt, self.store.after_writes(op), |rt, ()| rt.js.undefined())
     }
 
+    /// Keys whose in-process lock is held or awaited (for tests: 0 once the store is idle).
+    pub fn held_keys(&self) -> u32 {
+        u32::try_from(self.store.held_keys()).unwrap_or(u32::MAX)
+    }
+
     pub fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
         let rt = Runtime::get(env);
         run(rt, self.store.close(), |rt, ()| rt.js.undefined())

@@ -151,4 +151,10 @@ impl NativeFileStore {
         self.inner
             .after_writes(env.raw(), self.inner.store.backend().compact())
     }
+
+    /// Test-only: how many keys the in-process lock table holds or awaits (0 when idle).
+    #[napi(js_name = "__heldKeys")]
+    pub fn held_keys(&self) -> u32 {
+        self.inner.held_keys()
+    }
 }

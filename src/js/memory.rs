@@ -64,4 +64,10 @@ impl NativeMemoryStore {
     pub fn close(&self, env: &Env) -> Result<JsAny> {
         self.inner.close(env.raw())
     }
+
+    /// Test-only: how many keys the in-process lock table holds or awaits (0 when idle).
+    #[napi(js_name = "__heldKeys")]
+    pub fn held_keys(&self) -> u32 {
+        self.inner.held_keys()
+    }
 }

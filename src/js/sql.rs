@@ -218,4 +218,10 @@ impl NativeSqlStore {
     pub fn close(&self, env: &Env) -> Result<JsAny> {
         with_engine!(self, s => s.close(env.raw()))
     }
+
+    /// Test-only: how many keys the in-process lock table holds or awaits (0 when idle).
+    #[napi(js_name = "__heldKeys")]
+    pub fn held_keys(&self) -> u32 {
+        with_engine!(self, s => s.held_keys())
+    }
 }
