@@ -8,7 +8,7 @@ const { NonAtomicStore } = require('./lib/broken')
 const { runCaller, checkRound, finalReads } = require('./lib/history')
 const { persistentKinds, names, figures } = require('./lib/suite')
 
-const ROUNDS = Number(process.env.STRESS_HISTORY_ROUNDS || 300)
+const ROUNDS = Number(process.env.STRESS_HISTORY_ROUNDS || 2000)
 const report = figures(`linearizability (${ROUNDS} rounds per backend)`)
 
 test('the checker catches a non-atomic update', async () => {
@@ -43,9 +43,36 @@ describe.each(['memory', ...persistentKinds()])('%s', (kind) => {
       expect(f.violations).toEqual([])
       expect(f.histories).toBe(ROUNDS * 3)
       report(
-        `${names[kind]}: ${f.histories} histories (${f.calls} calls, up to ${f.maxCallsPerKey} per key) ` +
+        `${names[kind]}, 3 keys: ${f.histories} histories (${f.calls} calls, up to ${f.maxCallsPerKey} per key) ` +
           `linearizable, ${multi ? '3 processes x 2 callers' : '6 async callers'}, ` +
           `${((Date.now() - started) / 1000).toFixed(1)} s`,
+      )
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
+describe.each(['memory', ...persistentKinds()])('%s, one hot key', (kind) => {
+  const rounds = Math.ceil(ROUNDS / 4)
+  test('every history of one contended key is linearizable', async () => {
+    const { spec, cleanup } = makeSpec(kind, 'hot')
+    const multi = kind !== 'memory'
+    try {
+      const started = Date.now()
+      const f = await runHistories(spec, {
+        processes: multi ? 3 : 0,
+        callers: multi ? 2 : 6,
+        ops: 3,
+        keys: 1,
+        rounds,
+        seed: 13,
+      })
+      expect(f.violations).toEqual([])
+      expect(f.histories).toBe(rounds)
+      report(
+        `${names[kind]}, 1 hot key: ${f.histories} histories (${f.calls} calls, ${f.maxCallsPerKey} per key) ` +
+          `linearizable, ${((Date.now() - started) / 1000).toFixed(1)} s`,
       )
     } finally {
       await cleanup()
