@@ -33,6 +33,8 @@ export declare class NativeFileStore {
   /** The keys as one JSON text (an array of strings). */
   list(prefix?: string): string | Promise<string>
   close(): void | Promise<void>
+  /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
+  __heldKeys(): number
 }
 
 export declare class NativeMemoryStore {
@@ -45,6 +47,8 @@ export declare class NativeMemoryStore {
   /** The keys as one JSON text (an array of strings). */
   list(prefix?: string): string | Promise<string>
   close(): void | Promise<void>
+  /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
+  __heldKeys(): number
 }
 
 /**
@@ -66,6 +70,8 @@ export declare class NativeSqlStore {
   /** The keys as one JSON text (an array of strings). */
   list(prefix?: string): string | Promise<string>
   close(): void | Promise<void>
+  /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
+  __heldKeys(): number
 }
 
 /** `ERR_DATASTORE_CORRUPT` for a stored value that is not JSON (written by another program). */

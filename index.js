@@ -142,6 +142,19 @@ class StoreAdapter {
     }
     return isPending(r) ? r.then(toUndefined) : Promise.resolve(undefined)
   }
+
+  // Test-only, not part of the API (absent from index.d.ts): how many keys the in-process lock
+  // table holds or awaits right now; 0 once every operation has settled.
+  static {
+    Object.defineProperty(StoreAdapter.prototype, '__heldKeys', {
+      value: function __heldKeys() {
+        return this.#native.__heldKeys()
+      },
+      enumerable: false,
+      writable: false,
+      configurable: false,
+    })
+  }
 }
 
 // Every adapter accepts { lockTimeout: ms }: an operation that waits longer than this for its

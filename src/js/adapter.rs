@@ -265,6 +265,11 @@ impl<B: Backend> JsStore<B> {
         run(rt, self.store.after_writes(op), |rt, ()| rt.js.undefined())
     }
 
+    /// Keys whose in-process lock is held or awaited (for tests: 0 once the store is idle).
+    pub fn held_keys(&self) -> u32 {
+        u32::try_from(self.store.held_keys()).unwrap_or(u32::MAX)
+    }
+
     pub fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
         let rt = Runtime::get(env);
         run(rt, self.store.close(), |rt, ()| rt.js.undefined())
@@ -286,6 +291,8 @@ pub trait StoreOps {
     fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny>;
     fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny>;
     fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny>;
+    /// Keys whose in-process lock is held or awaited (0 when idle): for leak checks.
+    fn held_keys(&self) -> u32;
 }
 
 impl<B: Backend> StoreOps for JsStore<B> {
@@ -312,6 +319,9 @@ impl<B: Backend> StoreOps for JsStore<B> {
     }
     fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
         JsStore::close(self, env)
+    }
+    fn held_keys(&self) -> u32 {
+        JsStore::held_keys(self)
     }
 }
 
@@ -366,6 +376,12 @@ macro_rules! native_store_methods {
             #[napi(ts_return_type = "void | Promise<void>")]
             pub fn close(&self, env: &Env) -> Result<JsAny> {
                 self.ops().close(env.raw())
+            }
+
+            /// Keys whose lock is held or awaited (0 when idle); for leak checks in tests.
+            #[napi(js_name = "__heldKeys")]
+            pub fn held_keys(&self) -> u32 {
+                self.ops().held_keys()
             }
         }
     };

@@ -1,0 +1,91 @@
+// Where the stress tests keep their stores. A store is described by a plain, serialisable spec
+// ({ kind: 'memory' | 'file' | 'sqlite' | 'pg', ... }) so that the parent test and its child
+// processes open the same one. PostgreSQL settings come from the PG* variables (with this
+// machine's defaults) and are passed explicitly: under jest, native code does not see
+// process.env.
+'use strict'
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
+const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter } = require('../../..')
+const { applyDefaults, serverReachable } = require('../../fixtures/postgres-env')
+
+function pgConfig() {
+  const env = applyDefaults({ ...process.env })
+  const { PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE } = env
+  const config = { host: PGHOST, user: PGUSER, database: PGDATABASE }
+  if (PGPORT) config.port = Number(PGPORT)
+  if (PGPASSWORD) config.password = PGPASSWORD
+  return config
+}
+
+let pgStatus = null
+// Whether the local PostgreSQL server answers (decided once, in a child process).
+function pgReachable() {
+  if (pgStatus === null) pgStatus = serverReachable()
+  return pgStatus
+}
+
+let counter = 0
+// A fresh spec of `kind`, and a cleanup that removes what it made.
+function makeSpec(kind, label = 'stress') {
+  const unique = `${process.pid}_${Date.now().toString(36)}_${counter++}`
+  if (kind === 'memory') return { spec: { kind }, cleanup: async () => {} }
+  if (kind === 'file' || kind === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rds-${label}-`))
+    const file = path.join(dir, kind === 'file' ? 'store.json' : 'store.db')
+    return {
+      spec: { kind, path: file },
+      cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+    }
+  }
+  if (kind === 'pg') {
+    const table = `rds_${label}_${unique}`.toLowerCase()
+    const config = pgConfig()
+    return {
+      spec: { kind, table, config },
+      cleanup: async () => {
+        const { Client } = require('pg')
+        const client = new Client(config)
+        await client.connect()
+        try {
+          await client.query(`DROP TABLE IF EXISTS ${table}`)
+        } finally {
+          await client.end()
+        }
+      },
+    }
+  }
+  throw new Error(`unknown store kind ${kind}`)
+}
+
+function openStore(spec, options) {
+  switch (spec.kind) {
+    case 'memory':
+      return new MemoryStoreAdapter()
+    case 'file':
+      return new FileStoreAdapter(spec.path, options)
+    case 'sqlite':
+      return new SQLStoreAdapter(spec.path, 'reshuffledb', options)
+    case 'pg':
+      return new SQLStoreAdapter(spec.config, spec.table, options)
+    default:
+      throw new Error(`unknown store kind ${spec.kind}`)
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// A deterministic generator (mulberry32), so that a failing run can be replayed from its seed.
+function random(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+module.exports = { makeSpec, openStore, pgReachable, pgConfig, sleep, random }

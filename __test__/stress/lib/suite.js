@@ -1,0 +1,30 @@
+// What the fast suite (npm test) and the long one (npm run test:stress) share: which backends
+// run, and the figures printed at the end.
+'use strict'
+const { pgReachable } = require('./stores')
+
+const requirePg = process.env.RESHUFFLE_DATASTORE_REQUIRE_PG === '1'
+
+// The persistent backends to attack: file and SQLite always, PostgreSQL when its server
+// answers (else skipped loudly, or a failure with RESHUFFLE_DATASTORE_REQUIRE_PG=1).
+function persistentKinds() {
+  const kinds = ['file', 'sqlite']
+  const pg = pgReachable()
+  if (pg.ok) kinds.push('pg')
+  else if (requirePg) throw new Error(`PostgreSQL is required but unreachable: ${pg.why}`)
+  else console.warn(`PostgreSQL stress tests SKIPPED: ${pg.why.split('\n')[0]}`)
+  return kinds
+}
+
+const names = { memory: 'memory', file: 'FileStoreAdapter', sqlite: 'SQLite', pg: 'PostgreSQL' }
+
+// Collects figures, printed as one block after the spec file.
+function figures(title) {
+  const rows = []
+  afterAll(() => {
+    if (rows.length) console.log(`${title}\n` + rows.map((r) => `  ${r}`).join('\n'))
+  })
+  return (row) => rows.push(row)
+}
+
+module.exports = { persistentKinds, names, figures }
