@@ -96,7 +96,7 @@ function runConformance(name, makeStore, caps = {}) {
       })
 
       test('any characters in keys', async () => {
-        const keys = ["quo'te\"", '100%_', 'a/b\\c', 'emoji 🎉', 'nul\u0000byte', ' space ', 'x'.repeat(2048)]
+        const keys = ['quo\'te"', '100%_', 'a/b\\c', 'emoji 🎉', 'nul\u0000byte', ' space ', 'x'.repeat(2048)]
         for (const k of keys) await store.set(k, k.length)
         for (const k of keys) expect(await store.get(k)).toBe(k.length)
         expect(await store.list()).toEqual([...keys].sort(byCodePoint))
@@ -166,7 +166,10 @@ function runConformance(name, makeStore, caps = {}) {
         await store.set('keep', 1)
         await expectCode(store.set(key, 1), 'ERR_DATASTORE_INVALID_KEY')
         await expectCode(store.get(key), 'ERR_DATASTORE_INVALID_KEY')
-        await expectCode(store.update(key, () => 1), 'ERR_DATASTORE_INVALID_KEY')
+        await expectCode(
+          store.update(key, () => 1),
+          'ERR_DATASTORE_INVALID_KEY',
+        )
         await expectCode(store.remove(key), 'ERR_DATASTORE_INVALID_KEY')
         expect(await store.list()).toEqual(['keep'])
         expect(await store.get('keep')).toBe(1)
@@ -181,7 +184,14 @@ function runConformance(name, makeStore, caps = {}) {
         ['a BigInt', 10n],
         ['a circular object', circular],
         ['an object with a BigInt inside', { n: 1n }],
-        ['an object whose getter throws', { get boom() { throw new Error('getter') } }],
+        [
+          'an object whose getter throws',
+          {
+            get boom() {
+              throw new Error('getter')
+            },
+          },
+        ],
       ])('a value that is %s rejects with ERR_DATASTORE_INVALID_VALUE naming the key', async (_, value) => {
         await store.set('k', 'before')
         const e = await expectCode(store.set('k', value), 'ERR_DATASTORE_INVALID_VALUE')
@@ -194,8 +204,14 @@ function runConformance(name, makeStore, caps = {}) {
 
       test('an updater that returns a non-JSON value rejects and writes nothing', async () => {
         await store.set('k', 1)
-        await expectCode(store.update('k', () => () => 1), 'ERR_DATASTORE_INVALID_VALUE')
-        await expectCode(store.update('k', async () => 5n), 'ERR_DATASTORE_INVALID_VALUE')
+        await expectCode(
+          store.update('k', () => () => 1),
+          'ERR_DATASTORE_INVALID_VALUE',
+        )
+        await expectCode(
+          store.update('k', async () => 5n),
+          'ERR_DATASTORE_INVALID_VALUE',
+        )
         expect(await store.get('k')).toBe(1)
         expect(await store.update('k', (v) => v + 1)).toEqual([1, 2])
       })
@@ -267,16 +283,20 @@ function runConformance(name, makeStore, caps = {}) {
         }
         const custom = new CustomError()
         await store.set('k', 1)
-        const caught = await store.update('k', () => {
-          throw custom
-        }).catch((e) => e)
+        const caught = await store
+          .update('k', () => {
+            throw custom
+          })
+          .catch((e) => e)
         expect(caught).toBe(custom)
         expect(caught.status).toBe(418)
 
-        const thrownString = await store.update('k', async () => {
-          await sleep(1)
-          throw 'plain string'
-        }).catch((e) => e)
+        const thrownString = await store
+          .update('k', async () => {
+            await sleep(1)
+            throw 'plain string'
+          })
+          .catch((e) => e)
         expect(thrownString).toBe('plain string')
 
         const rejected = await store.update('k', () => Promise.reject(custom)).catch((e) => e)
@@ -365,10 +385,12 @@ function runConformance(name, makeStore, caps = {}) {
       test('operations on one key complete in call order (FIFO)', async () => {
         const done = []
         const ops = [
-          store.update('k', async () => {
-            await sleep(20)
-            return 1
-          }).then(() => done.push('update1')),
+          store
+            .update('k', async () => {
+              await sleep(20)
+              return 1
+            })
+            .then(() => done.push('update1')),
           store.get('k').then((v) => done.push(`get:${v}`)),
           store.set('k', 2).then(() => done.push('set')),
           store.update('k', (v) => v * 10).then(() => done.push('update2')),
@@ -401,7 +423,10 @@ function runConformance(name, makeStore, caps = {}) {
         expect(await upd).toEqual([undefined, 1])
         await closing
         await expectCode(store.set('k', 1), 'ERR_DATASTORE_CLOSED')
-        await expectCode(store.update('k', () => 1), 'ERR_DATASTORE_CLOSED')
+        await expectCode(
+          store.update('k', () => 1),
+          'ERR_DATASTORE_CLOSED',
+        )
         await expectCode(store.remove('k'), 'ERR_DATASTORE_CLOSED')
         await expectCode(store.list(), 'ERR_DATASTORE_CLOSED')
         await expect(store.close()).resolves.toBeUndefined()
@@ -422,7 +447,12 @@ function runConformance(name, makeStore, caps = {}) {
             () => store.remove('k'),
             () => store.del('k'),
           ]) {
-            errors.push(op().then(() => 'resolved', (e) => e))
+            errors.push(
+              op().then(
+                () => 'resolved',
+                (e) => e,
+              ),
+            )
           }
           return v + 10
         })
@@ -453,8 +483,18 @@ function runConformance(name, makeStore, caps = {}) {
       test('list and close of its own store reject; the store stays open', async () => {
         const codes = []
         await store.update('k', () => {
-          codes.push(store.list().then(() => 'resolved', (e) => e.code))
-          codes.push(store.close().then(() => 'resolved', (e) => e.code))
+          codes.push(
+            store.list().then(
+              () => 'resolved',
+              (e) => e.code,
+            ),
+          )
+          codes.push(
+            store.close().then(
+              () => 'resolved',
+              (e) => e.code,
+            ),
+          )
           return 1
         })
         expect(await Promise.all(codes)).toEqual(['ERR_DATASTORE_REENTRANT', 'ERR_DATASTORE_REENTRANT'])
@@ -480,7 +520,10 @@ function runConformance(name, makeStore, caps = {}) {
           const [, b] = await store.update('b', () => {
             // Not awaited, so never a deadlock: rejected at once when b's updater runs inside
             // a's synchronous part (memory), else it waits for a's update and sees its result.
-            inner = store.get('a').then((v) => v, (e) => e.code)
+            inner = store.get('a').then(
+              (v) => v,
+              (e) => e.code,
+            )
             return 'b'
           })
           return `a+${b}`

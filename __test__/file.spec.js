@@ -5,7 +5,11 @@ const path = require('path')
 const readline = require('readline')
 const { spawn } = require('child_process')
 const { FileStoreAdapter } = require('..')
-const { FileStoreAdapter: ReshuffleFileStoreAdapter, PersistentStore: ReshufflePersistentStore, Reshuffle } = require('reshuffle')
+const {
+  FileStoreAdapter: ReshuffleFileStoreAdapter,
+  PersistentStore: ReshufflePersistentStore,
+  Reshuffle,
+} = require('reshuffle')
 const { runConformance, expectCode, sleep } = require('./conformance')
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rd-file-spec-'))
@@ -42,7 +46,10 @@ function runChild(name, args, ms = 30000) {
     }, ms)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
-      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      const lines = out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
       resolve({ code, signal, lines })
     })
   })
@@ -260,17 +267,20 @@ describe('FileStoreAdapter', () => {
       expect(fs.readFileSync(file).equals(damaged)).toBe(true)
     })
 
-    test.each([['null'], ['[1,2]'], [''], ['{"a":1,"b":']])('a base of %j is corruption, not an empty store', async (content) => {
-      const file = freshPath()
-      fs.writeFileSync(file, content)
-      const store = open(file)
-      const e = await expectCode(store.list(), 'ERR_DATASTORE_CORRUPT')
-      expect(e.path).toBe(file)
-      expect(typeof e.position).toBe('number')
-      await expectCode(store.set('a', 1), 'ERR_DATASTORE_CORRUPT')
-      await store.close()
-      expect(fs.readFileSync(file, 'utf8')).toBe(content)
-    })
+    test.each([['null'], ['[1,2]'], [''], ['{"a":1,"b":']])(
+      'a base of %j is corruption, not an empty store',
+      async (content) => {
+        const file = freshPath()
+        fs.writeFileSync(file, content)
+        const store = open(file)
+        const e = await expectCode(store.list(), 'ERR_DATASTORE_CORRUPT')
+        expect(e.path).toBe(file)
+        expect(typeof e.position).toBe('number')
+        await expectCode(store.set('a', 1), 'ERR_DATASTORE_CORRUPT')
+        await store.close()
+        expect(fs.readFileSync(file, 'utf8')).toBe(content)
+      },
+    )
 
     test('50 concurrent sets as the very first operations on a new file are all stored', async () => {
       const file = freshPath()
@@ -415,7 +425,9 @@ describe('FileStoreAdapter', () => {
       await sleep(200)
       expect(setDone).toBe(false)
       await other.ask('release', 'A')
-      expect((await held.done).result).toEqual(['<undefined>', 'from child'].map((v) => (v === '<undefined>' ? null : v)))
+      expect((await held.done).result).toEqual(
+        ['<undefined>', 'from child'].map((v) => (v === '<undefined>' ? null : v)),
+      )
       await setA
       expect(await store.get('A')).toBe('from parent')
       expect((await other.ask('get', 'A')).result).toBe('from parent')

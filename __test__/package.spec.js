@@ -13,17 +13,24 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 describe('npm pack + npm install from the tarball', () => {
   let dir
   let app
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rd-pack-'))
-    app = path.join(dir, 'app')
-    fs.mkdirSync(app)
-    const out = execFileSync(npm, ['pack', '--pack-destination', dir, '--json'], { cwd: root, encoding: 'utf8' })
-    const [{ filename }] = JSON.parse(out)
-    execFileSync(npm, ['init', '-y'], { cwd: app, stdio: 'ignore' })
-    // A kept target folder makes reruns incremental; the install script leaves it alone.
-    const env = { ...process.env, CARGO_TARGET_DIR: path.join(root, 'target', 'pack-test') }
-    execFileSync(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(dir, filename)], { cwd: app, env, stdio: 'inherit' })
-  }, 15 * 60 * 1000)
+  beforeAll(
+    () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rd-pack-'))
+      app = path.join(dir, 'app')
+      fs.mkdirSync(app)
+      const out = execFileSync(npm, ['pack', '--pack-destination', dir, '--json'], { cwd: root, encoding: 'utf8' })
+      const [{ filename }] = JSON.parse(out)
+      execFileSync(npm, ['init', '-y'], { cwd: app, stdio: 'ignore' })
+      // A kept target folder makes reruns incremental; the install script leaves it alone.
+      const env = { ...process.env, CARGO_TARGET_DIR: path.join(root, 'target', 'pack-test') }
+      execFileSync(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(dir, filename)], {
+        cwd: app,
+        env,
+        stdio: 'inherit',
+      })
+    },
+    15 * 60 * 1000,
+  )
 
   afterAll(() => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true })
@@ -31,7 +38,16 @@ describe('npm pack + npm install from the tarball', () => {
 
   test('the tarball holds sources and the generated loader, no binary and no build folder', () => {
     const pkg = path.join(app, 'node_modules', 'reshuffle-datastore')
-    for (const f of ['index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', 'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs']) {
+    for (const f of [
+      'index.js',
+      'index.d.ts',
+      'binding.js',
+      'binding.d.ts',
+      'Cargo.toml',
+      'Cargo.lock',
+      'build.rs',
+      'src/lib.rs',
+    ]) {
       expect(fs.existsSync(path.join(pkg, f))).toBe(true)
     }
     expect(fs.existsSync(path.join(pkg, 'target'))).toBe(false)

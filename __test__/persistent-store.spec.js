@@ -48,8 +48,12 @@ describe('PersistentStore', () => {
   })
 
   test('bad arguments are coded errors', async () => {
-    expect(() => new PersistentStore(adapter, 5)).toThrow(expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_ARGUMENT' }))
-    expect(() => new PersistentStore({}, 'p')).toThrow(expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_ARGUMENT' }))
+    expect(() => new PersistentStore(adapter, 5)).toThrow(
+      expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_ARGUMENT' }),
+    )
+    expect(() => new PersistentStore({}, 'p')).toThrow(
+      expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_ARGUMENT' }),
+    )
     const ns = new PersistentStore(adapter, 'p:')
     await expectCode(ns.get(''), 'ERR_DATASTORE_INVALID_KEY')
     await expectCode(ns.set(7, 1), 'ERR_DATASTORE_INVALID_KEY')

@@ -101,7 +101,15 @@ function runNode(args, timeout = 60000) {
     }, timeout)
     child.on('exit', (code) => {
       clearTimeout(timer)
-      resolve({ code, out, err, lines: out.split('\n').filter(Boolean).map((l) => JSON.parse(l)) })
+      resolve({
+        code,
+        out,
+        err,
+        lines: out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+      })
     })
   })
 }
@@ -132,7 +140,10 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       const { PGHOST, PGUSER, PGDATABASE } = process.env
       const a = makePgStore(`postgres://${PGUSER}@${PGHOST}:${process.env.PGPORT || 5432}/${PGDATABASE}`, table)
       const b = makePgStore({ host: PGHOST, user: PGUSER, database: PGDATABASE }, table)
-      const c = makePgStore({ connectionString: `postgres://${PGUSER}@${PGHOST}/${PGDATABASE}`, host: 'ignored.invalid' }, table)
+      const c = makePgStore(
+        { connectionString: `postgres://${PGUSER}@${PGHOST}/${PGDATABASE}`, host: 'ignored.invalid' },
+        table,
+      )
       await a.set('k', 'from url')
       expect(await b.get('k')).toBe('from url')
       await b.update('k', (v) => v + ' and config')
@@ -145,7 +156,10 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       'a Unix socket directory as host',
       async () => {
         const table = newTable()
-        const viaSocket = makePgStore(`postgres://${process.env.PGUSER}@${encodeURIComponent(socketDir)}/${process.env.PGDATABASE}`, table)
+        const viaSocket = makePgStore(
+          `postgres://${process.env.PGUSER}@${encodeURIComponent(socketDir)}/${process.env.PGDATABASE}`,
+          table,
+        )
         const viaTcp = makePgStore(pgTarget(), table)
         await viaSocket.set('k', 'socket')
         expect(await viaTcp.get('k')).toBe('socket')
@@ -156,7 +170,9 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
     testWithPg('a pg Pool and a pg Client are read, not used', async () => {
       const table = newTable()
       const pool = new pg.Pool(pgTarget())
-      const client = new pg.Client({ connectionString: `postgresql://${process.env.PGUSER}@${process.env.PGHOST}/${process.env.PGDATABASE}` })
+      const client = new pg.Client({
+        connectionString: `postgresql://${process.env.PGUSER}@${process.env.PGHOST}/${process.env.PGDATABASE}`,
+      })
       const a = makePgStore(pool, table)
       const b = makePgStore(client, table)
       await a.set('k', [1])
@@ -305,7 +321,9 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
 
     const certFile = '/etc/ssl/certs/ssl-cert-snakeoil.pem'
     ;(fs.existsSync(certFile) ? test : test.skip)('ssl: { ca } trusts the given certificate', async () => {
-      const ssl = await usesTls(pgTarget({ host: 'localhost', ssl: { ca: fs.readFileSync(certFile) }, application_name: appName }))
+      const ssl = await usesTls(
+        pgTarget({ host: 'localhost', ssl: { ca: fs.readFileSync(certFile) }, application_name: appName }),
+      )
       if (pg) expect(ssl).toBe(true)
     })
   })
@@ -314,9 +332,7 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
     test('50 concurrent first writes from 5 stores create the table once, without errors', async () => {
       const table = newTable()
       const stores = Array.from({ length: 5 }, () => makePgStore(pgTarget(), table))
-      const results = await Promise.allSettled(
-        Array.from({ length: 50 }, (_, i) => stores[i % 5].set(`k${i}`, i)),
-      )
+      const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => stores[i % 5].set(`k${i}`, i)))
       expect(results.filter((r) => r.status === 'rejected')).toEqual([])
       expect((await stores[0].list()).length).toBe(50)
       await Promise.all(stores.map((s) => s.close()))
@@ -398,18 +414,22 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       await store.close()
     }, 150000)
 
-    test.each([2, 1])('two stores with %i connection(s) each contend for one key without losing updates', async (poolSize) => {
-      const table = newTable()
-      const a = makePgStore(pgTarget(), table, { poolSize })
-      const b = makePgStore(pgTarget(), table, { poolSize })
-      const bump = (s) => s.update('n', async (v = 0) => {
-        await sleep(1)
-        return v + 1
-      })
-      await Promise.all(Array.from({ length: 60 }, (_, i) => bump(i % 2 ? a : b)))
-      expect(await a.get('n')).toBe(60)
-      await Promise.all([a.close(), b.close()])
-    })
+    test.each([2, 1])(
+      'two stores with %i connection(s) each contend for one key without losing updates',
+      async (poolSize) => {
+        const table = newTable()
+        const a = makePgStore(pgTarget(), table, { poolSize })
+        const b = makePgStore(pgTarget(), table, { poolSize })
+        const bump = (s) =>
+          s.update('n', async (v = 0) => {
+            await sleep(1)
+            return v + 1
+          })
+        await Promise.all(Array.from({ length: 60 }, (_, i) => bump(i % 2 ? a : b)))
+        expect(await a.get('n')).toBe(60)
+        await Promise.all([a.close(), b.close()])
+      },
+    )
 
     test('an update holds its key against another store until it finishes', async () => {
       const table = newTable()
@@ -465,18 +485,22 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       await Promise.all([a.close(), b.close(), c.close()])
     })
 
-    test("an updater that throws releases the key for other stores at once", async () => {
+    test('an updater that throws releases the key for other stores at once', async () => {
       const table = newTable()
       const a = makePgStore(pgTarget(), table)
       const b = makePgStore(pgTarget(), table)
       const boom = new Error('boom')
-      await expect(a.update('k', () => {
-        throw boom
-      })).rejects.toBe(boom)
-      await expect(a.update('k', async () => {
-        await sleep(1)
-        throw boom
-      })).rejects.toBe(boom)
+      await expect(
+        a.update('k', () => {
+          throw boom
+        }),
+      ).rejects.toBe(boom)
+      await expect(
+        a.update('k', async () => {
+          await sleep(1)
+          throw boom
+        }),
+      ).rejects.toBe(boom)
       expect(await b.update('k', (v = 0) => v + 1)).toEqual([undefined, 1])
       expect(await a.update('k', (v) => v + 1)).toEqual([1, 2])
       await Promise.all([a.close(), b.close()])
@@ -561,7 +585,9 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
         ),
       )
       const count = async () =>
-        Number((await sql('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0].n)
+        Number(
+          (await sql('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0].n,
+        )
       const open = await count()
       expect(open).toBeGreaterThan(0)
       expect(open).toBeLessThanOrEqual(3)
@@ -579,7 +605,9 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       const store = makePgStore(pgTarget({ application_name: appName, idleTimeoutMillis: 200 }), newTable())
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.set(`k${i}`, i)))
       const count = async () =>
-        Number((await sql('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0].n)
+        Number(
+          (await sql('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0].n,
+        )
       expect(await count()).toBeGreaterThan(0)
       let left = await count()
       for (let i = 0; i < 100 && left > 0; i++) {

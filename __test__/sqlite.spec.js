@@ -39,7 +39,7 @@ runConformance(
       await store.close()
       return openFile(pathOf.get(store), 'reshuffledb', { durability: 'fsync' })
     },
-  }
+  },
 )
 
 // Child processes: node <fixture> ...args; resolves to their JSON lines once they exit.
@@ -51,7 +51,10 @@ function runChild(name, args) {
     child.stdout.on('data', (d) => (out += d))
     child.on('error', reject)
     child.on('exit', (code) => {
-      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      const lines = out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
       resolve({ code, lines })
     })
   })
@@ -101,7 +104,11 @@ describe('SQLStoreAdapter (SQLite): constructor', () => {
 
   test('PostgreSQL targets go to the PostgreSQL engine, never to a SQLite file', async () => {
     const before = fs.readdirSync(process.cwd())
-    for (const target of ['postgres://u@localhost/db', 'postgresql://u@localhost/db', { host: 'localhost', user: 'u' }]) {
+    for (const target of [
+      'postgres://u@localhost/db',
+      'postgresql://u@localhost/db',
+      { host: 'localhost', user: 'u' },
+    ]) {
       // SQLite's options do not apply to PostgreSQL.
       const e = thrownBy(() => new SQLStoreAdapter(target, 'reshuffledb', { durability: 'fsync' }))
       expect(e.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
@@ -134,7 +141,7 @@ describe('SQLStoreAdapter (SQLite): constructor', () => {
 })
 
 describe('SQLStoreAdapter (SQLite): tables of one file', () => {
-  test("an updater of one table may update the same key of another table (no self-wait)", async () => {
+  test('an updater of one table may update the same key of another table (no self-wait)', async () => {
     const p = freshPath()
     const one = openFile(p, 'one')
     const two = openFile(p, 'two')
@@ -237,7 +244,7 @@ describe('SQLStoreAdapter (SQLite): concurrency and processes', () => {
     await store.close()
   })
 
-  test("a slow updater of key A in another process holds A but does not delay B", async () => {
+  test('a slow updater of key A in another process holds A but does not delay B', async () => {
     const p = freshPath()
     const store = openFile(p)
     await store.set('A', 'before')
@@ -298,7 +305,10 @@ describe('SQLStoreAdapter (SQLite): concurrency and processes', () => {
       child.kill('SIGKILL')
       expect(await exited).toBe('SIGKILL')
       // Only whole lines are acknowledgements (the kill may cut the last one).
-      const acked = out.split('\n').slice(0, -1).map((l) => JSON.parse(l))
+      const acked = out
+        .split('\n')
+        .slice(0, -1)
+        .map((l) => JSON.parse(l))
       const keys = acked.filter((l) => l.set).map((l) => l.set)
       const counters = acked.filter((l) => l.counter).map((l) => l.counter)
       expect(keys.length).toBeGreaterThan(0)
@@ -393,8 +403,8 @@ const sqlite3 = (db, sql) => {
     const p = freshPath()
     sqlite3(
       p,
-      "CREATE TABLE IF NOT EXISTS reshuffledb (id varchar primary key, value varchar);" +
-        `INSERT INTO reshuffledb VALUES ('obj', '{"a":[1,2,{"b":null}]}'), ('str', '"text"'), ('num', '42'), ('app/x', 'true');`
+      'CREATE TABLE IF NOT EXISTS reshuffledb (id varchar primary key, value varchar);' +
+        `INSERT INTO reshuffledb VALUES ('obj', '{"a":[1,2,{"b":null}]}'), ('str', '"text"'), ('num', '42'), ('app/x', 'true');`,
     )
     const store = openFile(p)
     expect(await store.get('obj')).toEqual({ a: [1, 2, { b: null }] })

@@ -49,7 +49,7 @@ function nested(depth) {
 }
 function depthOf(v) {
   let d = 0
-  while (v && v.a) (v = v.a), d++
+  while (v && v.a) ((v = v.a), d++)
   return d
 }
 function revokedProxy(target = {}) {
@@ -119,7 +119,14 @@ const badValues = () => {
       },
     ],
     ['a toJSON that returns undefined', { toJSON: () => undefined }],
-    ['a toJSON that throws a non-Error', { toJSON: () => { throw 'not an error' } }],
+    [
+      'a toJSON that throws a non-Error',
+      {
+        toJSON: () => {
+          throw 'not an error'
+        },
+      },
+    ],
   ]
 }
 
@@ -130,7 +137,18 @@ const badUpdaterValues = () => [
   ['a Promise of a BigInt', async () => 5n],
   ['a revoked Proxy', () => revokedProxy()],
   ['a Proxy with throwing traps', () => throwingTraps()],
-  ['a Promise of a Proxy whose ownKeys trap throws', async () => new Proxy({}, { ownKeys() { throw new Error('ownKeys') } })],
+  [
+    'a Promise of a Proxy whose ownKeys trap throws',
+    async () =>
+      new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new Error('ownKeys')
+          },
+        },
+      ),
+  ],
   [
     'an object whose getter throws',
     () => ({
@@ -154,17 +172,68 @@ const thrown = () => {
   const error = new TypeError('own error')
   const sym = Symbol('reason')
   return [
-    ['throws an Error', error, () => { throw error }],
-    ['throws a string', 'str', () => { throw 'str' }],
-    ['throws undefined', undefined, () => { throw undefined }],
+    [
+      'throws an Error',
+      error,
+      () => {
+        throw error
+      },
+    ],
+    [
+      'throws a string',
+      'str',
+      () => {
+        throw 'str'
+      },
+    ],
+    [
+      'throws undefined',
+      undefined,
+      () => {
+        throw undefined
+      },
+    ],
     ['rejects with null', null, () => Promise.reject(null)],
-    ['rejects with 42', 42, async () => { throw 42 }],
+    [
+      'rejects with 42',
+      42,
+      async () => {
+        throw 42
+      },
+    ],
     ['rejects with a Symbol', sym, () => Promise.reject(sym)],
     ['rejects with a plain object', SEED, () => Promise.reject(SEED)],
-    ['returns a thenable whose then throws', 7, () => ({ then() { throw 7 } })],
-    ['mutates its argument, then throws', error, (v = {}) => { v.n = 999; throw error }],
+    [
+      'returns a thenable whose then throws',
+      7,
+      () => ({
+        then() {
+          throw 7
+        },
+      }),
+    ],
+    [
+      'mutates its argument, then throws',
+      error,
+      (v = {}) => {
+        v.n = 999
+        throw error
+      },
+    ],
     // Resolving a promise with an object reads its `then`: a get trap that throws rejects it.
-    ['resolves to a Proxy whose get trap throws', error, async () => new Proxy({}, { get() { throw error } })],
+    [
+      'resolves to a Proxy whose get trap throws',
+      error,
+      async () =>
+        new Proxy(
+          {},
+          {
+            get() {
+              throw error
+            },
+          },
+        ),
+    ],
   ]
 }
 
@@ -238,10 +307,26 @@ describe.each(kinds)('%s', (kind) => {
   test('bad list prefixes and non-function updaters reject with ERR_DATASTORE_INVALID_ARGUMENT', async () => {
     const code = 'ERR_DATASTORE_INVALID_ARGUMENT'
     const checks = []
-    const prefixes = [['1', 1], ['{}', {}], ["['a']", ['a']], ['a Symbol', Symbol('p')], ['1n', 1n], ['a revoked Proxy', revokedProxy()]]
+    const prefixes = [
+      ['1', 1],
+      ['{}', {}],
+      ["['a']", ['a']],
+      ['a Symbol', Symbol('p')],
+      ['1n', 1n],
+      ['a revoked Proxy', revokedProxy()],
+    ]
     for (const [what, prefix] of prefixes) checks.push([`list(${what})`, () => store.list(prefix), code])
-    const updaters = [['undefined', undefined], ['null', null], ['1', 1], ['a string', 'v => v'], ['{}', {}], ['a revoked Proxy', revokedProxy()], ['a Proxy of an object', new Proxy({}, {})]]
-    for (const [what, updater] of updaters) checks.push([`update('a', ${what})`, () => store.update('a', updater), code])
+    const updaters = [
+      ['undefined', undefined],
+      ['null', null],
+      ['1', 1],
+      ['a string', 'v => v'],
+      ['{}', {}],
+      ['a revoked Proxy', revokedProxy()],
+      ['a Proxy of an object', new Proxy({}, {})],
+    ]
+    for (const [what, updater] of updaters)
+      checks.push([`update('a', ${what})`, () => store.update('a', updater), code])
     await expectAll(checks)
     // null, like undefined, means no prefix.
     expect(await store.list(null)).toEqual(await store.list())
@@ -249,7 +334,13 @@ describe.each(kinds)('%s', (kind) => {
   })
 
   test('values JSON cannot store reject with ERR_DATASTORE_INVALID_VALUE, naming the key', async () => {
-    await expectAll(badValues().map(([what, value]) => [`set('a', ${what})`, () => store.set('a', value), 'ERR_DATASTORE_INVALID_VALUE']))
+    await expectAll(
+      badValues().map(([what, value]) => [
+        `set('a', ${what})`,
+        () => store.set('a', value),
+        'ERR_DATASTORE_INVALID_VALUE',
+      ]),
+    )
     const r = await settle(() => store.set('a', undefined))
     expect(r.error.message).toContain('"a"')
     await expectUnchanged()
@@ -257,7 +348,11 @@ describe.each(kinds)('%s', (kind) => {
 
   test('updaters that return what JSON cannot store reject with ERR_DATASTORE_INVALID_VALUE', async () => {
     await expectAll(
-      badUpdaterValues().map(([what, updater]) => [`update returning ${what}`, () => store.update('a', updater), 'ERR_DATASTORE_INVALID_VALUE']),
+      badUpdaterValues().map(([what, updater]) => [
+        `update returning ${what}`,
+        () => store.update('a', updater),
+        'ERR_DATASTORE_INVALID_VALUE',
+      ]),
     )
     await expectUnchanged()
   })
@@ -265,7 +360,8 @@ describe.each(kinds)('%s', (kind) => {
   test("an updater's own throw or rejection comes back unchanged, whatever it is", async () => {
     const checks = []
     for (const [what, value, updater] of thrown()) {
-      for (const key of ['a', 'missing']) checks.push([`update(${key}) whose updater ${what}`, () => store.update(key, updater), { same: value }])
+      for (const key of ['a', 'missing'])
+        checks.push([`update(${key}) whose updater ${what}`, () => store.update(key, updater), { same: value }])
     }
     await expectAll(checks)
     // A revoked function Proxy is a function to typeof; calling it throws V8's TypeError.
@@ -287,7 +383,10 @@ describe.each(kinds)('%s', (kind) => {
     calls += 2
     const viaSet = await settle(() => store.set('deep', deep))
     const viaUpdate = await settle(() => store.update('deep2', () => deep))
-    for (const [r, key] of [[viaSet, 'deep'], [viaUpdate, 'deep2']]) {
+    for (const [r, key] of [
+      [viaSet, 'deep'],
+      [viaUpdate, 'deep2'],
+    ]) {
       if (r.ok) {
         expect(depthOf(await store.get(key))).toBe(10000)
         await store.remove(key)

@@ -42,7 +42,9 @@ describe('the linearizability checker', () => {
     let violations = 0
     for (let round = 0; round < 30; round++) {
       const keys = [`a${round}`, `b${round}`, `c${round}`]
-      const callers = [0, 1, 2, 3, 4, 5].map((c) => runCaller(store, { keys, ops: 4, tag: `c${c}r${round}`, seed: round * 10 + c }))
+      const callers = [0, 1, 2, 3, 4, 5].map((c) =>
+        runCaller(store, { keys, ops: 4, tag: `c${c}r${round}`, seed: round * 10 + c }),
+      )
       const records = (await Promise.all(callers)).flat()
       records.push(...(await finalReads(store, keys)))
       violations += checkRound(records).violations.length

@@ -9,7 +9,9 @@ function renderMarkdown(header, results, { fmt, ratio }) {
     .map(([n, v]) => `${n} ${v}`)
     .join(', ')
   lines.push(`Measured ${header.date} on ${header.cpu}, Node ${header.node}; peers: ${versions}.`)
-  lines.push('Medians of interleaved rounds; "vs" is ours against the first peer (> 1× = better); ✗ marks a failed correctness check.')
+  lines.push(
+    'Medians of interleaved rounds; "vs" is ours against the first peer (> 1× = better); ✗ marks a failed correctness check.',
+  )
   let plan = null
   for (const r of results) {
     if (r.plan !== plan) {
@@ -20,7 +22,9 @@ function renderMarkdown(header, results, { fmt, ratio }) {
     }
     const cell = (n) => `${fmt(r.subjects[n])}${r.subjects[n].ok ? '' : ' ✗'}`
     const x = r.peers.length ? ratio(r, r.peers[0]) : NaN
-    lines.push(`| ${r.row} | ${cell(r.ours)} | ${r.peers.map(cell).join(' | ')} | ${Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a'} |`)
+    lines.push(
+      `| ${r.row} | ${cell(r.ours)} | ${r.peers.map(cell).join(' | ')} | ${Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a'} |`,
+    )
   }
   return lines.join('\n')
 }
@@ -38,11 +42,17 @@ function renderSvg(header, results, { ratio }) {
   const x = (v) => left + ((Math.log10(Math.min(Math.max(v, 0.1), 1000)) - minL) / (maxL - minL)) * (width - left - 20)
   const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')
   const out = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+  )
   out.push(`<rect width="100%" height="100%" fill="white"/>`)
-  out.push(`<text x="10" y="20" font-size="14" font-weight="bold">reshuffle-datastore vs the matching peer (log scale; right of 1× = faster) — ${esc(header.date)}</text>`)
+  out.push(
+    `<text x="10" y="20" font-size="14" font-weight="bold">reshuffle-datastore vs the matching peer (log scale; right of 1× = faster) — ${esc(header.date)}</text>`,
+  )
   for (const t of [0.1, 1, 10, 100, 1000]) {
-    out.push(`<line x1="${x(t)}" y1="${top - 8}" x2="${x(t)}" y2="${height - 30}" stroke="${t === 1 ? '#444' : '#ddd'}"/>`)
+    out.push(
+      `<line x1="${x(t)}" y1="${top - 8}" x2="${x(t)}" y2="${height - 30}" stroke="${t === 1 ? '#444' : '#ddd'}"/>`,
+    )
     out.push(`<text x="${x(t)}" y="${height - 14}" text-anchor="middle">${t}×</text>`)
   }
   rows.forEach((r, i) => {
@@ -50,8 +60,12 @@ function renderSvg(header, results, { ratio }) {
     const v = ratio(r, r.peers[0])
     const x0 = x(1)
     const x1 = x(v)
-    out.push(`<text x="${left - 8}" y="${y + 14}" text-anchor="end">${esc(`${r.title}: ${r.row} (vs ${r.peers[0]})`)}</text>`)
-    out.push(`<rect x="${Math.min(x0, x1)}" y="${y + 3}" width="${Math.max(1, Math.abs(x1 - x0))}" height="${rowH - 8}" fill="${v >= 1 ? '#2a9d8f' : '#e76f51'}"/>`)
+    out.push(
+      `<text x="${left - 8}" y="${y + 14}" text-anchor="end">${esc(`${r.title}: ${r.row} (vs ${r.peers[0]})`)}</text>`,
+    )
+    out.push(
+      `<rect x="${Math.min(x0, x1)}" y="${y + 3}" width="${Math.max(1, Math.abs(x1 - x0))}" height="${rowH - 8}" fill="${v >= 1 ? '#2a9d8f' : '#e76f51'}"/>`,
+    )
     out.push(`<text x="${Math.max(x0, x1) + 4}" y="${y + 14}">${v.toFixed(2)}×</text>`)
   })
   out.push('</svg>')

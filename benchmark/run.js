@@ -127,20 +127,28 @@ async function main() {
     node: process.version,
     versions: peerVersions(),
   }
-  console.log(`reshuffle-datastore benchmark — ${header.date}, ${header.cpu}, Node ${header.node}, ${ROUNDS} rounds, medians`)
+  console.log(
+    `reshuffle-datastore benchmark — ${header.date}, ${header.cpu}, Node ${header.node}, ${ROUNDS} rounds, medians`,
+  )
   const results = []
   try {
     for (const plan of plans) {
       if (only && !only.includes(plan.id)) continue
       const names = [plan.ours, ...plan.peers]
       const skipped = names.filter((n) => !subjects[n].available())
-      for (const n of skipped) console.log(`  (skipping ${subjects[n].label}: ${subjects[n].why ? subjects[n].why() : 'not available'})`)
+      for (const n of skipped)
+        console.log(`  (skipping ${subjects[n].label}: ${subjects[n].why ? subjects[n].why() : 'not available'})`)
       if (skipped.includes(plan.ours)) {
         console.log(`\n${plan.title}: skipped`)
         continue
       }
       const present = names.filter((n) => !skipped.includes(n))
-      console.log(`\n${plan.title} (ours) vs ${present.slice(1).map((n) => subjects[n].label).join(', ')}`)
+      console.log(
+        `\n${plan.title} (ours) vs ${present
+          .slice(1)
+          .map((n) => subjects[n].label)
+          .join(', ')}`,
+      )
       for (const row of plan.rows) {
         const runs = Object.fromEntries(present.map((n) => [n, []]))
         for (let r = 0; r < (row.rounds || ROUNDS); r++) {
@@ -150,10 +158,26 @@ async function main() {
           present.map((n) => {
             const rs = runs[n]
             const values = rs.map((x) => x.value).filter((v) => Number.isFinite(v))
-            return [n, { value: values.length ? median(values) : NaN, unit: rs[0].unit, ok: rs.every((x) => x.ok), note: rs.find((x) => !x.ok)?.note }]
+            return [
+              n,
+              {
+                value: values.length ? median(values) : NaN,
+                unit: rs[0].unit,
+                ok: rs.every((x) => x.ok),
+                note: rs.find((x) => !x.ok)?.note,
+              },
+            ]
           }),
         )
-        const result = { plan: plan.id, title: plan.title, row: row.name, higher: !!row.higher, subjects: summary, ours: plan.ours, peers: present.slice(1) }
+        const result = {
+          plan: plan.id,
+          title: plan.title,
+          row: row.name,
+          higher: !!row.higher,
+          subjects: summary,
+          ours: plan.ours,
+          peers: present.slice(1),
+        }
         results.push(result)
         printRow(result)
       }
@@ -199,7 +223,9 @@ function peerVersions() {
       return null
     }
   }
-  return Object.fromEntries(['reshuffle', 'better-sqlite3', 'lmdb', 'keyv', '@keyv/sqlite', '@keyv/postgres', 'pg'].map((n) => [n, v(n)]))
+  return Object.fromEntries(
+    ['reshuffle', 'better-sqlite3', 'lmdb', 'keyv', '@keyv/sqlite', '@keyv/postgres', 'pg'].map((n) => [n, v(n)]),
+  )
 }
 
 function write(header, results) {

@@ -35,7 +35,9 @@ const pgEnv = () => ({
 })
 const pgUrl = () => {
   const c = pgEnv()
-  const auth = c.password ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}` : encodeURIComponent(c.user)
+  const auth = c.password
+    ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}`
+    : encodeURIComponent(c.user)
   return `postgres://${auth}@${c.host}:${c.port}/${c.database}`
 }
 
@@ -71,7 +73,8 @@ function openBetterSqlite3(ctx) {
   return db
 }
 
-const openKeyvSqlite = (ctx) => new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
+const openKeyvSqlite = (ctx) =>
+  new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
 const openKeyvPostgres = (ctx) => new keyvMod.Keyv(new keyvPostgres.KeyvPostgres({ uri: pgUrl(), table: ctx.name }))
 
 // The runner's stores drop their PostgreSQL table on close; the child processes' do not.
@@ -169,7 +172,9 @@ const subjects = {
     open: async (ctx) => {
       const db = openBetterSqlite3(ctx)
       const get = db.prepare('SELECT value FROM kv WHERE id = ?').pluck()
-      const put = db.prepare('INSERT INTO kv (id, value) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value')
+      const put = db.prepare(
+        'INSERT INTO kv (id, value) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value',
+      )
       const list = db.prepare('SELECT id FROM kv ORDER BY id').pluck()
       const read = (key) => {
         const v = get.get(key)

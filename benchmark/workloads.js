@@ -37,7 +37,10 @@ const workloads = {
 
   async sequentialUpdate(store, { count }) {
     const { ops, done } = await rate(count, (i) => store.update(`k${i % 100}`, (v) => value(v ? v.n + 1 : 1)))
-    const sum = (await Promise.all(Array.from({ length: 100 }, (_, i) => store.get(`k${i}`)))).reduce((a, v) => a + (v ? v.n : 0), 0)
+    const sum = (await Promise.all(Array.from({ length: 100 }, (_, i) => store.get(`k${i}`)))).reduce(
+      (a, v) => a + (v ? v.n : 0),
+      0,
+    )
     return { value: ops, unit: 'ops/s', ok: sum === done, note: `sum ${sum} of ${done}` }
   },
 
@@ -134,7 +137,12 @@ const workloads = {
     const ms = now() - start
     const final = await store.get('counter')
     const failed = codes.filter((c) => c.code !== 0).length
-    return { value: ms, unit: 'ms', ok: final === 400 && failed === 0, note: `final ${final} of 400${failed ? `, ${failed} processes failed` : ''}` }
+    return {
+      value: ms,
+      unit: 'ms',
+      ok: final === 400 && failed === 0,
+      note: `final ${final} of 400${failed ? `, ${failed} processes failed` : ''}`,
+    }
   },
 }
 

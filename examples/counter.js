@@ -42,14 +42,18 @@ async function worker() {
 }
 
 async function main() {
-  const where = usePostgres ? `PostgreSQL (table reshuffle_example)` : `SQLite (${path.resolve('reshuffle-example.db')})`
+  const where = usePostgres
+    ? `PostgreSQL (table reshuffle_example)`
+    : `SQLite (${path.resolve('reshuffle-example.db')})`
   const store = openStore()
   const before = (await store.get('visits')) || 0
   console.log(`Store: ${where}`)
   console.log(`Visits so far: ${before}`)
   console.log(`Starting ${WORKERS} worker processes, ${VISITS_PER_WORKER} visits each…`)
   const exits = Array.from({ length: WORKERS }, () => {
-    const child = fork(__filename, ['--worker', ...process.argv.slice(2)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    const child = fork(__filename, ['--worker', ...process.argv.slice(2)], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    })
     return new Promise((resolve) => child.on('exit', resolve))
   })
   const codes = await Promise.all(exits)

@@ -46,7 +46,9 @@ function run(cmd, args, env) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
   if (r.error) {
     if (r.error.code === 'ENOENT') {
-      console.error(`reshuffle-datastore: '${cmd}' was not found. Building this package needs the Rust toolchain (https://rustup.rs), then run: npm rebuild reshuffle-datastore`)
+      console.error(
+        `reshuffle-datastore: '${cmd}' was not found. Building this package needs the Rust toolchain (https://rustup.rs), then run: npm rebuild reshuffle-datastore`,
+      )
     } else {
       console.error(`reshuffle-datastore: ${cmd} failed: ${r.error.message}`)
     }
@@ -58,7 +60,9 @@ function run(cmd, args, env) {
 // A CARGO_TARGET_DIR set by the user is used (and kept); otherwise a temporary folder is.
 function buildAsDependency() {
   const own = !process.env.CARGO_TARGET_DIR
-  const targetDir = own ? fs.mkdtempSync(path.join(os.tmpdir(), 'reshuffle-datastore-build-')) : process.env.CARGO_TARGET_DIR
+  const targetDir = own
+    ? fs.mkdtempSync(path.join(os.tmpdir(), 'reshuffle-datastore-build-'))
+    : process.env.CARGO_TARGET_DIR
   try {
     run('cargo', ['build', '--release', '--locked', '--lib'], { CARGO_TARGET_DIR: targetDir })
     fs.copyFileSync(path.join(targetDir, 'release', libraryName()), path.join(root, addonFileName()))
@@ -69,7 +73,18 @@ function buildAsDependency() {
 
 function buildInCheckout() {
   const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
-  const args = [napi, 'build', '--platform', '--target', hostTriple(), '--js', 'binding.js', '--dts', 'binding.d.ts', '--no-const-enum']
+  const args = [
+    napi,
+    'build',
+    '--platform',
+    '--target',
+    hostTriple(),
+    '--js',
+    'binding.js',
+    '--dts',
+    'binding.d.ts',
+    '--no-const-enum',
+  ]
   if (release) args.push('--release')
   run(process.execPath, args)
 }

@@ -28,7 +28,9 @@ async function runHistories(spec, { processes, callers, ops, keys, rounds, seed 
       if (processes === 0) {
         const all = []
         for (let c = 0; c < callers; c++) {
-          all.push(runCaller(store, { keys: roundKeys, ops, tag: `c${c}r${round}`, seed: seed * 7919 + round * 31 + c }))
+          all.push(
+            runCaller(store, { keys: roundKeys, ops, tag: `c${c}r${round}`, seed: seed * 7919 + round * 31 + c }),
+          )
         }
         records = (await Promise.all(all)).flat()
       } else {
