@@ -32,8 +32,8 @@ function renderMarkdown(header, results, { fmt, ratio }) {
 function renderSvg(header, results, { ratio }) {
   const rows = results.filter((r) => r.peers.length && Number.isFinite(ratio(r, r.peers[0])))
   const rowH = 22
-  const left = 330
-  const width = 900
+  const left = 480
+  const width = 1040
   const top = 40
   const height = top + rows.length * rowH + 40
   // log10 scale from 0.1× to 1000×

@@ -106,7 +106,9 @@ async function measure(subjectName, row, newContext) {
     const store = await subject.open(ctx)
     try {
       if (data && !subject.prefill) for (const [k, v] of Object.entries(data)) await store.set(k, v)
-      // Warm up as a running app would be: opened, and connections in its pool made.
+      // Warm up as a running app would be: opened (one call first, as some peers cannot
+      // create their table from concurrent calls), and the connections of its pool made.
+      await store.get('warm-up')
       await Promise.all(Array.from({ length: 64 }, (_, i) => store.get(`warm-up${i}`)))
       return await workloads[row.run](store, { ...(row.args || {}), subject: subjectName, ctx })
     } finally {
@@ -218,7 +220,8 @@ function printRow(result) {
 function peerVersions() {
   const v = (name) => {
     try {
-      return require(`${name}/package.json`).version
+      const file = path.join(__dirname, '..', 'node_modules', name, 'package.json')
+      return JSON.parse(fs.readFileSync(file, 'utf8')).version
     } catch {
       return null
     }
@@ -228,7 +231,14 @@ function peerVersions() {
   )
 }
 
-function write(header, results) {
+function write(header, fresh) {
+  // With --only, the plans not run keep their previous figures.
+  const previous = path.join(__dirname, 'results.json')
+  let results = fresh
+  if (only && fs.existsSync(previous)) {
+    const old = JSON.parse(fs.readFileSync(previous, 'utf8')).results
+    results = plans.flatMap((p) => (only.includes(p.id) ? fresh : old).filter((r) => r.plan === p.id))
+  }
   const readme = path.join(__dirname, '..', 'README.md')
   const md = renderMarkdown(header, results, { fmt, ratio })
   const text = fs.readFileSync(readme, 'utf8')
