@@ -43,16 +43,10 @@ export interface StoreOptions {
 }
 
 /** In-process store, not persistent. Values are kept as JSON text: every read is a fresh copy. */
-export declare class MemoryStoreAdapter implements DatastoreAdapter {
+export declare class MemoryStoreAdapter {
   constructor(options?: StoreOptions)
-  get<T = any>(key: string): Promise<T | undefined>
-  set<T = any>(key: string, value: T): Promise<T>
-  update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
-  remove(key: string): Promise<void>
-  del(key: string): Promise<void>
-  list(prefix?: string): Promise<string[]>
-  close(): Promise<void>
 }
+export interface MemoryStoreAdapter extends DatastoreAdapter {}
 
 /** Options of FileStoreAdapter. */
 export interface FileStoreOptions extends StoreOptions {
@@ -68,18 +62,12 @@ export interface FileStoreOptions extends StoreOptions {
  * that reshuffle reads. Writes append a record (constant cost); several processes may share
  * the file, with `update` atomic across them.
  */
-export declare class FileStoreAdapter implements DatastoreAdapter {
+export declare class FileStoreAdapter {
   constructor(path: string, options?: FileStoreOptions)
-  get<T = any>(key: string): Promise<T | undefined>
-  set<T = any>(key: string, value: T): Promise<T>
-  update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
-  remove(key: string): Promise<void>
-  del(key: string): Promise<void>
-  list(prefix?: string): Promise<string[]>
-  close(): Promise<void>
   /** Rewrites the file as one JSON object (new file, flush, rename) after every write called before. */
   compact(): Promise<void>
 }
+export interface FileStoreAdapter extends DatastoreAdapter {}
 
 /** Options of SQLStoreAdapter. */
 export interface SQLStoreOptions extends StoreOptions {
@@ -95,16 +83,10 @@ export interface SQLStoreOptions extends StoreOptions {
  * `':memory:'`; for PostgreSQL a pg `Pool`, `Client` or config object, or a `postgres://` URL.
  * `table` (default `'reshuffledb'`) is an SQL identifier, optionally `schema.table`.
  */
-export declare class SQLStoreAdapter implements DatastoreAdapter {
+export declare class SQLStoreAdapter {
   constructor(target: string | object, table?: string, options?: SQLStoreOptions)
-  get<T = any>(key: string): Promise<T | undefined>
-  set<T = any>(key: string, value: T): Promise<T>
-  update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
-  remove(key: string): Promise<void>
-  del(key: string): Promise<void>
-  list(prefix?: string): Promise<string[]>
-  close(): Promise<void>
 }
+export interface SQLStoreAdapter extends DatastoreAdapter {}
 
 /** Any adapter PersistentStore can wrap: ours, or reshuffle's (which have `del` but no `remove`). */
 export interface AdapterLike {
@@ -122,19 +104,14 @@ export interface AdapterLike {
  * stored as `prefix + key`; `list()` returns the full keys of this namespace. Wrapping another
  * PersistentStore uses its adapter with the new prefix.
  */
-export declare class PersistentStore implements DatastoreAdapter {
+export declare class PersistentStore {
   constructor(backend: AdapterLike | PersistentStore, prefix?: string)
   readonly adapter: AdapterLike
   readonly prefix: string
-  get<T = any>(key: string): Promise<T | undefined>
-  set<T = any>(key: string, value: T): Promise<T>
-  update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
-  remove(key: string): Promise<void>
-  del(key: string): Promise<void>
-  list(prefix?: string): Promise<string[]>
   /** Closes the adapter, which every namespace over it shares. */
   close(): Promise<void>
 }
+export interface PersistentStore extends DatastoreAdapter {}
 
 /** The `code` of every error this package rejects with. */
 export type DatastoreErrorCode =

@@ -16,6 +16,12 @@ interface Job {
 
 async function main(): Promise<void> {
   const store: DatastoreAdapter = new MemoryStoreAdapter()
+  // The classes carry the whole API themselves (class and interface merged).
+  const direct = new MemoryStoreAdapter()
+  const n: number | undefined = await direct.get<number>('n')
+  // @ts-expect-error the value type is checked on the classes too
+  await direct.set<number>('n', 'not a number')
+  void n
   const jobs = await store.get<Job[]>('jobs')
   const count: number = (jobs ?? []).length
   const stored: Job = await store.set<Job>('job', { id: 'a', tries: 0 })
