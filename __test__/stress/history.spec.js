@@ -4,26 +4,14 @@
 'use strict'
 const { makeSpec } = require('./lib/stores')
 const { runHistories } = require('./lib/history-run')
-const { NonAtomicStore } = require('./lib/broken')
-const { runCaller, checkRound, finalReads } = require('./lib/history')
+const { nonAtomicViolations } = require('./lib/broken')
 const { persistentKinds, names, figures } = require('./lib/suite')
 
 const ROUNDS = Number(process.env.STRESS_HISTORY_ROUNDS || 2000)
 const report = figures(`linearizability (${ROUNDS} rounds per backend)`)
 
 test('the checker catches a non-atomic update', async () => {
-  const store = new NonAtomicStore()
-  let violations = 0
-  for (let round = 0; round < 50; round++) {
-    const keys = [`a${round}`, `b${round}`, `c${round}`]
-    const callers = [0, 1, 2, 3, 4, 5].map((c) =>
-      runCaller(store, { keys, ops: 4, tag: `c${c}r${round}`, seed: round * 10 + c }),
-    )
-    const records = (await Promise.all(callers)).flat()
-    records.push(...(await finalReads(store, keys)))
-    violations += checkRound(records).violations.length
-  }
-  await store.close()
+  const violations = await nonAtomicViolations(50)
   expect(violations).toBeGreaterThan(0)
   report(`non-atomic update (control): ${violations} violating histories found in 50 rounds`)
 })
