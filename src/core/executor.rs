@@ -122,6 +122,13 @@ impl Executor {
         self.drain();
     }
 
+    /// Starts `fut`, polling it once right away (so what it sends is sent now, in order), but
+    /// leaves the tasks it wakes to the next drain: safe to call from inside another task.
+    pub fn start(&self, fut: impl Future<Output = ()> + 'static) {
+        let (id, generation) = self.insert(Box::pin(fut));
+        self.poll_task(id, generation);
+    }
+
     /// Runs `fut` like [`Executor::spawn`]. If it finished by the time `spawn` returns, its output
     /// is returned at once (the common case: no promise, no allocation beyond the task);
     /// otherwise [`Later`] lets the caller choose what happens with the output when it comes.
@@ -444,6 +451,14 @@ pub fn block_on<T: 'static>(fut: impl Future<Output = T> + 'static) -> T {
         exec.drain();
         if let Some(v) = out.borrow_mut().take() {
             return v;
+        }
+        // Sockets of this thread have no host event loop here: wait on them instead, briefly,
+        // so that wakes from other threads are still seen within a millisecond.
+        if let Some(r) = super::reactor::Reactor::started() {
+            if !super::reactor::has_host() {
+                r.turn(Some(std::time::Duration::from_millis(1)));
+                continue;
+            }
         }
         let (m, c) = &*signal;
         let g = m.lock().unwrap_or_else(|e| e.into_inner());

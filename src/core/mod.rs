@@ -7,6 +7,7 @@ pub mod error;
 pub mod executor;
 pub mod key;
 pub mod lock_table;
+pub mod reactor;
 pub mod store;
 pub mod timer;
 pub mod updater;

@@ -80,6 +80,7 @@ pub struct Sleep {
     deadline: Instant,
     id: Option<u64>,
     _busy: Option<BusyGuard>,
+    keep_alive: bool,
 }
 
 impl Sleep {
@@ -88,7 +89,16 @@ impl Sleep {
             deadline,
             id: None,
             _busy: None,
+            keep_alive: true,
         }
+    }
+
+    /// A sleep that does not keep the host alive (housekeeping such as closing idle
+    /// connections: if nothing else runs, the process may exit before it fires).
+    pub fn background(deadline: Instant) -> Self {
+        let mut sleep = Sleep::until(deadline);
+        sleep.keep_alive = false;
+        sleep
     }
 }
 
@@ -100,7 +110,7 @@ impl Future for Sleep {
             self._busy = None;
             return Poll::Ready(());
         }
-        if self._busy.is_none() {
+        if self._busy.is_none() && self.keep_alive {
             self._busy = Some(BusyGuard::new());
         }
         let t = timer();

@@ -4,6 +4,7 @@
 mod adapter;
 mod error;
 mod errors_api;
+mod event_loop;
 mod file;
 mod memory;
 mod pg_target;

@@ -31,6 +31,9 @@ pub type Settled = Box<dyn FnOnce(Js, Option<(bool, Value)>)>;
 
 pub struct Runtime {
     pub js: Js,
+    /// For draining from a libuv callback (see [`Runtime::drain_from_event_loop`]).
+    async_context: sys::napi_async_context,
+    resource: Ref,
     json: Ref,
     stringify: Ref,
     parse: Ref,
@@ -138,8 +141,25 @@ impl Runtime {
                 }
             },
         );
+        let async_context = {
+            let mut c = ptr::null_mut();
+            unsafe {
+                sys::napi_async_init(
+                    js.0,
+                    ptr::null_mut(),
+                    js.string("reshuffle-datastore"),
+                    &mut c,
+                )
+            };
+            c
+        };
+        let mut resource = ptr::null_mut();
+        unsafe { sys::napi_create_object(js.0, &mut resource) };
+        super::event_loop::install(js.0);
         Runtime {
             js,
+            async_context,
+            resource: js.reference(resource),
             json: js.reference(json),
             stringify: js.reference(stringify),
             parse: js.reference(parse),
@@ -149,6 +169,30 @@ impl Runtime {
             next_settle: Cell::new(0),
             closing: Cell::new(false),
         }
+    }
+
+    /// Drains the executor from a libuv callback (not a call from JS), inside a callback
+    /// scope so that the promise reactions it queues run as soon as it ends.
+    pub fn drain_from_event_loop(&self) {
+        if self.closing.get() {
+            return;
+        }
+        let env = self.js.0;
+        self.js.scoped(|| {
+            let mut scope = ptr::null_mut();
+            // SAFETY: a valid env on its own thread, outside any JS call; the scope is closed
+            // below.
+            unsafe {
+                sys::napi_open_callback_scope(
+                    env,
+                    self.resource.value(),
+                    self.async_context,
+                    &mut scope,
+                );
+                self.exec.drain();
+                sys::napi_close_callback_scope(env, scope);
+            }
+        });
     }
 
     /// `JSON.stringify(v)`: `Ok(None)` when JSON has no text for it (undefined, a function, a
@@ -254,6 +298,7 @@ unsafe extern "C" fn env_closing(_arg: *mut c_void) {
     if let Some(rt) = RUNTIME.with(|r| r.get()) {
         rt.closing.set(true);
     }
+    super::event_loop::close();
 }
 
 unsafe extern "C" fn drain_callback(

@@ -11,8 +11,10 @@
 //! the write as soon as it gets the lock. If the connection dies the server drops the lock and
 //! every later statement of the holder fails: an interrupted update writes nothing.
 
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join;
 
@@ -22,6 +24,7 @@ use super::keys;
 use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, run};
 use crate::backends::sql_identifier::TableName;
+use crate::core::timer::Sleep;
 use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
 
 pub struct PgBackend {
@@ -171,7 +174,7 @@ async fn lock_key(
                 };
                 return Ok((pinned, value));
             }
-            tokio::time::sleep(backoff).await;
+            Sleep::until(Instant::now() + backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(50));
         }
         first = false;
@@ -182,30 +185,40 @@ async fn lock_key(
     }
 }
 
-/// Applies `change` on the connection that holds the key's lock, then unlocks there.
+/// Applies `change` on the connection that holds the key's lock, then unlocks there. Resolves
+/// once the write is committed: the unlock is sent right behind it on the same connection and
+/// finishes in the background, holding the lease until the server has run it (so the
+/// connection cannot be pinned while it still holds the lock). Later statements of this
+/// process on that connection run after the unlock; on another connection they find the lock
+/// free, or wait for it like any other holder's.
 async fn write_and_unlock(
     lease: Lease,
     (t, k): (i32, i32),
     id: String,
     change: Change,
 ) -> Result<()> {
-    let c = &lease.conn;
+    let conn = lease.conn.clone();
     let table = lease.pool_table();
-    // Pipelined: the unlock is sent right behind the write and runs after it.
     let write = async {
         match &change {
             Change::Keep => Ok(0),
-            Change::Put(json) => c.client.execute(&c.stmts.put, &[&id, json]).await,
-            Change::Delete => c.client.execute(&c.stmts.delete, &[&id]).await,
+            Change::Put(json) => conn.client.execute(&conn.stmts.put, &[&id, json]).await,
+            Change::Delete => conn.client.execute(&conn.stmts.delete, &[&id]).await,
         }
     };
-    let unlock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
-    let unlock = c.client.execute(&c.stmts.unlock, &unlock_params);
-    // `join` polls in order, so the write is sent first.
-    let (written, _unlocked) = join(write, unlock).await;
-    let result = written.map(|_| ()).map_err(|e| failed(c, &table, &e));
-    drop(lease);
-    result
+    let mut write = std::pin::pin!(write);
+    // The first poll hands the write to the connection; the unlock is queued after it.
+    let first = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    detach(async move {
+        let c = &lease.conn;
+        let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
+        drop(lease);
+    });
+    let written = match first {
+        Poll::Ready(r) => r,
+        Poll::Pending => write.await,
+    };
+    written.map(|_| ()).map_err(|e| failed(&conn, &table, &e))
 }
 
 impl Backend for PgBackend {

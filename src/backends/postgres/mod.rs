@@ -1,6 +1,6 @@
 //! The PostgreSQL engine of `SQLStoreAdapter` (SPEC §4.3): reshuffle's table layout, keys
-//! locked across servers with advisory locks, connections driven by tokio-postgres on a small
-//! runtime of their own. Design notes: docs/postgres.md.
+//! locked across servers with advisory locks, connections driven by tokio-postgres on the JS
+//! thread (sockets watched by the reactor in Node's event loop). Design notes: docs/postgres.md.
 
 mod backend;
 pub mod config;
@@ -8,6 +8,7 @@ mod error;
 mod keys;
 mod pool;
 mod runtime;
+mod socket;
 mod tls;
 
 pub use backend::{PgBackend, PgHeld};

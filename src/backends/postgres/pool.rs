@@ -17,11 +17,29 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, OnceCell};
 use tokio_postgres::{Client, Statement};
 
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
+
 use super::config::{PgConfig, Tls};
 use super::error::pg_error;
 use super::keys;
+use super::socket::{self, LoopSocket};
 use super::tls;
+use crate::core::executor::Executor;
+use crate::core::timer::{with_timeout, Sleep};
 use crate::core::Result;
+
+/// Runs a session's connection task (the driver's socket I/O) on this thread's executor.
+fn spawn_connection<F>(conn: F) -> std::result::Result<(), String>
+where
+    F: std::future::Future + 'static,
+{
+    let exec = Executor::current().ok_or("no executor on this thread")?;
+    exec.start(async move {
+        let _ = conn.await;
+    });
+    Ok(())
+}
 
 /// Shared connections carry this many operations before another connection is opened.
 const BUSY: usize = 8;
@@ -321,63 +339,62 @@ impl Pool {
         })
     }
 
+    /// Opens a session on a socket of this thread's reactor; its connection task runs on the
+    /// executor and ends when the client is dropped.
     async fn connect(&self) -> Result<Client> {
         let c = &self.config;
         let mut pg = tokio_postgres::Config::new();
-        #[cfg(unix)]
-        if c.host.starts_with('/') {
-            pg.host_path(&c.host);
-        } else {
-            pg.host(&c.host);
-        }
-        #[cfg(not(unix))]
-        pg.host(&c.host);
-        pg.port(c.port)
-            .user(&c.user)
+        pg.user(&c.user)
             .dbname(&c.database)
-            .application_name(&c.application_name)
-            .keepalives(true);
+            .application_name(&c.application_name);
         if let Some(p) = &c.password {
             pg.password(p);
         }
         if let Some(o) = &c.options {
             pg.options(o);
         }
-        if let Some(t) = c.connect_timeout {
-            pg.connect_timeout(t);
-        }
-        let map = |e: tokio_postgres::Error| {
-            pg_error_text(format!(
-                "cannot connect to PostgreSQL at {}:{} as {} (database {}): {}",
-                c.host,
-                c.port,
-                c.user,
-                c.database,
-                super::error::describe(&e)
-            ))
+        let tls = tls::connector(&c.tls)?;
+        let connecting = async {
+            let socket = socket::connect(&c.host, c.port)
+                .await
+                .map_err(|e| e.to_string())?;
+            let describe = |e: tokio_postgres::Error| super::error::describe(&e);
+            match tls {
+                None => {
+                    pg.ssl_mode(SslMode::Disable);
+                    let (client, conn) = pg
+                        .connect_raw(socket, tokio_postgres::NoTls)
+                        .await
+                        .map_err(describe)?;
+                    spawn_connection(conn)?;
+                    Ok(client)
+                }
+                Some(mut make) => {
+                    pg.ssl_mode(if c.tls == Tls::Prefer {
+                        SslMode::Prefer
+                    } else {
+                        SslMode::Require
+                    });
+                    let tls = MakeTlsConnect::<LoopSocket>::make_tls_connect(&mut make, &c.host)
+                        .map_err(|e| e.to_string())?;
+                    let (client, conn) = pg.connect_raw(socket, tls).await.map_err(describe)?;
+                    spawn_connection(conn)?;
+                    Ok(client)
+                }
+            }
         };
-        match tls::connector(&c.tls)? {
-            None => {
-                pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                let (client, conn) = pg.connect(tokio_postgres::NoTls).await.map_err(map)?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(client)
-            }
-            Some(tls) => {
-                pg.ssl_mode(if c.tls == Tls::Prefer {
-                    tokio_postgres::config::SslMode::Prefer
-                } else {
-                    tokio_postgres::config::SslMode::Require
-                });
-                let (client, conn) = pg.connect(tls).await.map_err(map)?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(client)
-            }
-        }
+        let connected = match c.connect_timeout {
+            None => connecting.await,
+            Some(limit) => with_timeout(Box::pin(connecting), limit)
+                .await
+                .unwrap_or_else(|_| Err(format!("timed out after {} ms", limit.as_millis()))),
+        };
+        connected.map_err(|reason: String| {
+            pg_error_text(format!(
+                "cannot connect to PostgreSQL at {}:{} as {} (database {}): {reason}",
+                c.host, c.port, c.user, c.database
+            ))
+        })
     }
 
     /// Creates the table once per store, serialised across processes by a transaction-scoped
@@ -400,7 +417,9 @@ impl Pool {
                 self.check_open()?;
                 st.conns.push(conn);
                 if let Some(idle) = self.config.idle_timeout {
-                    tokio::spawn(close_idle(Arc::downgrade(self), idle));
+                    if let Some(exec) = Executor::current() {
+                        exec.start(close_idle(Arc::downgrade(self), idle));
+                    }
                 }
                 Ok(())
             })
@@ -449,7 +468,7 @@ impl Pool {
 async fn close_idle(pool: Weak<Pool>, idle: Duration) {
     let tick = (idle / 2).clamp(Duration::from_millis(10), Duration::from_secs(5));
     loop {
-        tokio::time::sleep(tick).await;
+        Sleep::background(Instant::now() + tick).await;
         let Some(pool) = pool.upgrade() else { return };
         if pool.closed.load(Ordering::Acquire) {
             return;

@@ -1,51 +1,21 @@
-//! The tokio runtime that drives PostgreSQL connections, started on first use, and the bridge
-//! that hands a result back to the store's executor thread.
-//!
-//! Idle connections live only on this runtime's threads, which Node does not wait for: only
-//! an operation in flight (its [`executor::oneshot`] receiver) keeps the process alive.
+//! Where PostgreSQL work runs: on the store's executor (the JS thread), with the sessions'
+//! sockets watched by that thread's reactor. Idle sessions keep nothing alive; an operation in
+//! flight holds a [`BusyGuard`], which keeps the host (Node) running until it ends.
 
 use std::future::Future;
-use std::sync::OnceLock;
 
-use tokio::runtime::{Builder, Runtime};
+use crate::core::executor::{BusyGuard, Executor};
 
-use crate::core::executor;
-use crate::core::{DatastoreError, Result};
-
-static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
-
-/// The driver runtime (two worker threads: the work is waiting on sockets).
-pub fn runtime() -> Result<&'static Runtime> {
-    RUNTIME
-        .get_or_init(|| {
-            Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("reshuffle-pg")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| DatastoreError::backend(format!("cannot start the PostgreSQL runtime: {e}")))
+/// Runs `fut` on this thread's executor, keeping the host alive until it ends.
+pub async fn run<T>(fut: impl Future<Output = T>) -> T {
+    let _busy = BusyGuard::new();
+    fut.await
 }
 
-/// Runs `fut` on the driver runtime and resolves, on the calling executor, to its result.
-pub async fn run<T: Send + 'static>(
-    fut: impl Future<Output = Result<T>> + Send + 'static,
-) -> Result<T> {
-    let rt = runtime()?;
-    let (tx, rx) = executor::oneshot();
-    rt.spawn(async move { tx.send(fut.await) });
-    rx.await.unwrap_or_else(|| {
-        Err(DatastoreError::backend(
-            "a PostgreSQL operation stopped unexpectedly",
-        ))
-    })
-}
-
-/// Starts `fut` on the driver runtime without waiting for it (cleanup from `Drop`).
-pub fn detach(fut: impl Future<Output = ()> + Send + 'static) {
-    if let Ok(rt) = runtime() {
-        rt.spawn(fut);
+/// Starts `fut` without waiting for it: its first poll runs now (a statement it sends is queued
+/// behind those sent before). It too keeps the host alive.
+pub fn detach(fut: impl Future<Output = ()> + 'static) {
+    if let Some(exec) = Executor::current() {
+        exec.start(run(fut));
     }
 }

@@ -7,10 +7,9 @@ use std::future::Future;
 use std::rc::Rc;
 
 use super::config::PgSettings;
-use super::runtime::runtime;
 use super::PgBackend;
 use crate::backends::sql_identifier::TableName;
-use crate::core::executor::block_on;
+use crate::core::executor::{block_on, Executor};
 use crate::core::{Store, UpdateError, Updater};
 
 fn settings() -> HashMap<String, String> {
@@ -35,19 +34,25 @@ fn store(table: &str, pool_size: usize) -> Store<PgBackend> {
 /// Runs `sql` on a connection of its own; `Err` when the server cannot be reached.
 fn admin(sql: String) -> Result<(), String> {
     let env = settings();
-    let conn = format!(
-        "host={} user={} dbname={} port={}",
-        env["PGHOST"],
-        env["PGUSER"],
-        env["PGDATABASE"],
-        env.get("PGPORT").map_or("5432", |p| p.as_str())
-    );
-    let rt = runtime().map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+    let host = env["PGHOST"].clone();
+    let port: u16 = env
+        .get("PGPORT")
+        .map_or(Ok(5432), |p| p.parse())
+        .map_err(|e| format!("PGPORT: {e}"))?;
+    let mut config = tokio_postgres::Config::new();
+    config.user(&env["PGUSER"]).dbname(&env["PGDATABASE"]);
+    block_on(async move {
+        let socket = super::socket::connect(&host, port)
             .await
             .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
+        let (client, connection) = config
+            .connect_raw(socket, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let exec = Executor::current().ok_or("no executor")?;
+        exec.start(async move {
+            let _ = connection.await;
+        });
         client.batch_execute(&sql).await.map_err(|e| e.to_string())
     })
 }

@@ -1,0 +1,112 @@
+//! Node's event loop watches the core [`Reactor`] of the JS thread: one libuv poll handle on
+//! the reactor's descriptor. When it is readable the reactor wakes the tasks whose sockets are
+//! ready and the executor is drained in a callback scope, so promise reactions run right after.
+//!
+//! The handle is unreferenced: sockets alone never keep Node alive (an operation in flight
+//! holds a `BusyGuard` for that). It is closed by the env's cleanup hook, before the loop of a
+//! worker thread must be empty.
+
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::ptr;
+use std::time::Duration;
+
+use napi::sys;
+
+use super::runtime::Runtime;
+use crate::core::reactor::{self, Reactor};
+
+// libuv, as exported by the Node binary (uv.h).
+const UV_POLL: c_int = 8;
+const UV_READABLE: c_int = 1;
+type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+extern "C" {
+    fn uv_handle_size(kind: c_int) -> usize;
+    fn uv_poll_init(event_loop: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
+    fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
+    fn uv_poll_stop(handle: *mut c_void) -> c_int;
+    fn uv_unref(handle: *mut c_void);
+    fn uv_close(handle: *mut c_void, cb: CloseCb);
+    fn uv_strerror(err: c_int) -> *const std::ffi::c_char;
+}
+
+thread_local! {
+    /// The poll handle of this thread's reactor, while it is open.
+    static HANDLE: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Makes Node's loop watch this thread's reactor once it starts (call when the runtime of the
+/// thread is made).
+pub fn install(env: sys::napi_env) {
+    reactor::set_host(move |fd| watch(env, fd));
+}
+
+fn uv_error(what: &str, code: c_int) -> io::Error {
+    // SAFETY: uv_strerror returns a static NUL-terminated string for any code.
+    let text = unsafe { std::ffi::CStr::from_ptr(uv_strerror(code)) };
+    io::Error::other(format!("{what}: {}", text.to_string_lossy()))
+}
+
+fn watch(env: sys::napi_env, fd: i32) -> io::Result<()> {
+    let mut event_loop = ptr::null_mut();
+    // SAFETY: a valid env on its own thread.
+    let status = unsafe { sys::napi_get_uv_event_loop(env, &mut event_loop) };
+    if status != sys::Status::napi_ok || event_loop.is_null() {
+        return Err(io::Error::other("Node's event loop is not available"));
+    }
+    // The handle is a uv_poll_t of the size libuv reports, 8-byte aligned; its first field
+    // (`data`) holds the env. Freed by `closed` after uv_close.
+    // SAFETY: libuv initialises the handle before any other use; the memory stays valid until
+    // its close callback runs.
+    unsafe {
+        let words = uv_handle_size(UV_POLL).div_ceil(8);
+        let handle = Box::into_raw(vec![0u64; words].into_boxed_slice()).cast::<c_void>();
+        let rc = uv_poll_init(event_loop.cast(), handle, fd);
+        if rc != 0 {
+            drop(Box::from_raw(ptr::slice_from_raw_parts_mut(
+                handle.cast::<u64>(),
+                words,
+            )));
+            return Err(uv_error("cannot watch the socket reactor", rc));
+        }
+        *handle.cast::<sys::napi_env>() = env;
+        let rc = uv_poll_start(handle, UV_READABLE, readable);
+        if rc != 0 {
+            uv_close(handle, closed);
+            return Err(uv_error("cannot watch the socket reactor", rc));
+        }
+        uv_unref(handle);
+        HANDLE.with(|h| h.set(handle));
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn readable(handle: *mut c_void, _status: c_int, _events: c_int) {
+    let env = *handle.cast::<sys::napi_env>();
+    if let Some(r) = Reactor::started() {
+        r.turn(Some(Duration::ZERO));
+    }
+    Runtime::get(env).drain_from_event_loop();
+}
+
+unsafe extern "C" fn closed(handle: *mut c_void) {
+    let words = uv_handle_size(UV_POLL).div_ceil(8);
+    drop(Box::from_raw(ptr::slice_from_raw_parts_mut(
+        handle.cast::<u64>(),
+        words,
+    )));
+}
+
+/// Stops watching (env teardown): an open handle would keep a worker's loop from closing.
+pub fn close() {
+    let handle = HANDLE.with(|h| h.replace(ptr::null_mut()));
+    if !handle.is_null() {
+        // SAFETY: the handle was initialised by `watch` and is closed once.
+        unsafe {
+            uv_poll_stop(handle);
+            uv_close(handle, closed);
+        }
+    }
+}
