@@ -74,8 +74,13 @@ impl Reactor {
         if let Some(r) = REACTOR.with(|r| r.borrow().clone()) {
             return Ok(r);
         }
+        // Elsewhere the poller has no descriptor for the host loop to watch.
+        #[cfg(not(unix))]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "network connections need a Unix event loop (Linux or macOS) in this version",
+        ));
         let poll = MioPoll::new()?;
-        #[cfg(unix)]
         let fd = std::os::fd::AsRawFd::as_raw_fd(&poll);
         let reactor = Rc::new(Reactor {
             poll: RefCell::new(poll),
@@ -83,7 +88,6 @@ impl Reactor {
             sockets: RefCell::new(HashMap::new()),
             next_token: Cell::new(0),
         });
-        #[cfg(unix)]
         HOST.with(|h| match &*h.borrow() {
             Some(watch) => watch(fd),
             None => Ok(()),
@@ -157,8 +161,7 @@ impl Reactor {
                 marked.push((r.clone(), read, write));
             }
         }
-        // Wakers run after the borrows end: waking may poll nothing here (the owner thread
-        // only queues), but a waker of another executor might re-enter.
+        // Wakers run after the borrows end.
         let n = marked.len();
         for (r, read, write) in marked {
             if read {
