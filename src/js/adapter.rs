@@ -1,6 +1,7 @@
-//! The JS face of a [`Store`]: every adapter class delegates here. Each method returns a
-//! promise at once; bad arguments reject it (never throw); the operation runs on the core
-//! executor and usually settles before the method returns.
+//! The JS face of a [`Store`]: the functions of `js::methods` delegate here. Each method
+//! returns its result when the operation finished at once, else a promise of it; bad
+//! arguments throw (index.js turns both into promises, and throws into rejections). The
+//! operation runs on the core executor and usually settles before the method returns.
 
 use std::future::Future;
 use std::time::Duration;
@@ -159,13 +160,12 @@ impl<B: Backend> JsStore<B> {
         }
     }
 
-    fn key(rt: &Runtime, key: JsAny) -> napi::Result<String> {
-        read_key(rt.js, key.0).map_err(|e| throw(rt.js, &e))
+    fn key(rt: &Runtime, key: Value) -> napi::Result<String> {
+        read_key(rt.js, key).map_err(|e| throw(rt.js, &e))
     }
 
     /// JSON text or `undefined`.
-    pub fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    pub fn get(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
         let key = Self::key(rt, key)?;
         run(rt, self.store.get(&key), |rt, v| {
             text_or_undefined(rt.js, v)
@@ -176,18 +176,17 @@ impl<B: Backend> JsStore<B> {
     /// `json` is not a string and `reason` says why.
     pub fn set(
         &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        json: JsAny,
-        reason: Option<JsAny>,
+        rt: &'static Runtime,
+        key: Value,
+        json: Value,
+        reason: Value,
     ) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
         let js = rt.js;
         let key = Self::key(rt, key)?;
-        let json = match js.kind(json.0) {
-            Kind::String => js.to_string(json.0).unwrap_or_default(),
+        let json = match js.kind(json) {
+            Kind::String => js.to_string(json).unwrap_or_default(),
             _ => {
-                let reason = reason.and_then(|r| js.to_string(r.0)).unwrap_or_else(|| {
+                let reason = js.to_string(reason).unwrap_or_else(|| {
                     "JSON has no text for it (undefined, a function or a Symbol)".into()
                 });
                 return Err(throw(js, &DatastoreError::invalid_value(&key, reason)));
@@ -196,23 +195,16 @@ impl<B: Backend> JsStore<B> {
         run(rt, self.store.set(&key, json), |rt, ()| rt.js.undefined())
     }
 
-    pub fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    pub fn remove(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
         let key = Self::key(rt, key)?;
         run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined())
     }
 
     /// `[oldJson, newJson]`, each JSON text or `undefined`.
-    pub fn update(
-        &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        updater: JsAny,
-    ) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    pub fn update(&self, rt: &'static Runtime, key: Value, updater: Value) -> napi::Result<JsAny> {
         let js = rt.js;
         let key = Self::key(rt, key)?;
-        if js.kind(updater.0) != Kind::Function {
+        if js.kind(updater) != Kind::Function {
             return Err(throw(
                 js,
                 &DatastoreError::invalid_argument(format!(
@@ -222,7 +214,7 @@ impl<B: Backend> JsStore<B> {
         }
         let updater = JsUpdater {
             rt,
-            func: js.reference(updater.0),
+            func: js.reference(updater),
             key: key.clone(),
         };
         run(rt, self.store.update(&key, updater), |rt, (old, new)| {
@@ -231,13 +223,13 @@ impl<B: Backend> JsStore<B> {
         })
     }
 
-    pub fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    /// `prefix` may be `undefined` or `null` for every key.
+    pub fn list(&self, rt: &'static Runtime, prefix: Value) -> napi::Result<JsAny> {
         let js = rt.js;
-        let prefix = match prefix.map(|p| (js.kind(p.0), p.0)) {
-            None | Some((Kind::Undefined, _)) => String::new(),
-            Some((Kind::String, v)) => js.to_string(v).unwrap_or_default(),
-            Some((kind, _)) => {
+        let prefix = match js.kind(prefix) {
+            Kind::Undefined | Kind::Null => String::new(),
+            Kind::String => js.to_string(prefix).unwrap_or_default(),
+            kind => {
                 return Err(throw(
                     js,
                     &DatastoreError::invalid_argument(format!(
@@ -258,10 +250,9 @@ impl<B: Backend> JsStore<B> {
     /// Runs backend maintenance (`op`, such as a compaction) after every write called before.
     pub fn after_writes(
         &self,
-        env: napi::sys::napi_env,
+        rt: &'static Runtime,
         op: impl Future<Output = crate::core::Result<()>> + 'static,
     ) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
         run(rt, self.store.after_writes(op), |rt, ()| rt.js.undefined())
     }
 
@@ -270,120 +261,7 @@ impl<B: Backend> JsStore<B> {
         u32::try_from(self.store.held_keys()).unwrap_or(u32::MAX)
     }
 
-    pub fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    pub fn close(&self, rt: &'static Runtime) -> napi::Result<JsAny> {
         run(rt, self.store.close(), |rt, ()| rt.js.undefined())
     }
 }
-
-/// What every native class offers, whatever its backend, so that a class whose engine is chosen
-/// at run time (`NativeSqlStore`) can hand out one `&dyn StoreOps`.
-pub trait StoreOps {
-    fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny>;
-    fn set(
-        &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        json: JsAny,
-        reason: Option<JsAny>,
-    ) -> napi::Result<JsAny>;
-    fn update(&self, env: napi::sys::napi_env, key: JsAny, updater: JsAny) -> napi::Result<JsAny>;
-    fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny>;
-    fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny>;
-    fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny>;
-    /// Keys whose in-process lock is held or awaited (0 when idle): for leak checks.
-    fn held_keys(&self) -> u32;
-}
-
-impl<B: Backend> StoreOps for JsStore<B> {
-    fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        JsStore::get(self, env, key)
-    }
-    fn set(
-        &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        json: JsAny,
-        reason: Option<JsAny>,
-    ) -> napi::Result<JsAny> {
-        JsStore::set(self, env, key, json, reason)
-    }
-    fn update(&self, env: napi::sys::napi_env, key: JsAny, updater: JsAny) -> napi::Result<JsAny> {
-        JsStore::update(self, env, key, updater)
-    }
-    fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        JsStore::remove(self, env, key)
-    }
-    fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny> {
-        JsStore::list(self, env, prefix)
-    }
-    fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
-        JsStore::close(self, env)
-    }
-    fn held_keys(&self) -> u32 {
-        JsStore::held_keys(self)
-    }
-}
-
-/// The methods of a native class over `self.ops()` (a `&dyn StoreOps`): the one place that
-/// declares them to JS. Values cross as JSON text; each returns its result at once when the
-/// operation finished, else a promise of it (index.js turns both into promises).
-macro_rules! native_store_methods {
-    ($class:ident) => {
-        #[napi]
-        impl $class {
-            #[napi(
-                ts_args_type = "key: string",
-                ts_return_type = "string | undefined | Promise<string | undefined>"
-            )]
-            pub fn get(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-                self.ops().get(env.raw(), key)
-            }
-
-            #[napi(
-                ts_args_type = "key: string, json: string | undefined, reason?: string",
-                ts_return_type = "void | Promise<void>"
-            )]
-            pub fn set(
-                &self,
-                env: &Env,
-                key: JsAny,
-                json: JsAny,
-                reason: Option<JsAny>,
-            ) -> Result<JsAny> {
-                self.ops().set(env.raw(), key, json, reason)
-            }
-
-            #[napi(
-                ts_args_type = "key: string, updater: (value: any) => any",
-                ts_return_type = "[string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
-            )]
-            pub fn update(&self, env: &Env, key: JsAny, updater: JsAny) -> Result<JsAny> {
-                self.ops().update(env.raw(), key, updater)
-            }
-
-            #[napi(ts_args_type = "key: string", ts_return_type = "void | Promise<void>")]
-            pub fn remove(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-                self.ops().remove(env.raw(), key)
-            }
-
-            /// The keys as one JSON text (an array of strings).
-            #[napi(ts_args_type = "prefix?: string", ts_return_type = "string | Promise<string>")]
-            pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
-                self.ops().list(env.raw(), prefix)
-            }
-
-            #[napi(ts_return_type = "void | Promise<void>")]
-            pub fn close(&self, env: &Env) -> Result<JsAny> {
-                self.ops().close(env.raw())
-            }
-
-            /// Keys whose lock is held or awaited (0 when idle); for leak checks in tests.
-            #[napi(js_name = "__heldKeys")]
-            pub fn held_keys(&self) -> u32 {
-                self.ops().held_keys()
-            }
-        }
-    };
-}
-pub(crate) use native_store_methods;

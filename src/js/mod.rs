@@ -6,6 +6,7 @@ mod error;
 mod errors_api;
 mod file;
 mod memory;
+mod methods;
 mod pg_target;
 mod raw;
 mod runtime;
