@@ -6,6 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::sql::Statements;
+use super::stmt::Conn;
 use crate::core::{DatastoreError, Result};
 
 /// How far a resolved write has gone (SPEC §3.6).
@@ -43,7 +44,7 @@ fn open_error(path: &Path, e: rusqlite::Error) -> DatastoreError {
 
 /// Opens the database at `path` for the worker thread, turns WAL on and creates the table.
 /// Runs on a thread: it may wait for other processes' locks.
-pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Result<Connection> {
+pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Result<Conn> {
     let conn = Connection::open_with_flags(path, flags()).map_err(|e| open_error(path, e))?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(WORKER_BUSY_TIMEOUT)?;
@@ -53,12 +54,12 @@ pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Res
     };
     setup().map_err(|e| open_error(path, e))?;
     conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
-    Ok(conn)
+    Ok(Conn::new(conn))
 }
 
 /// Opens the connection of the JS thread, once [`open_worker`] has set the database up. It
 /// waits only briefly for locks, and never checkpoints (the worker does).
-pub fn open_inline(path: &Path, durability: Durability) -> Result<Connection> {
+pub fn open_inline(path: &Path, durability: Durability) -> Result<Conn> {
     let conn = Connection::open_with_flags(path, flags()).map_err(|e| open_error(path, e))?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(INLINE_BUSY_TIMEOUT)?;
@@ -67,14 +68,14 @@ pub fn open_inline(path: &Path, durability: Durability) -> Result<Connection> {
         Ok(())
     };
     setup().map_err(|e| open_error(path, e))?;
-    Ok(conn)
+    Ok(Conn::new(conn))
 }
 
 /// A private in-memory database with the table.
-pub fn open_memory(sql: &Statements) -> Result<Connection> {
+pub fn open_memory(sql: &Statements) -> Result<Conn> {
     let conn = Connection::open_in_memory_with_flags(flags()).map_err(|e| sql.error(e))?;
     conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
-    Ok(conn)
+    Ok(Conn::new(conn))
 }
 
 fn set_synchronous(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {

@@ -1,8 +1,9 @@
 //! SQLite storage (SPEC §4.3): reshuffle's table `(id varchar primary key, value varchar)` of
 //! JSON text, in a database file or a private in-memory database.
 //!
-//! - Statements run on the JS thread on one connection with cached prepared statements: a
-//!   `get` or `set` is a few microseconds of inline work. That connection waits for other
+//! - Statements run on the JS thread on one connection, whose `get`/`put`/`delete` statements
+//!   are prepared once and held ([`stmt`]): a `get` or `set` is a few microseconds of inline
+//!   work. That connection waits for other
 //!   processes' locks only briefly ([`conn::INLINE_BUSY_TIMEOUT`]); a statement that still
 //!   meets `SQLITE_BUSY` runs again on the worker thread ([`worker`]), so the JS thread never
 //!   waits long and callers never see `SQLITE_BUSY`.
@@ -21,6 +22,7 @@ mod conn;
 mod fault_tests;
 mod ops;
 mod sql;
+mod stmt;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -32,10 +34,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use rusqlite::Connection;
-
 pub use conn::Durability;
 use sql::{is_busy, Statements};
+use stmt::Conn;
 use worker::Worker;
 
 use super::process_lock::{ProcessLocks, RangeGuard};
@@ -75,7 +76,7 @@ fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Resul
 
 /// An open database.
 struct Db {
-    conn: Connection,
+    conn: Conn,
     sql: Arc<Statements>,
     /// `None` for `:memory:`, which no other process can see.
     locks: Option<Rc<ProcessLocks>>,
@@ -90,7 +91,7 @@ impl Db {
     /// runs it again on the worker, which waits the lock out.
     async fn run<T: Send + 'static>(
         &self,
-        op: impl Fn(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
+        op: impl Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         match op(&self.conn, &self.sql) {
             Err(e) if is_busy(&e) => match &self.worker {
@@ -139,7 +140,7 @@ impl Db {
             worker,
             ..
         } = self;
-        let closed = conn.close().map_err(|(_, e)| sql.error(e));
+        let closed = conn.close().map_err(|e| sql.error(e));
         drop(locks);
         if let Some(w) = worker {
             w.close().await;
