@@ -23,8 +23,7 @@ struct Waiter {
 /// Per-key FIFO locks of one store. Single-threaded: lives on the executor's thread.
 #[derive(Default)]
 pub struct LockTable {
-    /// Keys are shared with the [`Acquire`]/[`KeyGuard`] of their holder: one allocation per
-    /// uncontended acquire.
+    /// Keys are the caller's own allocation, shared with its [`Acquire`]/[`KeyGuard`].
     keys: RefCell<FxHashMap<Rc<str>, VecDeque<Rc<Waiter>>>>,
 }
 
@@ -35,21 +34,17 @@ impl LockTable {
 
     /// Joins the key's queue now (call order is queue order) and resolves when it is this
     /// caller's turn.
-    pub fn acquire(self: &Rc<Self>, key: &str) -> Acquire {
+    pub fn acquire(self: &Rc<Self>, key: Rc<str>) -> Acquire {
         let mut keys = self.keys.borrow_mut();
-        let (key, waiter) = match keys.get_key_value(key) {
+        let waiter = match keys.get_mut(&key) {
             None => {
-                let key: Rc<str> = key.into();
                 keys.insert(key.clone(), VecDeque::new());
-                (key, None)
+                None
             }
-            Some((held, _)) => {
-                let held = held.clone();
+            Some(queue) => {
                 let w = Rc::new(Waiter::default());
-                if let Some(queue) = keys.get_mut(&held) {
-                    queue.push_back(w.clone());
-                }
-                (held, Some(w))
+                queue.push_back(w.clone());
+                Some(w)
             }
         };
         Acquire {
@@ -172,10 +167,10 @@ mod tests {
     fn fifo_handoff_and_cleanup() {
         let t = LockTable::new();
         let flag = Arc::new(Flag(false.into()));
-        let mut a = t.acquire("k");
-        let mut b = t.acquire("k");
-        let mut c = t.acquire("k");
-        let mut other = t.acquire("other");
+        let mut a = t.acquire("k".into());
+        let mut b = t.acquire("k".into());
+        let mut c = t.acquire("k".into());
+        let mut other = t.acquire("other".into());
         assert!(poll(&mut other, &flag).is_some(), "other keys never wait");
         let ga = poll(&mut a, &flag).expect("first is free");
         assert!(poll(&mut c, &flag).is_none());
@@ -194,19 +189,19 @@ mod tests {
     fn cancelled_waiters_leave_the_queue() {
         let t = LockTable::new();
         let flag = Arc::new(Flag(false.into()));
-        let mut a = t.acquire("k");
+        let mut a = t.acquire("k".into());
         let ga = poll(&mut a, &flag).unwrap();
-        let b = t.acquire("k");
-        let mut c = t.acquire("k");
+        let b = t.acquire("k".into());
+        let mut c = t.acquire("k".into());
         drop(b);
         drop(ga);
         assert!(poll(&mut c, &flag).is_some());
         drop((a, c));
         // Granted but dropped before polling passes the lock on.
-        let mut d = t.acquire("k");
+        let mut d = t.acquire("k".into());
         let gd = poll(&mut d, &flag).unwrap();
-        let e = t.acquire("k");
-        let mut f = t.acquire("k");
+        let e = t.acquire("k".into());
+        let mut f = t.acquire("k".into());
         drop(gd);
         drop(e);
         assert!(poll(&mut f, &flag).is_some());

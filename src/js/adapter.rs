@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::error::{throw, to_js_error};
-use super::raw::{Js, JsAny, Kind, Value};
+use super::raw::{Js, JsAny, Kind, Text, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
 use crate::core::executor::Outcome;
@@ -79,14 +79,12 @@ impl From<UpdateError<Thrown>> for Rejection {
 }
 
 /// A key from JS: a string that UTF-8 can hold exactly (length is checked by the core).
-pub fn read_key(js: Js, v: Value) -> Result<String, DatastoreError> {
-    let kind = js.kind(v);
-    if kind != Kind::String {
+pub fn read_key(js: Js, v: Value) -> Result<Text, DatastoreError> {
+    let Some(key) = js.text(v) else {
         return Err(DatastoreError::InvalidKey {
-            reason: format!("a key must be a string, got {}", describe(kind)),
+            reason: format!("a key must be a string, got {}", describe(js.kind(v))),
         });
-    }
-    let key = js.to_string(v).unwrap_or_default();
+    };
     if key.contains('\u{FFFD}') && js.has_lone_surrogate(v) {
         return Err(DatastoreError::InvalidKey {
             reason: "a key may not contain a lone UTF-16 surrogate".into(),
@@ -160,7 +158,7 @@ impl<B: Backend> JsStore<B> {
         }
     }
 
-    fn key(rt: &Runtime, key: Value) -> napi::Result<String> {
+    fn key(rt: &Runtime, key: Value) -> napi::Result<Text> {
         read_key(rt.js, key).map_err(|e| throw(rt.js, &e))
     }
 
@@ -208,14 +206,15 @@ impl<B: Backend> JsStore<B> {
             return Err(throw(
                 js,
                 &DatastoreError::invalid_argument(format!(
-                    "update({key:?}, updater): the updater must be a function"
+                    "update({:?}, updater): the updater must be a function",
+                    &*key
                 )),
             ));
         }
         let updater = JsUpdater {
             rt,
             func: js.reference(updater),
-            key: key.clone(),
+            key: key.to_string(),
         };
         run(rt, self.store.update(&key, updater), |rt, (old, new)| {
             let js = rt.js;

@@ -36,6 +36,41 @@ impl ValidateNapiValue for JsAny {}
 
 pub type Value = sys::napi_value;
 
+/// Strings up to this many UTF-8 bytes (minus 4) are read onto the stack.
+const SHORT: usize = 256;
+
+/// The text of a JS string, see [`Js::text`].
+#[allow(clippy::large_enum_variant)] // short text lives on the stack, not in an allocation
+pub enum Text {
+    /// Valid UTF-8 in `buf[..len]`.
+    Short {
+        buf: [u8; SHORT],
+        len: usize,
+    },
+    Long(String),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            // SAFETY: checked to be UTF-8 when made (`Js::text`), and never changed.
+            Text::Short { buf, len } => unsafe { std::str::from_utf8_unchecked(&buf[..*len]) },
+            Text::Long(s) => s,
+        }
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        match t {
+            Text::Short { .. } => t.to_owned(),
+            Text::Long(s) => s,
+        }
+    }
+}
+
 /// The env of the current callback.
 #[derive(Clone, Copy)]
 pub struct Js(pub sys::napi_env);
@@ -106,15 +141,20 @@ impl Js {
 
     /// The UTF-8 text of a JS string, or `None` if `v` is not a string.
     pub fn to_string(self, v: Value) -> Option<String> {
-        // Keys and small values fit a stack buffer: one N-API call instead of two.
-        let mut small = [0u8; 256];
+        self.text(v).map(String::from)
+    }
+
+    /// The UTF-8 text of a JS string (lone surrogates become U+FFFD), or `None` if `v` is not
+    /// a string. Short strings (keys) take one N-API call and no allocation.
+    pub fn text(self, v: Value) -> Option<Text> {
+        let mut buf = [0u8; SHORT];
         let mut written = 0usize;
         let status = unsafe {
             sys::napi_get_value_string_utf8(
                 self.0,
                 v,
-                small.as_mut_ptr().cast::<c_char>(),
-                small.len(),
+                buf.as_mut_ptr().cast::<c_char>(),
+                buf.len(),
                 &mut written,
             )
         };
@@ -123,9 +163,9 @@ impl Js {
         }
         // A truncated copy stops at a character boundary, leaving up to 3 bytes unused besides
         // the NUL: only a copy with more room than that to spare is known to be whole.
-        if written + 4 < small.len() {
-            // N-API produced UTF-8 (lone surrogates become U+FFFD).
-            return String::from_utf8(small[..written].to_vec()).ok();
+        if written + 4 < buf.len() {
+            std::str::from_utf8(&buf[..written]).ok()?;
+            return Some(Text::Short { buf, len: written });
         }
         let mut len = 0usize;
         unsafe { sys::napi_get_value_string_utf8(self.0, v, ptr::null_mut(), 0, &mut len) };
@@ -140,7 +180,7 @@ impl Js {
             )
         };
         buf.truncate(written);
-        String::from_utf8(buf).ok()
+        String::from_utf8(buf).ok().map(Text::Long)
     }
 
     /// Whether the JS string `v` holds a lone surrogate (which UTF-8 cannot keep).

@@ -87,15 +87,21 @@ struct Db {
 }
 
 impl Db {
-    /// Runs `op` on the JS thread's connection; if another process holds the lock it needs,
-    /// runs it again on the worker, which waits the lock out.
-    async fn run<T: Send + 'static>(
+    /// Runs `inline` on the JS thread's connection, with its arguments borrowed. If another
+    /// process holds the lock it needs, runs the statement again on the worker, which waits
+    /// the lock out: `for_worker` makes that owned copy of it (only then).
+    async fn run<T: Send + 'static, W>(
         &self,
-        op: impl Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        match op(&self.conn, &self.sql) {
+        inline: impl FnOnce(&Conn, &Statements) -> rusqlite::Result<T>,
+        for_worker: impl FnOnce() -> W,
+    ) -> Result<T>
+    where
+        W: Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
+    {
+        match inline(&self.conn, &self.sql) {
             Err(e) if is_busy(&e) => match &self.worker {
                 Some(w) => {
+                    let op = for_worker();
                     w.run(move |c, s| retry_busy(|| op(c, s)).map_err(|e| s.error(e)))
                         .await
                 }
@@ -106,8 +112,25 @@ impl Db {
     }
 
     async fn read(&self, key: &str) -> Result<Option<String>> {
-        let key = key.to_owned();
-        self.run(move |c, s| ops::read(c, s, &key)).await
+        self.run(
+            |c, s| ops::read(c, s, key),
+            || {
+                let key = key.to_owned();
+                move |c, s| ops::read(c, s, &key)
+            },
+        )
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.run(
+            |c, s| ops::list(c, s, prefix),
+            || {
+                let prefix = prefix.to_owned();
+                move |c, s| ops::list(c, s, &prefix)
+            },
+        )
+        .await
     }
 
     async fn write(&self, key: &str, change: Change) -> Result<()> {
@@ -117,9 +140,14 @@ impl Db {
         if let (Durability::Fsync, Some(w)) = (self.durability, &self.worker) {
             return w.write(key, change).await;
         }
-        let key = key.to_owned();
-        self.run(move |c, s| ops::apply(c, s, &key, &change))
-            .await?;
+        self.run(
+            |c, s| ops::apply(c, s, key, &change),
+            || {
+                let (key, change) = (key.to_owned(), change.clone());
+                move |c, s| ops::apply(c, s, &key, &change)
+            },
+        )
+        .await?;
         if let Some(w) = &self.worker {
             let n = self.writes.get() + 1;
             if n >= CHECKPOINT_EVERY_WRITES {
@@ -285,9 +313,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let db = self.db().await?;
-        let prefix = prefix.to_owned();
-        db.run(move |c, s| ops::list(c, s, &prefix)).await
+        self.db().await?.list(prefix).await
     }
 
     async fn close(&self) -> Result<()> {
