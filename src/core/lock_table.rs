@@ -6,6 +6,7 @@
 //! releases, so the table is empty when the store is idle.
 
 use std::cell::{Cell, RefCell};
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -36,14 +37,14 @@ impl LockTable {
     /// caller's turn.
     pub fn acquire(self: &Rc<Self>, key: Rc<str>) -> Acquire {
         let mut keys = self.keys.borrow_mut();
-        let waiter = match keys.get_mut(&key) {
-            None => {
-                keys.insert(key.clone(), VecDeque::new());
+        let waiter = match keys.entry(key.clone()) {
+            Entry::Vacant(e) => {
+                e.insert(VecDeque::new());
                 None
             }
-            Some(queue) => {
+            Entry::Occupied(mut e) => {
                 let w = Rc::new(Waiter::default());
-                queue.push_back(w.clone());
+                e.get_mut().push_back(w.clone());
                 Some(w)
             }
         };
@@ -59,16 +60,16 @@ impl LockTable {
         self.keys.borrow().len()
     }
 
-    fn release(&self, key: &str) {
+    fn release(&self, key: &Rc<str>) {
         let next = {
             let mut keys = self.keys.borrow_mut();
-            let Some(queue) = keys.get_mut(key) else {
+            let Entry::Occupied(mut e) = keys.entry(key.clone()) else {
                 return;
             };
-            match queue.pop_front() {
+            match e.get_mut().pop_front() {
                 Some(next) => next,
                 None => {
-                    keys.remove(key);
+                    e.remove();
                     return;
                 }
             }
@@ -80,7 +81,7 @@ impl LockTable {
         }
     }
 
-    fn cancel(&self, key: &str, waiter: &Rc<Waiter>) {
+    fn cancel(&self, key: &Rc<str>, waiter: &Rc<Waiter>) {
         if waiter.granted.get() {
             self.release(key);
             return;

@@ -3,11 +3,12 @@
 //! arguments throw (index.js turns both into promises, and throws into rejections). The
 //! operation runs on the core executor and usually settles before the method returns.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
 use super::error::{throw, to_js_error};
-use super::raw::{Js, JsAny, Kind, Text, Value};
+use super::raw::{Js, JsAny, Kind, TextBuf, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
 use crate::core::executor::Outcome;
@@ -79,8 +80,8 @@ impl From<UpdateError<Thrown>> for Rejection {
 }
 
 /// A key from JS: a string that UTF-8 can hold exactly (length is checked by the core).
-pub fn read_key(js: Js, v: Value) -> Result<Text, DatastoreError> {
-    let Some(key) = js.text(v) else {
+pub fn read_key(js: Js, v: Value, buf: &mut TextBuf) -> Result<Cow<'_, str>, DatastoreError> {
+    let Some(key) = js.text(v, buf) else {
         return Err(DatastoreError::InvalidKey {
             reason: format!("a key must be a string, got {}", describe(js.kind(v))),
         });
@@ -158,13 +159,14 @@ impl<B: Backend> JsStore<B> {
         }
     }
 
-    fn key(rt: &Runtime, key: Value) -> napi::Result<Text> {
-        read_key(rt.js, key).map_err(|e| throw(rt.js, &e))
+    fn key<'b>(rt: &Runtime, key: Value, buf: &'b mut TextBuf) -> napi::Result<Cow<'b, str>> {
+        read_key(rt.js, key, buf).map_err(|e| throw(rt.js, &e))
     }
 
     /// JSON text or `undefined`.
     pub fn get(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
-        let key = Self::key(rt, key)?;
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
         run(rt, self.store.get(&key), |rt, v| {
             text_or_undefined(rt.js, v)
         })
@@ -180,7 +182,8 @@ impl<B: Backend> JsStore<B> {
         reason: Value,
     ) -> napi::Result<JsAny> {
         let js = rt.js;
-        let key = Self::key(rt, key)?;
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
         let json = match js.kind(json) {
             Kind::String => js.to_string(json).unwrap_or_default(),
             _ => {
@@ -194,14 +197,16 @@ impl<B: Backend> JsStore<B> {
     }
 
     pub fn remove(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
-        let key = Self::key(rt, key)?;
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
         run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined())
     }
 
     /// `[oldJson, newJson]`, each JSON text or `undefined`.
     pub fn update(&self, rt: &'static Runtime, key: Value, updater: Value) -> napi::Result<JsAny> {
         let js = rt.js;
-        let key = Self::key(rt, key)?;
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
         if js.kind(updater) != Kind::Function {
             return Err(throw(
                 js,

@@ -1,6 +1,7 @@
 //! Thin wrappers over the N-API C calls the binding needs on its hot paths. Everything here runs
 //! on the JS thread, inside a callback from JS, where `env` is valid.
 
+use std::borrow::Cow;
 use std::ffi::{c_char, CStr};
 use std::ptr;
 
@@ -36,40 +37,8 @@ impl ValidateNapiValue for JsAny {}
 
 pub type Value = sys::napi_value;
 
-/// Strings up to this many UTF-8 bytes (minus 4) are read onto the stack.
-const SHORT: usize = 256;
-
-/// The text of a JS string, see [`Js::text`].
-#[allow(clippy::large_enum_variant)] // short text lives on the stack, not in an allocation
-pub enum Text {
-    /// Valid UTF-8 in `buf[..len]`.
-    Short {
-        buf: [u8; SHORT],
-        len: usize,
-    },
-    Long(String),
-}
-
-impl std::ops::Deref for Text {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        match self {
-            // SAFETY: checked to be UTF-8 when made (`Js::text`), and never changed.
-            Text::Short { buf, len } => unsafe { std::str::from_utf8_unchecked(&buf[..*len]) },
-            Text::Long(s) => s,
-        }
-    }
-}
-
-impl From<Text> for String {
-    fn from(t: Text) -> String {
-        match t {
-            Text::Short { .. } => t.to_owned(),
-            Text::Long(s) => s,
-        }
-    }
-}
+/// Room for the text of a short JS string (a key), see [`Js::text`].
+pub type TextBuf = [u8; 256];
 
 /// The env of the current callback.
 #[derive(Clone, Copy)]
@@ -141,13 +110,12 @@ impl Js {
 
     /// The UTF-8 text of a JS string, or `None` if `v` is not a string.
     pub fn to_string(self, v: Value) -> Option<String> {
-        self.text(v).map(String::from)
+        self.text(v, &mut [0; 256]).map(Cow::into_owned)
     }
 
     /// The UTF-8 text of a JS string (lone surrogates become U+FFFD), or `None` if `v` is not
-    /// a string. Short strings (keys) take one N-API call and no allocation.
-    pub fn text(self, v: Value) -> Option<Text> {
-        let mut buf = [0u8; SHORT];
+    /// a string. A short string (a key) is read into `buf`: one N-API call, no allocation.
+    pub fn text(self, v: Value, buf: &mut TextBuf) -> Option<Cow<'_, str>> {
         let mut written = 0usize;
         let status = unsafe {
             sys::napi_get_value_string_utf8(
@@ -164,8 +132,7 @@ impl Js {
         // A truncated copy stops at a character boundary, leaving up to 3 bytes unused besides
         // the NUL: only a copy with more room than that to spare is known to be whole.
         if written + 4 < buf.len() {
-            std::str::from_utf8(&buf[..written]).ok()?;
-            return Some(Text::Short { buf, len: written });
+            return std::str::from_utf8(&buf[..written]).ok().map(Cow::Borrowed);
         }
         let mut len = 0usize;
         unsafe { sys::napi_get_value_string_utf8(self.0, v, ptr::null_mut(), 0, &mut len) };
@@ -180,7 +147,7 @@ impl Js {
             )
         };
         buf.truncate(written);
-        String::from_utf8(buf).ok().map(Text::Long)
+        String::from_utf8(buf).ok().map(Cow::Owned)
     }
 
     /// Whether the JS string `v` holds a lone surrogate (which UTF-8 cannot keep).
