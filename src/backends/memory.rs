@@ -38,6 +38,10 @@ impl Backend for MemoryBackend {
         Ok(self.map.borrow().get(key).cloned())
     }
 
+    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        Some(Ok(read(self.map.borrow().get(key).map(String::as_str))))
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let map = self.map.borrow();
         Ok(map

@@ -32,6 +32,15 @@ pub trait Backend: 'static {
     /// The last committed value of `key`, without taking its lock.
     async fn get(&self, key: &str) -> Result<Option<String>>;
 
+    /// [`Backend::get`] answered at once, for engines that can do so without waiting: hands
+    /// `read` the value, borrowed (no copy), and returns what `read` returns. `None` when it
+    /// cannot answer at once (not open yet, a lock to wait for, a remote server); then it has
+    /// changed nothing, and the store calls [`Backend::get`]. The default never answers.
+    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        let _ = (key, read);
+        None
+    }
+
     /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
 

@@ -55,6 +55,11 @@ impl LockTable {
         }
     }
 
+    /// Whether an operation holds `key` or waits for it.
+    pub fn is_held(&self, key: &str) -> bool {
+        self.keys.borrow().contains_key(key)
+    }
+
     /// Number of keys currently held (for tests and leak checks).
     pub fn held_keys(&self) -> usize {
         self.keys.borrow().len()

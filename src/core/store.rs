@@ -226,6 +226,24 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// [`Store::get`] answered synchronously when nothing has to wait: the store is open, no
+    /// updater is running, no operation holds or awaits the key, and the backend can answer
+    /// at once ([`Backend::get_now`]). Then `read` gets the value, borrowed, and its result is
+    /// returned. Nothing else runs in between, so this is exactly a `get` that completes on
+    /// its first poll, without queueing. `None`: call [`Store::get`], which queues as usual
+    /// (and reports invalid keys, a closed store and reentry).
+    pub fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        let inner = &self.inner;
+        if validate_key(key).is_err()
+            || inner.state.get() != State::Open
+            || !inner.calling.borrow().is_empty()
+            || inner.locks.is_held(key)
+        {
+            return None;
+        }
+        inner.backend.get_now(key, read)
+    }
+
     /// Stores `json` under `key`.
     pub fn set(&self, key: &str, json: String) -> impl Future<Output = Result<()>> + 'static {
         self.write(key, Change::Put(json), "set")

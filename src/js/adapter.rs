@@ -138,9 +138,9 @@ fn run<T: 'static, E: Into<Rejection> + 'static>(
 }
 
 /// A JSON text, or `undefined` for a missing value.
-fn text_or_undefined(js: Js, text: Option<String>) -> Value {
+fn text_or_undefined(js: Js, text: Option<&str>) -> Value {
     match text {
-        Some(t) => js.string(&t),
+        Some(t) => js.string(t),
         None => js.undefined(),
     }
 }
@@ -164,12 +164,19 @@ impl<B: Backend> JsStore<B> {
     }
 
     /// JSON text or `undefined`.
+    /// The common case is answered at once, the JS string made straight from the backend's
+    /// copy of the value (`Store::get_now`); otherwise the get is queued.
     pub fn get(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
+        let js = rt.js;
         let mut buf = [0; 256];
         let key = Self::key(rt, key, &mut buf)?;
-        run(rt, self.store.get(&key), |rt, v| {
-            text_or_undefined(rt.js, v)
-        })
+        match self.store.get_now(&key, |text| text_or_undefined(js, text)) {
+            Some(Ok(v)) => Ok(JsAny(v)),
+            Some(Err(e)) => Err(throw(js, &e)),
+            None => run(rt, self.store.get(&key), |rt, v| {
+                text_or_undefined(rt.js, v.as_deref())
+            }),
+        }
     }
 
     /// Stores `json`, the JSON text made by the wrapper; when JSON has no text for the value,
@@ -223,7 +230,10 @@ impl<B: Backend> JsStore<B> {
         };
         run(rt, self.store.update(&key, updater), |rt, (old, new)| {
             let js = rt.js;
-            js.array(&[text_or_undefined(js, old), text_or_undefined(js, new)])
+            js.array(&[
+                text_or_undefined(js, old.as_deref()),
+                text_or_undefined(js, new.as_deref()),
+            ])
         })
     }
 

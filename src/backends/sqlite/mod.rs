@@ -84,6 +84,9 @@ struct Db {
     worker: Option<Worker>,
     durability: Durability,
     writes: Cell<u32>,
+    /// Set when [`Db::read_now`] met another connection's lock: the store's fallback `read`
+    /// of that same get then goes straight to the worker instead of waiting inline again.
+    read_busy: Cell<bool>,
 }
 
 impl Db {
@@ -99,27 +102,52 @@ impl Db {
         W: Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
     {
         match inline(&self.conn, &self.sql) {
-            Err(e) if is_busy(&e) => match &self.worker {
-                Some(w) => {
-                    let op = for_worker();
-                    w.run(move |c, s| retry_busy(|| op(c, s)).map_err(|e| s.error(e)))
-                        .await
-                }
-                None => Err(self.sql.error(e)),
-            },
+            Err(e) if is_busy(&e) => self.on_worker(e, for_worker()).await,
             r => r.map_err(|e| self.sql.error(e)),
         }
     }
 
+    /// Runs `op` on the worker, which waits out other connections' locks; `busy` is the
+    /// error met on the JS thread, reported as is where there is no worker (`:memory:`).
+    async fn on_worker<T: Send + 'static>(
+        &self,
+        busy: rusqlite::Error,
+        op: impl Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match &self.worker {
+            Some(w) => {
+                w.run(move |c, s| retry_busy(|| op(c, s)).map_err(|e| s.error(e)))
+                    .await
+            }
+            None => Err(self.sql.error(busy)),
+        }
+    }
+
     async fn read(&self, key: &str) -> Result<Option<String>> {
-        self.run(
-            |c, s| ops::read(c, s, key),
-            || {
-                let key = key.to_owned();
-                move |c, s| ops::read(c, s, &key)
-            },
-        )
-        .await
+        let for_worker = || {
+            let key = key.to_owned();
+            move |c: &Conn, s: &Statements| ops::read(c, s, &key)
+        };
+        if self.read_busy.replace(false) {
+            let busy = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            );
+            return self.on_worker(busy, for_worker()).await;
+        }
+        self.run(|c, s| ops::read(c, s, key), for_worker).await
+    }
+
+    /// [`Db::read`] on the JS thread's connection, handing `read` the value borrowed from
+    /// SQLite; `None` if another connection holds a lock it needs (see `read_busy`).
+    fn read_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        match ops::read_with(&self.conn, &self.sql, key, read) {
+            Err(e) if is_busy(&e) => {
+                self.read_busy.set(true);
+                None
+            }
+            r => Some(r.map_err(|e| self.sql.error(e))),
+        }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -286,6 +314,7 @@ impl SqliteBackend {
             worker,
             durability: self.durability,
             writes: Cell::new(0),
+            read_busy: Cell::new(false),
         })
     }
 }
@@ -310,6 +339,13 @@ impl Backend for SqliteBackend {
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
         self.db().await?.read(key).await
+    }
+
+    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        match &*self.state.borrow() {
+            State::Open(db) => db.read_now(key, read),
+            _ => None,
+        }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {

@@ -7,10 +7,20 @@ use crate::core::Change;
 
 /// The committed value of `key`.
 pub fn read(conn: &Conn, sql: &Statements, key: &str) -> rusqlite::Result<Option<String>> {
+    read_with(conn, sql, key, |v| v.map(str::to_owned))
+}
+
+/// Hands `read` the committed value of `key`, borrowed from SQLite (no copy).
+pub fn read_with<R>(
+    conn: &Conn,
+    sql: &Statements,
+    key: &str,
+    read: impl FnOnce(Option<&str>) -> R,
+) -> rusqlite::Result<R> {
     let mut stmt = conn.start(sql, Query::Get, &[key.as_bytes()])?;
     match stmt.step()? {
-        true => stmt.value(0),
-        false => Ok(None),
+        true => stmt.with_value(0, read),
+        false => Ok(read(None)),
     }
 }
 

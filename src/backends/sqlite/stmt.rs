@@ -20,7 +20,7 @@ use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::sql::{value_text, Statements};
+use super::sql::{with_value_text, Statements};
 
 /// The statements held by a [`Conn`].
 #[derive(Clone, Copy, Debug)]
@@ -220,11 +220,16 @@ impl Running<'_> {
         }
     }
 
-    /// Column `col` of the current row as JSON text (see [`value_text`]).
-    pub fn value(&self, col: c_int) -> rusqlite::Result<Option<String>> {
+    /// Hands `read` column `col` of the current row as JSON text (see [`with_value_text`]),
+    /// borrowed from SQLite.
+    pub fn with_value<R>(
+        &self,
+        col: c_int,
+        read: impl FnOnce(Option<&str>) -> R,
+    ) -> rusqlite::Result<R> {
         // SAFETY: the statement is on a row (the caller's `step` returned `true`); the
         // pointers SQLite returns stay valid until the next step, reset or type conversion,
-        // and are copied before any of those.
+        // none of which can happen while `read` runs (it has no access to the statement).
         let v = unsafe {
             let s = self.stmt;
             match ffi::sqlite3_column_type(s, col) {
@@ -239,7 +244,7 @@ impl Running<'_> {
                 _ => ValueRef::Null,
             }
         };
-        value_text(v)
+        with_value_text(v, read)
     }
 
     /// The bytes of column `col` at `p`, just returned by its text or blob accessor.
@@ -309,7 +314,7 @@ mod tests {
         let get = |k: &str| {
             let mut s = c.start(&sql, Query::Get, &[k.as_bytes()]).unwrap();
             match s.step().unwrap() {
-                true => s.value(0).unwrap(),
+                true => s.with_value(0, |v| v.map(str::to_owned)).unwrap(),
                 false => Some("<none>".into()),
             }
         };

@@ -312,3 +312,25 @@ fn key_locks_are_per_table_and_follow_sqlite_name_folding() {
     assert_ne!(names("items"), names("other"));
     assert_ne!(names("items"), names("aux.items"));
 }
+
+#[test]
+fn get_now_answers_once_open_and_borrows_the_stored_text() {
+    let dir = TempDir::new("get-now");
+    let path = dir.db();
+    let s = store(&path, "reshuffledb", Durability::Normal);
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    assert_eq!(s.get_now("a", owned), None, "not opened yet: the store queues");
+    block_on({
+        let s = s.clone();
+        async move { s.set("a", "{\"x\":1}".into()).await.unwrap() }
+    });
+    assert_eq!(s.get_now("a", owned), Some(Ok(Some("{\"x\":1}".into()))));
+    assert_eq!(s.get_now("b", owned), Some(Ok(None)));
+    let other = Connection::open(&path).unwrap();
+    other
+        .execute("INSERT INTO reshuffledb VALUES ('n', NULL), ('i', 7)", [])
+        .unwrap();
+    assert_eq!(s.get_now("n", owned), Some(Ok(None)));
+    assert_eq!(s.get_now("i", owned), Some(Ok(Some("7".into()))));
+    block_on(async move { s.close().await.unwrap() });
+}
