@@ -68,10 +68,17 @@ impl Js {
         v
     }
 
+    /// A JS string of `s`. ASCII text (most JSON) is handed over as Latin-1, which V8 copies
+    /// as is instead of decoding it as UTF-8: the same string, made faster.
     pub fn string(self, s: &str) -> Value {
         let mut v = ptr::null_mut();
+        let create = if s.is_ascii() {
+            sys::napi_create_string_latin1
+        } else {
+            sys::napi_create_string_utf8
+        };
         unsafe {
-            sys::napi_create_string_utf8(
+            create(
                 self.0,
                 s.as_ptr().cast::<c_char>(),
                 s.len() as isize,

@@ -319,7 +319,11 @@ fn get_now_answers_once_open_and_borrows_the_stored_text() {
     let path = dir.db();
     let s = store(&path, "reshuffledb", Durability::Normal);
     let owned = |v: Option<&str>| v.map(str::to_owned);
-    assert_eq!(s.get_now("a", owned), None, "not opened yet: the store queues");
+    assert_eq!(
+        s.get_now("a", owned),
+        None,
+        "not opened yet: the store queues"
+    );
     block_on({
         let s = s.clone();
         async move { s.set("a", "{\"x\":1}".into()).await.unwrap() }
