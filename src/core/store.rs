@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use super::backend::{Backend, Change, HeldKey};
+use super::backend::{Backend, Change, HeldKey, Write};
 use super::error::{DatastoreError, Result};
 use super::key::validate_key;
 use super::lock_table::{Acquire, KeyGuard, LockTable};
@@ -233,15 +233,41 @@ impl<B: Backend> Store<B> {
     /// its first poll, without queueing. `None`: call [`Store::get`], which queues as usual
     /// (and reports invalid keys, a closed store and reentry).
     pub fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
-        let inner = &self.inner;
-        if validate_key(key).is_err()
-            || inner.state.get() != State::Open
-            || !inner.calling.borrow().is_empty()
-            || inner.locks.is_held(key)
-        {
+        if !self.is_free(key) {
             return None;
         }
-        inner.backend.get_now(key, read)
+        self.inner.backend.get_now(key, read)
+    }
+
+    /// [`Store::set`] done synchronously when nothing has to wait: the store is open, no
+    /// updater is running, no operation holds or awaits the key, and the backend can lock and
+    /// write at once ([`Backend::write_now`]). Nothing else runs in between, so this is exactly
+    /// a `set` that completes on its first poll, without queueing; as it is over before the
+    /// call returns, no `list` or `close` can be waiting for it. `None`: call [`Store::set`].
+    pub fn set_now(&self, key: &str, json: &str) -> Option<Result<()>> {
+        if !self.is_free(key) {
+            return None;
+        }
+        self.inner.backend.write_now(key, Write::Put(json))
+    }
+
+    /// [`Store::remove`] done synchronously when nothing has to wait (see [`Store::set_now`]).
+    pub fn remove_now(&self, key: &str) -> Option<Result<()>> {
+        if !self.is_free(key) {
+            return None;
+        }
+        self.inner.backend.write_now(key, Write::Delete)
+    }
+
+    /// Whether an operation on `key` may skip the queue: the key is valid, the store open, no
+    /// updater running (reentry is for the queued path to detect), and the key neither held
+    /// nor awaited.
+    fn is_free(&self, key: &str) -> bool {
+        let inner = &self.inner;
+        validate_key(key).is_ok()
+            && inner.state.get() == State::Open
+            && inner.calling.borrow().is_empty()
+            && !inner.locks.is_held(key)
     }
 
     /// Stores `json` under `key`.

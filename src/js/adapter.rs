@@ -165,7 +165,8 @@ impl<B: Backend> JsStore<B> {
 
     /// JSON text or `undefined`.
     /// The common case is answered at once, the JS string made straight from the backend's
-    /// copy of the value (`Store::get_now`); otherwise the get is queued.
+    /// copy of the value (`Store::get_now`); otherwise the get is queued. Likewise `set` and
+    /// `remove` write at once when they can (`Store::set_now`, `Store::remove_now`).
     pub fn get(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
         let js = rt.js;
         let mut buf = [0; 256];
@@ -191,22 +192,36 @@ impl<B: Backend> JsStore<B> {
         let js = rt.js;
         let mut buf = [0; 256];
         let key = Self::key(rt, key, &mut buf)?;
-        let json = match js.kind(json) {
-            Kind::String => js.to_string(json).unwrap_or_default(),
-            _ => {
-                let reason = js.to_string(reason).unwrap_or_else(|| {
-                    "JSON has no text for it (undefined, a function or a Symbol)".into()
-                });
-                return Err(throw(js, &DatastoreError::invalid_value(&key, reason)));
-            }
+        let mut text = [0; 256];
+        let Some(json) = js.text(json, &mut text) else {
+            let reason = js.to_string(reason).unwrap_or_else(|| {
+                "JSON has no text for it (undefined, a function or a Symbol)".into()
+            });
+            return Err(throw(js, &DatastoreError::invalid_value(&key, reason)));
         };
-        run(rt, self.store.set(&key, json), |rt, ()| rt.js.undefined())
+        match self.store.set_now(&key, &json) {
+            Some(done) => Self::settled(js, done),
+            None => run(rt, self.store.set(&key, json.into_owned()), |rt, ()| {
+                rt.js.undefined()
+            }),
+        }
     }
 
     pub fn remove(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
         let mut buf = [0; 256];
         let key = Self::key(rt, key, &mut buf)?;
-        run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined())
+        match self.store.remove_now(&key) {
+            Some(done) => Self::settled(rt.js, done),
+            None => run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined()),
+        }
+    }
+
+    /// The result of a write done synchronously: `undefined`, or the error thrown.
+    fn settled(js: Js, done: crate::core::Result<()>) -> napi::Result<JsAny> {
+        match done {
+            Ok(()) => Ok(JsAny(js.undefined())),
+            Err(e) => Err(throw(js, &e)),
+        }
     }
 
     /// `[oldJson, newJson]`, each JSON text or `undefined`.

@@ -41,7 +41,7 @@ use worker::Worker;
 
 use super::process_lock::{ProcessLocks, RangeGuard};
 use super::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, HeldKey, Result, Write};
 
 /// Where the database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +84,10 @@ struct Db {
     worker: Option<Worker>,
     durability: Durability,
     writes: Cell<u32>,
-    /// Set when [`Db::read_now`] met another connection's lock: the store's fallback `read`
-    /// of that same get then goes straight to the worker instead of waiting inline again.
-    read_busy: Cell<bool>,
+    /// Set when a synchronous attempt ([`Db::read_now`], [`Db::write_now`]) met another
+    /// connection's lock: the store's queued fallback of that same operation, the next
+    /// statement run here, then goes straight to the worker instead of waiting inline again.
+    skip_inline: Cell<bool>,
 }
 
 impl Db {
@@ -101,6 +102,13 @@ impl Db {
     where
         W: Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
     {
+        if self.skip_inline.replace(false) {
+            let busy = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            );
+            return self.on_worker(busy, for_worker()).await;
+        }
         match inline(&self.conn, &self.sql) {
             Err(e) if is_busy(&e) => self.on_worker(e, for_worker()).await,
             r => r.map_err(|e| self.sql.error(e)),
@@ -124,26 +132,44 @@ impl Db {
     }
 
     async fn read(&self, key: &str) -> Result<Option<String>> {
-        let for_worker = || {
-            let key = key.to_owned();
-            move |c: &Conn, s: &Statements| ops::read(c, s, &key)
-        };
-        if self.read_busy.replace(false) {
-            let busy = rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                None,
-            );
-            return self.on_worker(busy, for_worker()).await;
-        }
-        self.run(|c, s| ops::read(c, s, key), for_worker).await
+        self.run(
+            |c, s| ops::read(c, s, key),
+            || {
+                let key = key.to_owned();
+                move |c, s| ops::read(c, s, &key)
+            },
+        )
+        .await
     }
 
     /// [`Db::read`] on the JS thread's connection, handing `read` the value borrowed from
-    /// SQLite; `None` if another connection holds a lock it needs (see `read_busy`).
+    /// SQLite; `None` if another connection holds a lock it needs (see `skip_inline`).
     fn read_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
-        match ops::read_with(&self.conn, &self.sql, key, read) {
+        self.now(ops::read_with(&self.conn, &self.sql, key, read))
+    }
+
+    /// Whether writes run on the JS thread's connection; with `Fsync` they go to the worker,
+    /// which commits those queued together in one transaction.
+    fn writes_inline(&self) -> bool {
+        self.durability == Durability::Normal || self.worker.is_none()
+    }
+
+    /// [`Db::write`] on the JS thread's connection, for [`Db::writes_inline`] and with the
+    /// key's process lock held; `None` if another connection holds a lock it needs (then the
+    /// statement changed nothing).
+    fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {
+        let done = self.now(ops::write(&self.conn, &self.sql, key, write))?;
+        if done.is_ok() {
+            self.wrote();
+        }
+        Some(done)
+    }
+
+    /// The outcome of a synchronous attempt: `None` if it met a lock (see `skip_inline`).
+    fn now<T>(&self, r: rusqlite::Result<T>) -> Option<Result<T>> {
+        match r {
             Err(e) if is_busy(&e) => {
-                self.read_busy.set(true);
+                self.skip_inline.set(true);
                 None
             }
             r => Some(r.map_err(|e| self.sql.error(e))),
@@ -165,7 +191,7 @@ impl Db {
         if change == Change::Keep {
             return Ok(());
         }
-        if let (Durability::Fsync, Some(w)) = (self.durability, &self.worker) {
+        if let (false, Some(w)) = (self.writes_inline(), &self.worker) {
             return w.write(key, change).await;
         }
         self.run(
@@ -176,6 +202,13 @@ impl Db {
             },
         )
         .await?;
+        self.wrote();
+        Ok(())
+    }
+
+    /// Counts a write committed by the JS thread's connection; every
+    /// [`CHECKPOINT_EVERY_WRITES`] the worker checkpoints the WAL.
+    fn wrote(&self) {
         if let Some(w) = &self.worker {
             let n = self.writes.get() + 1;
             if n >= CHECKPOINT_EVERY_WRITES {
@@ -185,7 +218,6 @@ impl Db {
                 self.writes.set(n);
             }
         }
-        Ok(())
     }
 
     async fn close(self) -> Result<()> {
@@ -314,7 +346,7 @@ impl SqliteBackend {
             worker,
             durability: self.durability,
             writes: Cell::new(0),
-            read_busy: Cell::new(false),
+            skip_inline: Cell::new(false),
         })
     }
 }
@@ -346,6 +378,26 @@ impl Backend for SqliteBackend {
             State::Open(db) => db.read_now(key, read),
             _ => None,
         }
+    }
+
+    fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {
+        let state = self.state.borrow();
+        let State::Open(db) = &*state else {
+            return None;
+        };
+        if !db.writes_inline() {
+            return None;
+        }
+        // Released after the write: when `_lock` drops, at the end.
+        let _lock = match &db.locks {
+            Some(locks) => match locks.try_lock_key(&self.lock_name(key)) {
+                Ok(Some(guard)) => Some(guard),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            },
+            None => None,
+        };
+        db.write_now(key, write)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {

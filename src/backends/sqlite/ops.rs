@@ -3,7 +3,7 @@
 
 use super::sql::{prefix_upper_bound, Statements, TextBytes};
 use super::stmt::{Conn, Query};
-use crate::core::Change;
+use crate::core::{Change, Write};
 
 /// The committed value of `key`.
 pub fn read(conn: &Conn, sql: &Statements, key: &str) -> rusqlite::Result<Option<String>> {
@@ -48,11 +48,17 @@ pub fn list(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec
 
 /// Applies `change` in one autocommit statement (or as part of the caller's transaction).
 pub fn apply(conn: &Conn, sql: &Statements, key: &str, change: &Change) -> rusqlite::Result<()> {
-    match change {
-        Change::Keep => Ok(()),
-        Change::Put(json) => conn
+    change
+        .as_write()
+        .map_or(Ok(()), |w| write(conn, sql, key, w))
+}
+
+/// Applies `write` in one autocommit statement (or as part of the caller's transaction).
+pub fn write(conn: &Conn, sql: &Statements, key: &str, write: Write<'_>) -> rusqlite::Result<()> {
+    match write {
+        Write::Put(json) => conn
             .start(sql, Query::Put, &[key.as_bytes(), json.as_bytes()])?
             .execute(),
-        Change::Delete => conn.start(sql, Query::Delete, &[key.as_bytes()])?.execute(),
+        Write::Delete => conn.start(sql, Query::Delete, &[key.as_bytes()])?.execute(),
     }
 }
