@@ -26,29 +26,15 @@ export declare class NativeFileStore {
    * before.
    */
   compact(): void | Promise<void>
-  get(key: string): string | undefined | Promise<string | undefined>
-  set(key: string, json: string | undefined, reason?: string): void | Promise<void>
-  update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
-  remove(key: string): void | Promise<void>
-  /** The keys as one JSON text (an array of strings). */
-  list(prefix?: string): string | Promise<string>
-  close(): void | Promise<void>
-  /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
-  __heldKeys(): number
+  /** The store's operations as plain functions (see `js::methods`). */
+  methods(): NativeStoreMethods
 }
 
 export declare class NativeMemoryStore {
   /** `options`: `{ lockTimeout?: number }` (see `read_store_options`). */
   constructor(options?: { lockTimeout?: number })
-  get(key: string): string | undefined | Promise<string | undefined>
-  set(key: string, json: string | undefined, reason?: string): void | Promise<void>
-  update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
-  remove(key: string): void | Promise<void>
-  /** The keys as one JSON text (an array of strings). */
-  list(prefix?: string): string | Promise<string>
-  close(): void | Promise<void>
-  /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
-  __heldKeys(): number
+  /** The store's operations as plain functions (see `js::methods`). */
+  methods(): NativeStoreMethods
 }
 
 /**
@@ -63,15 +49,8 @@ export declare class NativeSqlStore {
    * the database is opened on first use.
    */
   constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; lockTimeout?: number })
-  get(key: string): string | undefined | Promise<string | undefined>
-  set(key: string, json: string | undefined, reason?: string): void | Promise<void>
-  update(key: string, updater: (value: any) => any): [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
-  remove(key: string): void | Promise<void>
-  /** The keys as one JSON text (an array of strings). */
-  list(prefix?: string): string | Promise<string>
-  close(): void | Promise<void>
-  /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
-  __heldKeys(): number
+  /** The store's operations as plain functions (see `js::methods`). */
+  methods(): NativeStoreMethods
 }
 
 /** `ERR_DATASTORE_CORRUPT` for a stored value that is not JSON (written by another program). */
@@ -82,3 +61,20 @@ export declare function invalidArgumentError(message: string): Error
 
 /** `ERR_DATASTORE_INVALID_KEY`. */
 export declare function invalidKeyError(reason: string): Error
+
+/**
+ * What `methods()` of every native class returns. Values cross as JSON text; each method
+ * returns its result at once when the operation finished, else a promise of it (index.js
+ * turns both into promises).
+ */
+export interface NativeStoreMethods {
+  get: (key: string) => string | undefined | Promise<string | undefined>
+  set: (key: string, json: string | undefined, reason?: string) => void | Promise<void>
+  update: (key: string, updater: (value: any) => any) => [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
+  remove: (key: string) => void | Promise<void>
+  /** The keys as one JSON text (an array of strings). */
+  list: (prefix?: string) => string | Promise<string>
+  close: () => void | Promise<void>
+  /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
+  __heldKeys: () => number
+}

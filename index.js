@@ -49,12 +49,13 @@ function describeThrown(e) {
   }
 }
 
-// The common half of every adapter class.
+// The common half of every adapter class. `#native` holds the store's operations as plain
+// native functions (`methods()` of the native class).
 class StoreAdapter {
   #native
 
   constructor(nativeStore) {
-    this.#native = nativeStore
+    this.#native = nativeStore.methods()
   }
 
   get(key) {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::core::{Backend, Change, HeldKey, Result};
+use crate::core::{Backend, Change, HeldKey, Result, Write};
 
 type Map = Rc<RefCell<BTreeMap<String, String>>>;
 
@@ -36,6 +36,26 @@ impl Backend for MemoryBackend {
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
         Ok(self.map.borrow().get(key).cloned())
+    }
+
+    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        Some(Ok(read(self.map.borrow().get(key).map(String::as_str))))
+    }
+
+    fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {
+        let mut map = self.map.borrow_mut();
+        match write {
+            Write::Put(json) => match map.get_mut(key) {
+                Some(slot) => json.clone_into(slot),
+                None => {
+                    map.insert(key.to_owned(), json.to_owned());
+                }
+            },
+            Write::Delete => {
+                map.remove(key);
+            }
+        }
+        Some(Ok(()))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {

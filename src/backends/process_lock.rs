@@ -95,9 +95,21 @@ impl ProcessLocks {
         Ok(guard)
     }
 
+    /// [`ProcessLocks::lock_key`] without waiting: `Ok(None)` if another process holds it.
+    pub fn try_lock_key(self: &Rc<Self>, key: &str) -> Result<Option<RangeGuard>> {
+        let offset = Self::slot_of(key);
+        if !self.held_here(offset) {
+            match sys::try_lock(&self.file, offset, Mode::Exclusive) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => return Err(DatastoreError::io(self.path.display(), e)),
+            }
+        }
+        Ok(Some(self.share(offset)))
+    }
+
     async fn lock_range(self: &Rc<Self>, offset: u64, mode: Mode) -> Result<RangeGuard> {
-        let already = self.held.borrow().get(&offset).copied().unwrap_or(0);
-        if already == 0 {
+        if !self.held_here(offset) {
             match sys::try_lock(&self.file, offset, mode) {
                 Ok(true) => {}
                 Ok(false) => {
@@ -110,12 +122,22 @@ impl ProcessLocks {
                 Err(e) => return Err(DatastoreError::io(self.path.display(), e)),
             }
         }
+        Ok(self.share(offset))
+    }
+
+    /// Whether this process holds the range at `offset` already (for another holder).
+    fn held_here(&self, offset: u64) -> bool {
+        self.held.borrow().get(&offset).is_some_and(|&n| n > 0)
+    }
+
+    /// One more holder of the range at `offset`, which this process has locked.
+    fn share(self: &Rc<Self>, offset: u64) -> RangeGuard {
         *self.held.borrow_mut().entry(offset).or_insert(0) += 1;
-        Ok(RangeGuard {
+        RangeGuard {
             locks: self.clone(),
             offset,
             counts_change: false,
-        })
+        }
     }
 
     fn release(&self, offset: u64) {

@@ -19,6 +19,26 @@ pub enum Change {
     Delete,
 }
 
+impl Change {
+    /// The change with its text borrowed; `None` for [`Change::Keep`].
+    pub fn as_write(&self) -> Option<Write<'_>> {
+        match self {
+            Change::Keep => None,
+            Change::Put(json) => Some(Write::Put(json)),
+            Change::Delete => Some(Write::Delete),
+        }
+    }
+}
+
+/// A write with its text borrowed (see [`Backend::write_now`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write<'a> {
+    /// Store this JSON text.
+    Put(&'a str),
+    /// Remove the key (a missing key is not an error).
+    Delete,
+}
+
 /// A storage engine. Values are JSON text; keys are already validated.
 #[allow(async_fn_in_trait)] // the executor is single-threaded: no `Send` bound is wanted
 pub trait Backend: 'static {
@@ -31,6 +51,25 @@ pub trait Backend: 'static {
 
     /// The last committed value of `key`, without taking its lock.
     async fn get(&self, key: &str) -> Result<Option<String>>;
+
+    /// [`Backend::get`] answered at once, for engines that can do so without waiting: hands
+    /// `read` the value, borrowed (no copy), and returns what `read` returns. `None` when it
+    /// cannot answer at once (not open yet, a lock to wait for, a remote server); then it has
+    /// changed nothing, and the store calls [`Backend::get`]. The default never answers.
+    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        let _ = (key, read);
+        None
+    }
+
+    /// [`Backend::lock`] then [`HeldKey::finish`] with `write`, done at once for engines that
+    /// can do so without waiting: takes the key's lock against other processes, applies the
+    /// write durably to the configured level, releases the lock. `None` when it cannot (not
+    /// open yet, another process holds the key, a write that must wait for a lock or a flush);
+    /// then it has changed nothing, and the store takes the usual path. The default never does.
+    fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {
+        let _ = (key, write);
+        None
+    }
 
     /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;

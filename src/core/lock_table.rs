@@ -6,6 +6,7 @@
 //! releases, so the table is empty when the store is idle.
 
 use std::cell::{Cell, RefCell};
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,8 +24,7 @@ struct Waiter {
 /// Per-key FIFO locks of one store. Single-threaded: lives on the executor's thread.
 #[derive(Default)]
 pub struct LockTable {
-    /// Keys are shared with the [`Acquire`]/[`KeyGuard`] of their holder: one allocation per
-    /// uncontended acquire.
+    /// Keys are the caller's own allocation, shared with its [`Acquire`]/[`KeyGuard`].
     keys: RefCell<FxHashMap<Rc<str>, VecDeque<Rc<Waiter>>>>,
 }
 
@@ -35,21 +35,17 @@ impl LockTable {
 
     /// Joins the key's queue now (call order is queue order) and resolves when it is this
     /// caller's turn.
-    pub fn acquire(self: &Rc<Self>, key: &str) -> Acquire {
+    pub fn acquire(self: &Rc<Self>, key: Rc<str>) -> Acquire {
         let mut keys = self.keys.borrow_mut();
-        let (key, waiter) = match keys.get_key_value(key) {
-            None => {
-                let key: Rc<str> = key.into();
-                keys.insert(key.clone(), VecDeque::new());
-                (key, None)
+        let waiter = match keys.entry(key.clone()) {
+            Entry::Vacant(e) => {
+                e.insert(VecDeque::new());
+                None
             }
-            Some((held, _)) => {
-                let held = held.clone();
+            Entry::Occupied(mut e) => {
                 let w = Rc::new(Waiter::default());
-                if let Some(queue) = keys.get_mut(&held) {
-                    queue.push_back(w.clone());
-                }
-                (held, Some(w))
+                e.get_mut().push_back(w.clone());
+                Some(w)
             }
         };
         Acquire {
@@ -59,21 +55,26 @@ impl LockTable {
         }
     }
 
+    /// Whether an operation holds `key` or waits for it.
+    pub fn is_held(&self, key: &str) -> bool {
+        self.keys.borrow().contains_key(key)
+    }
+
     /// Number of keys currently held (for tests and leak checks).
     pub fn held_keys(&self) -> usize {
         self.keys.borrow().len()
     }
 
-    fn release(&self, key: &str) {
+    fn release(&self, key: &Rc<str>) {
         let next = {
             let mut keys = self.keys.borrow_mut();
-            let Some(queue) = keys.get_mut(key) else {
+            let Entry::Occupied(mut e) = keys.entry(key.clone()) else {
                 return;
             };
-            match queue.pop_front() {
+            match e.get_mut().pop_front() {
                 Some(next) => next,
                 None => {
-                    keys.remove(key);
+                    e.remove();
                     return;
                 }
             }
@@ -85,7 +86,7 @@ impl LockTable {
         }
     }
 
-    fn cancel(&self, key: &str, waiter: &Rc<Waiter>) {
+    fn cancel(&self, key: &Rc<str>, waiter: &Rc<Waiter>) {
         if waiter.granted.get() {
             self.release(key);
             return;
@@ -172,10 +173,10 @@ mod tests {
     fn fifo_handoff_and_cleanup() {
         let t = LockTable::new();
         let flag = Arc::new(Flag(false.into()));
-        let mut a = t.acquire("k");
-        let mut b = t.acquire("k");
-        let mut c = t.acquire("k");
-        let mut other = t.acquire("other");
+        let mut a = t.acquire("k".into());
+        let mut b = t.acquire("k".into());
+        let mut c = t.acquire("k".into());
+        let mut other = t.acquire("other".into());
         assert!(poll(&mut other, &flag).is_some(), "other keys never wait");
         let ga = poll(&mut a, &flag).expect("first is free");
         assert!(poll(&mut c, &flag).is_none());
@@ -194,19 +195,19 @@ mod tests {
     fn cancelled_waiters_leave_the_queue() {
         let t = LockTable::new();
         let flag = Arc::new(Flag(false.into()));
-        let mut a = t.acquire("k");
+        let mut a = t.acquire("k".into());
         let ga = poll(&mut a, &flag).unwrap();
-        let b = t.acquire("k");
-        let mut c = t.acquire("k");
+        let b = t.acquire("k".into());
+        let mut c = t.acquire("k".into());
         drop(b);
         drop(ga);
         assert!(poll(&mut c, &flag).is_some());
         drop((a, c));
         // Granted but dropped before polling passes the lock on.
-        let mut d = t.acquire("k");
+        let mut d = t.acquire("k".into());
         let gd = poll(&mut d, &flag).unwrap();
-        let e = t.acquire("k");
-        let mut f = t.acquire("k");
+        let e = t.acquire("k".into());
+        let mut f = t.acquire("k".into());
         drop(gd);
         drop(e);
         assert!(poll(&mut f, &flag).is_some());

@@ -17,7 +17,7 @@ mod reentry_tests;
 #[cfg(test)]
 mod store_tests;
 
-pub use backend::{Backend, Change, HeldKey};
+pub use backend::{Backend, Change, HeldKey, Write};
 pub use error::{DatastoreError, Result};
 pub use store::{Store, StoreOptions};
 pub use updater::{UpdateError, Updater};

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use super::backend::{Backend, Change, HeldKey};
+use super::backend::{Backend, Change, HeldKey, Write};
 use super::error::{DatastoreError, Result};
 use super::key::validate_key;
 use super::lock_table::{Acquire, KeyGuard, LockTable};
@@ -113,7 +113,7 @@ struct Inner<B> {
     options: StoreOptions,
     /// Keys whose updater's synchronous part is running now, innermost last (an updater may
     /// synchronously start an update of another key, whose updater then runs inline).
-    calling: RefCell<Vec<String>>,
+    calling: RefCell<Vec<Rc<str>>>,
 }
 
 impl<B> Inner<B> {
@@ -124,12 +124,12 @@ impl<B> Inner<B> {
             return Ok(());
         }
         let hit = match key {
-            Some(key) => calling.iter().find(|k| *k == key),
+            Some(key) => calling.iter().find(|k| &***k == key),
             None => calling.last(),
         };
         match hit {
             Some(k) => Err(DatastoreError::Reentrant {
-                key: k.clone(),
+                key: k.to_string(),
                 operation,
             }),
             None => Ok(()),
@@ -151,6 +151,10 @@ impl<B> Inner<B> {
         }
     }
 }
+
+/// What [`Store::enter`] hands an operation: its registration, its place in the key's queue,
+/// and the key.
+type Entered = (Ticket, Acquire, Rc<str>);
 
 /// A datastore over backend `B`. Cheap to clone (shared handle); single-threaded.
 pub struct Store<B: Backend> {
@@ -195,21 +199,19 @@ impl<B: Backend> Store<B> {
         self.inner.locks.held_keys()
     }
 
-    /// Validates, registers and queues an operation on `key`, in call order.
-    fn enter(
-        &self,
-        key: &str,
-        is_write: bool,
-        operation: &'static str,
-    ) -> Result<(Ticket, Acquire)> {
+    /// Validates, registers and queues an operation on `key`, in call order. The key is
+    /// copied once, here; the lock table and the operation share that copy.
+    fn enter(&self, key: &str, is_write: bool, operation: &'static str) -> Result<Entered> {
         validate_key(key)?;
         if self.inner.state.get() != State::Open {
             return Err(DatastoreError::Closed);
         }
         self.inner.check_reentry(Some(key), operation)?;
+        let key: Rc<str> = key.into();
         Ok((
             self.inner.activity.begin(is_write),
-            self.inner.locks.acquire(key),
+            self.inner.locks.acquire(key.clone()),
+            key,
         ))
     }
 
@@ -217,12 +219,55 @@ impl<B: Backend> Store<B> {
     pub fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + 'static {
         let entered = self.enter(key, false, "get");
         let inner = self.inner.clone();
-        let key = key.to_owned();
         async move {
-            let (_ticket, turn) = entered?;
+            let (_ticket, turn, key) = entered?;
             let _guard = inner.turn(turn, &key).await?;
             inner.backend.get(&key).await
         }
+    }
+
+    /// [`Store::get`] answered synchronously when nothing has to wait: the store is open, no
+    /// updater is running, no operation holds or awaits the key, and the backend can answer
+    /// at once ([`Backend::get_now`]). Then `read` gets the value, borrowed, and its result is
+    /// returned. Nothing else runs in between, so this is exactly a `get` that completes on
+    /// its first poll, without queueing. `None`: call [`Store::get`], which queues as usual
+    /// (and reports invalid keys, a closed store and reentry).
+    pub fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        if !self.is_free(key) {
+            return None;
+        }
+        self.inner.backend.get_now(key, read)
+    }
+
+    /// [`Store::set`] done synchronously when nothing has to wait: the store is open, no
+    /// updater is running, no operation holds or awaits the key, and the backend can lock and
+    /// write at once ([`Backend::write_now`]). Nothing else runs in between, so this is exactly
+    /// a `set` that completes on its first poll, without queueing; as it is over before the
+    /// call returns, no `list` or `close` can be waiting for it. `None`: call [`Store::set`].
+    pub fn set_now(&self, key: &str, json: &str) -> Option<Result<()>> {
+        if !self.is_free(key) {
+            return None;
+        }
+        self.inner.backend.write_now(key, Write::Put(json))
+    }
+
+    /// [`Store::remove`] done synchronously when nothing has to wait (see [`Store::set_now`]).
+    pub fn remove_now(&self, key: &str) -> Option<Result<()>> {
+        if !self.is_free(key) {
+            return None;
+        }
+        self.inner.backend.write_now(key, Write::Delete)
+    }
+
+    /// Whether an operation on `key` may skip the queue: the key is valid, the store open, no
+    /// updater running (reentry is for the queued path to detect), and the key neither held
+    /// nor awaited.
+    fn is_free(&self, key: &str) -> bool {
+        let inner = &self.inner;
+        validate_key(key).is_ok()
+            && inner.state.get() == State::Open
+            && inner.calling.borrow().is_empty()
+            && !inner.locks.is_held(key)
     }
 
     /// Stores `json` under `key`.
@@ -243,9 +288,8 @@ impl<B: Backend> Store<B> {
     ) -> impl Future<Output = Result<()>> + 'static {
         let entered = self.enter(key, true, operation);
         let inner = self.inner.clone();
-        let key = key.to_owned();
         async move {
-            let (_ticket, turn) = entered?;
+            let (_ticket, turn, key) = entered?;
             let _guard = inner.turn(turn, &key).await?;
             let held = inner.backend.lock(&key).await?;
             held.finish(&key, change).await
@@ -262,16 +306,14 @@ impl<B: Backend> Store<B> {
     ) -> impl Future<Output = UpdateResult<U::Error>> + 'static {
         let entered = self.enter(key, true, "update");
         let inner = self.inner.clone();
-        let key = key.to_owned();
         async move {
-            let (_ticket, turn) = entered?;
+            let (_ticket, turn, key) = entered?;
             let _guard = inner.turn(turn, &key).await?;
             let mut held = inner.backend.lock(&key).await?;
             let old = held.read(&key).await?;
-            // The key is moved onto the stack and back: no allocation per update.
-            inner.calling.borrow_mut().push(key);
+            inner.calling.borrow_mut().push(key.clone());
             let call = updater.call(old.as_deref());
-            let key = inner.calling.borrow_mut().pop().unwrap_or_default();
+            inner.calling.borrow_mut().pop();
             let new = call.await?;
             let change = match &new {
                 Some(json) => Change::Put(json.clone()),

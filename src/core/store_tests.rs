@@ -208,3 +208,74 @@ fn many_queued_updates_on_one_key() {
         assert_eq!(exec.pending_tasks(), 1, "only this test's own task is left");
     });
 }
+
+#[test]
+fn get_now_answers_only_when_nothing_has_to_wait() {
+    block_on(async {
+        let store = Store::new(MemoryBackend::new());
+        let owned = |v: Option<&str>| v.map(str::to_owned);
+        assert_eq!(store.get_now("k", owned), Some(Ok(None)));
+        store.set("k", "1".into()).await.unwrap();
+        assert_eq!(store.get_now("k", owned), Some(Ok(Some("1".into()))));
+        // Invalid keys are left to `get`, which reports them.
+        assert_eq!(store.get_now("", owned), None);
+        // A key held or awaited by an operation: the read must queue behind it.
+        let (upd, tx) = gated(add_one);
+        let pending = store.update("k", upd);
+        let exec = Executor::current().expect("executor");
+        let done = Rc::new(RefCell::new(None));
+        let out = done.clone();
+        exec.spawn(async move { *out.borrow_mut() = Some(pending.await) });
+        assert_eq!(store.get_now("k", owned), None);
+        assert_eq!(store.get_now("other", owned), Some(Ok(None)));
+        let queued = store.get("k");
+        tx.send(());
+        assert_eq!(queued.await, Ok(Some("2".into())));
+        assert!(done.borrow().is_some());
+        assert_eq!(store.get_now("k", owned), Some(Ok(Some("2".into()))));
+        // While an updater runs, reentry is for `get` to detect.
+        let inside = Rc::new(RefCell::new(None));
+        let seen = inside.clone();
+        let view = store.clone();
+        let f = move |_: Option<&str>| {
+            *seen.borrow_mut() = Some(view.get_now("other", |v| v.map(str::to_owned)));
+            Ok(None)
+        };
+        store
+            .update("k", FnUpdater { f, gate: None })
+            .await
+            .unwrap();
+        assert_eq!(*inside.borrow(), Some(None));
+        store.close().await.unwrap();
+        assert_eq!(store.get_now("k", owned), None);
+    });
+}
+
+#[test]
+fn set_now_and_remove_now_write_only_when_nothing_has_to_wait() {
+    block_on(async {
+        let store = Store::new(MemoryBackend::new());
+        assert_eq!(store.set_now("k", "1"), Some(Ok(())));
+        assert_eq!(store.get("k").await, Ok(Some("1".into())));
+        assert_eq!(
+            store.set_now("", "1"),
+            None,
+            "invalid keys are for `set` to report"
+        );
+        let (upd, tx) = gated(add_one);
+        let pending = store.update("k", upd);
+        let exec = Executor::current().expect("executor");
+        exec.spawn(async move { pending.await.map(|_| ()).unwrap_or(()) });
+        assert_eq!(store.set_now("k", "5"), None, "held: the write must queue");
+        assert_eq!(store.remove_now("k"), None);
+        let queued = store.set("k", "5".into());
+        tx.send(());
+        queued.await.unwrap();
+        assert_eq!(store.get("k").await, Ok(Some("5".into())));
+        assert_eq!(store.remove_now("k"), Some(Ok(())));
+        assert_eq!(store.get("k").await, Ok(None));
+        assert_eq!(store.held_keys(), 0);
+        store.close().await.unwrap();
+        assert_eq!(store.set_now("k", "1"), None);
+    });
+}

@@ -1,12 +1,14 @@
-//! The JS face of a [`Store`]: every adapter class delegates here. Each method returns a
-//! promise at once; bad arguments reject it (never throw); the operation runs on the core
-//! executor and usually settles before the method returns.
+//! The JS face of a [`Store`]: the functions of `js::methods` delegate here. Each method
+//! returns its result when the operation finished at once, else a promise of it; bad
+//! arguments throw (index.js turns both into promises, and throws into rejections). The
+//! operation runs on the core executor and usually settles before the method returns.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
 use super::error::{throw, to_js_error};
-use super::raw::{Js, JsAny, Kind, Value};
+use super::raw::{Js, JsAny, Kind, TextBuf, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
 use crate::core::executor::Outcome;
@@ -78,14 +80,12 @@ impl From<UpdateError<Thrown>> for Rejection {
 }
 
 /// A key from JS: a string that UTF-8 can hold exactly (length is checked by the core).
-pub fn read_key(js: Js, v: Value) -> Result<String, DatastoreError> {
-    let kind = js.kind(v);
-    if kind != Kind::String {
+pub fn read_key(js: Js, v: Value, buf: &mut TextBuf) -> Result<Cow<'_, str>, DatastoreError> {
+    let Some(key) = js.text(v, buf) else {
         return Err(DatastoreError::InvalidKey {
-            reason: format!("a key must be a string, got {}", describe(kind)),
+            reason: format!("a key must be a string, got {}", describe(js.kind(v))),
         });
-    }
-    let key = js.to_string(v).unwrap_or_default();
+    };
     if key.contains('\u{FFFD}') && js.has_lone_surrogate(v) {
         return Err(DatastoreError::InvalidKey {
             reason: "a key may not contain a lone UTF-16 surrogate".into(),
@@ -138,9 +138,9 @@ fn run<T: 'static, E: Into<Rejection> + 'static>(
 }
 
 /// A JSON text, or `undefined` for a missing value.
-fn text_or_undefined(js: Js, text: Option<String>) -> Value {
+fn text_or_undefined(js: Js, text: Option<&str>) -> Value {
     match text {
-        Some(t) => js.string(&t),
+        Some(t) => js.string(t),
         None => js.undefined(),
     }
 }
@@ -159,85 +159,106 @@ impl<B: Backend> JsStore<B> {
         }
     }
 
-    fn key(rt: &Runtime, key: JsAny) -> napi::Result<String> {
-        read_key(rt.js, key.0).map_err(|e| throw(rt.js, &e))
+    fn key<'b>(rt: &Runtime, key: Value, buf: &'b mut TextBuf) -> napi::Result<Cow<'b, str>> {
+        read_key(rt.js, key, buf).map_err(|e| throw(rt.js, &e))
     }
 
     /// JSON text or `undefined`.
-    pub fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
-        let key = Self::key(rt, key)?;
-        run(rt, self.store.get(&key), |rt, v| {
-            text_or_undefined(rt.js, v)
-        })
+    /// The common case is answered at once, the JS string made straight from the backend's
+    /// copy of the value (`Store::get_now`); otherwise the get is queued. Likewise `set` and
+    /// `remove` write at once when they can (`Store::set_now`, `Store::remove_now`).
+    pub fn get(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
+        let js = rt.js;
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
+        match self.store.get_now(&key, |text| text_or_undefined(js, text)) {
+            Some(Ok(v)) => Ok(JsAny(v)),
+            Some(Err(e)) => Err(throw(js, &e)),
+            None => run(rt, self.store.get(&key), |rt, v| {
+                text_or_undefined(rt.js, v.as_deref())
+            }),
+        }
     }
 
     /// Stores `json`, the JSON text made by the wrapper; when JSON has no text for the value,
     /// `json` is not a string and `reason` says why.
     pub fn set(
         &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        json: JsAny,
-        reason: Option<JsAny>,
+        rt: &'static Runtime,
+        key: Value,
+        json: Value,
+        reason: Value,
     ) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
         let js = rt.js;
-        let key = Self::key(rt, key)?;
-        let json = match js.kind(json.0) {
-            Kind::String => js.to_string(json.0).unwrap_or_default(),
-            _ => {
-                let reason = reason.and_then(|r| js.to_string(r.0)).unwrap_or_else(|| {
-                    "JSON has no text for it (undefined, a function or a Symbol)".into()
-                });
-                return Err(throw(js, &DatastoreError::invalid_value(&key, reason)));
-            }
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
+        let mut text = [0; 256];
+        let Some(json) = js.text(json, &mut text) else {
+            let reason = js.to_string(reason).unwrap_or_else(|| {
+                "JSON has no text for it (undefined, a function or a Symbol)".into()
+            });
+            return Err(throw(js, &DatastoreError::invalid_value(&key, reason)));
         };
-        run(rt, self.store.set(&key, json), |rt, ()| rt.js.undefined())
+        match self.store.set_now(&key, &json) {
+            Some(done) => Self::settled(js, done),
+            None => run(rt, self.store.set(&key, json.into_owned()), |rt, ()| {
+                rt.js.undefined()
+            }),
+        }
     }
 
-    pub fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
-        let key = Self::key(rt, key)?;
-        run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined())
+    pub fn remove(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
+        match self.store.remove_now(&key) {
+            Some(done) => Self::settled(rt.js, done),
+            None => run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined()),
+        }
+    }
+
+    /// The result of a write done synchronously: `undefined`, or the error thrown.
+    fn settled(js: Js, done: crate::core::Result<()>) -> napi::Result<JsAny> {
+        match done {
+            Ok(()) => Ok(JsAny(js.undefined())),
+            Err(e) => Err(throw(js, &e)),
+        }
     }
 
     /// `[oldJson, newJson]`, each JSON text or `undefined`.
-    pub fn update(
-        &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        updater: JsAny,
-    ) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    pub fn update(&self, rt: &'static Runtime, key: Value, updater: Value) -> napi::Result<JsAny> {
         let js = rt.js;
-        let key = Self::key(rt, key)?;
-        if js.kind(updater.0) != Kind::Function {
+        let mut buf = [0; 256];
+        let key = Self::key(rt, key, &mut buf)?;
+        if js.kind(updater) != Kind::Function {
             return Err(throw(
                 js,
                 &DatastoreError::invalid_argument(format!(
-                    "update({key:?}, updater): the updater must be a function"
+                    "update({:?}, updater): the updater must be a function",
+                    &*key
                 )),
             ));
         }
         let updater = JsUpdater {
             rt,
-            func: js.reference(updater.0),
-            key: key.clone(),
+            func: js.reference(updater),
+            key: key.to_string(),
         };
         run(rt, self.store.update(&key, updater), |rt, (old, new)| {
             let js = rt.js;
-            js.array(&[text_or_undefined(js, old), text_or_undefined(js, new)])
+            js.array(&[
+                text_or_undefined(js, old.as_deref()),
+                text_or_undefined(js, new.as_deref()),
+            ])
         })
     }
 
-    pub fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    /// `prefix` may be `undefined` or `null` for every key.
+    pub fn list(&self, rt: &'static Runtime, prefix: Value) -> napi::Result<JsAny> {
         let js = rt.js;
-        let prefix = match prefix.map(|p| (js.kind(p.0), p.0)) {
-            None | Some((Kind::Undefined, _)) => String::new(),
-            Some((Kind::String, v)) => js.to_string(v).unwrap_or_default(),
-            Some((kind, _)) => {
+        let prefix = match js.kind(prefix) {
+            Kind::Undefined | Kind::Null => String::new(),
+            Kind::String => js.to_string(prefix).unwrap_or_default(),
+            kind => {
                 return Err(throw(
                     js,
                     &DatastoreError::invalid_argument(format!(
@@ -258,10 +279,9 @@ impl<B: Backend> JsStore<B> {
     /// Runs backend maintenance (`op`, such as a compaction) after every write called before.
     pub fn after_writes(
         &self,
-        env: napi::sys::napi_env,
+        rt: &'static Runtime,
         op: impl Future<Output = crate::core::Result<()>> + 'static,
     ) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
         run(rt, self.store.after_writes(op), |rt, ()| rt.js.undefined())
     }
 
@@ -270,120 +290,7 @@ impl<B: Backend> JsStore<B> {
         u32::try_from(self.store.held_keys()).unwrap_or(u32::MAX)
     }
 
-    pub fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
-        let rt = Runtime::get(env);
+    pub fn close(&self, rt: &'static Runtime) -> napi::Result<JsAny> {
         run(rt, self.store.close(), |rt, ()| rt.js.undefined())
     }
 }
-
-/// What every native class offers, whatever its backend, so that a class whose engine is chosen
-/// at run time (`NativeSqlStore`) can hand out one `&dyn StoreOps`.
-pub trait StoreOps {
-    fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny>;
-    fn set(
-        &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        json: JsAny,
-        reason: Option<JsAny>,
-    ) -> napi::Result<JsAny>;
-    fn update(&self, env: napi::sys::napi_env, key: JsAny, updater: JsAny) -> napi::Result<JsAny>;
-    fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny>;
-    fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny>;
-    fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny>;
-    /// Keys whose in-process lock is held or awaited (0 when idle): for leak checks.
-    fn held_keys(&self) -> u32;
-}
-
-impl<B: Backend> StoreOps for JsStore<B> {
-    fn get(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        JsStore::get(self, env, key)
-    }
-    fn set(
-        &self,
-        env: napi::sys::napi_env,
-        key: JsAny,
-        json: JsAny,
-        reason: Option<JsAny>,
-    ) -> napi::Result<JsAny> {
-        JsStore::set(self, env, key, json, reason)
-    }
-    fn update(&self, env: napi::sys::napi_env, key: JsAny, updater: JsAny) -> napi::Result<JsAny> {
-        JsStore::update(self, env, key, updater)
-    }
-    fn remove(&self, env: napi::sys::napi_env, key: JsAny) -> napi::Result<JsAny> {
-        JsStore::remove(self, env, key)
-    }
-    fn list(&self, env: napi::sys::napi_env, prefix: Option<JsAny>) -> napi::Result<JsAny> {
-        JsStore::list(self, env, prefix)
-    }
-    fn close(&self, env: napi::sys::napi_env) -> napi::Result<JsAny> {
-        JsStore::close(self, env)
-    }
-    fn held_keys(&self) -> u32 {
-        JsStore::held_keys(self)
-    }
-}
-
-/// The methods of a native class over `self.ops()` (a `&dyn StoreOps`): the one place that
-/// declares them to JS. Values cross as JSON text; each returns its result at once when the
-/// operation finished, else a promise of it (index.js turns both into promises).
-macro_rules! native_store_methods {
-    ($class:ident) => {
-        #[napi]
-        impl $class {
-            #[napi(
-                ts_args_type = "key: string",
-                ts_return_type = "string | undefined | Promise<string | undefined>"
-            )]
-            pub fn get(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-                self.ops().get(env.raw(), key)
-            }
-
-            #[napi(
-                ts_args_type = "key: string, json: string | undefined, reason?: string",
-                ts_return_type = "void | Promise<void>"
-            )]
-            pub fn set(
-                &self,
-                env: &Env,
-                key: JsAny,
-                json: JsAny,
-                reason: Option<JsAny>,
-            ) -> Result<JsAny> {
-                self.ops().set(env.raw(), key, json, reason)
-            }
-
-            #[napi(
-                ts_args_type = "key: string, updater: (value: any) => any",
-                ts_return_type = "[string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
-            )]
-            pub fn update(&self, env: &Env, key: JsAny, updater: JsAny) -> Result<JsAny> {
-                self.ops().update(env.raw(), key, updater)
-            }
-
-            #[napi(ts_args_type = "key: string", ts_return_type = "void | Promise<void>")]
-            pub fn remove(&self, env: &Env, key: JsAny) -> Result<JsAny> {
-                self.ops().remove(env.raw(), key)
-            }
-
-            /// The keys as one JSON text (an array of strings).
-            #[napi(ts_args_type = "prefix?: string", ts_return_type = "string | Promise<string>")]
-            pub fn list(&self, env: &Env, prefix: Option<JsAny>) -> Result<JsAny> {
-                self.ops().list(env.raw(), prefix)
-            }
-
-            #[napi(ts_return_type = "void | Promise<void>")]
-            pub fn close(&self, env: &Env) -> Result<JsAny> {
-                self.ops().close(env.raw())
-            }
-
-            /// Keys whose lock is held or awaited (0 when idle); for leak checks in tests.
-            #[napi(js_name = "__heldKeys")]
-            pub fn held_keys(&self) -> u32 {
-                self.ops().held_keys()
-            }
-        }
-    };
-}
-pub(crate) use native_store_methods;

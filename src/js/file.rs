@@ -4,9 +4,13 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::{native_store_methods, read_store_options, JsStore, StoreOps};
+use std::rc::Rc;
+
+use super::adapter::{read_store_options, JsStore};
 use super::error::throw;
+use super::methods::{store_methods, NativeStoreMethods};
 use super::raw::{Js, JsAny, Kind, Value};
+use super::runtime::Runtime;
 use crate::backends::file::{Durability, FileBackend, FileOptions};
 use crate::core::DatastoreError;
 
@@ -66,7 +70,7 @@ fn read_options(
 /// `compact()`. Writes append a record; several processes may share the file.
 #[napi]
 pub struct NativeFileStore {
-    inner: JsStore<FileBackend>,
+    inner: Rc<JsStore<FileBackend>>,
 }
 
 #[napi]
@@ -100,7 +104,7 @@ impl NativeFileStore {
         });
         match backend {
             Ok((b, s)) => Ok(NativeFileStore {
-                inner: JsStore::new(b, s),
+                inner: Rc::new(JsStore::new(b, s)),
             }),
             Err(e) => Err(throw(js, &e)),
         }
@@ -110,15 +114,15 @@ impl NativeFileStore {
     /// before.
     #[napi(ts_return_type = "void | Promise<void>")]
     pub fn compact(&self, env: &Env) -> Result<JsAny> {
-        self.inner
-            .after_writes(env.raw(), self.inner.store.backend().compact())
+        self.inner.after_writes(
+            Runtime::get(env.raw()),
+            self.inner.store.backend().compact(),
+        )
+    }
+
+    /// The store's operations as plain functions (see `js::methods`).
+    #[napi]
+    pub fn methods(&self, env: &Env) -> Result<NativeStoreMethods> {
+        store_methods(Js(env.raw()), &self.inner)
     }
 }
-
-impl NativeFileStore {
-    fn ops(&self) -> &dyn StoreOps {
-        &self.inner
-    }
-}
-
-native_store_methods!(NativeFileStore);

@@ -4,14 +4,17 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::{native_store_methods, read_store_options, JsStore, StoreOps};
+use std::rc::Rc;
+
+use super::adapter::{read_store_options, JsStore};
 use super::error::throw;
+use super::methods::{store_methods, NativeStoreMethods};
 use super::raw::{Js, JsAny};
 use crate::backends::memory::MemoryBackend;
 
 #[napi]
 pub struct NativeMemoryStore {
-    inner: JsStore<MemoryBackend>,
+    inner: Rc<JsStore<MemoryBackend>>,
 }
 
 #[napi]
@@ -22,17 +25,15 @@ impl NativeMemoryStore {
         let js = Js(env.raw());
         match read_store_options(js, options.map(|o| o.0), "MemoryStoreAdapter(options)") {
             Ok(o) => Ok(NativeMemoryStore {
-                inner: JsStore::new(MemoryBackend::new(), o),
+                inner: Rc::new(JsStore::new(MemoryBackend::new(), o)),
             }),
             Err(e) => Err(throw(js, &e)),
         }
     }
-}
 
-impl NativeMemoryStore {
-    fn ops(&self) -> &dyn StoreOps {
-        &self.inner
+    /// The store's operations as plain functions (see `js::methods`).
+    #[napi]
+    pub fn methods(&self, env: &Env) -> Result<NativeStoreMethods> {
+        store_methods(Js(env.raw()), &self.inner)
     }
 }
-
-native_store_methods!(NativeMemoryStore);

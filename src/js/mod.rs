@@ -7,6 +7,7 @@ mod errors_api;
 mod event_loop;
 mod file;
 mod memory;
+mod methods;
 mod pg_target;
 mod raw;
 mod runtime;

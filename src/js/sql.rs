@@ -2,15 +2,16 @@
 //! the public class is in index.js). The target picks
 //! the engine: a file path or `':memory:'` is SQLite; a pg `Pool`/`Client`/config object or a
 //! `postgres://` / `postgresql://` URL is PostgreSQL ([`postgres_target`]). Each engine is one
-//! variant of [`Engine`]; every method delegates to it through `ops()`.
+//! variant of [`Engine`], whose store `methods()` hands to JS.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::adapter::{
-    native_store_methods, read_store_options, JsStore, StoreOps, STORE_OPTION_NAMES,
-};
+use std::rc::Rc;
+
+use super::adapter::{read_store_options, JsStore, STORE_OPTION_NAMES};
 use super::error::throw;
+use super::methods::{store_methods, NativeStoreMethods};
 use super::pg_target;
 use super::raw::{Js, JsAny, Kind, Value};
 use crate::backends::postgres::PgBackend;
@@ -23,8 +24,8 @@ const DEFAULT_TABLE: &str = "reshuffledb";
 
 /// The store behind an adapter; one variant per engine.
 enum Engine {
-    Sqlite(JsStore<SqliteBackend>),
-    Postgres(JsStore<PgBackend>),
+    Sqlite(Rc<JsStore<SqliteBackend>>),
+    Postgres(Rc<JsStore<PgBackend>>),
 }
 
 /// The PostgreSQL engine for a pg `Pool`, `Client` or config object, or a `postgres://` URL;
@@ -43,10 +44,10 @@ fn postgres_target(
     })?;
     pg_target::apply_pg_options(js, options, &mut config)?;
     let shared = read_store_options(js, options, "SQLStoreAdapter(target, table, options)")?;
-    Ok(Engine::Postgres(JsStore::new(
+    Ok(Engine::Postgres(Rc::new(JsStore::new(
         PgBackend::new(config, table),
         shared,
-    )))
+    ))))
 }
 
 /// Key-value store in an SQL table `(id varchar primary key, value varchar)` of JSON text,
@@ -145,7 +146,7 @@ fn build(
             let shared =
                 read_store_options(js, options, "SQLStoreAdapter(target, table, options)")?;
             let backend = SqliteBackend::new(sqlite_target(&s)?, &table, durability);
-            Ok(Engine::Sqlite(JsStore::new(backend, shared)))
+            Ok(Engine::Sqlite(Rc::new(JsStore::new(backend, shared))))
         }
         _ => Err(DatastoreError::invalid_argument(
             "SQLStoreAdapter(target): the target must be a SQLite file path, ':memory:', \
@@ -176,16 +177,14 @@ impl NativeSqlStore {
             Err(e) => Err(throw(js, &e)),
         }
     }
-}
 
-impl NativeSqlStore {
-    /// The engine's store.
-    fn ops(&self) -> &dyn StoreOps {
+    /// The store's operations as plain functions (see `js::methods`).
+    #[napi]
+    pub fn methods(&self, env: &Env) -> Result<NativeStoreMethods> {
+        let js = Js(env.raw());
         match &self.engine {
-            Engine::Sqlite(s) => s,
-            Engine::Postgres(s) => s,
+            Engine::Sqlite(s) => store_methods(js, s),
+            Engine::Postgres(s) => store_methods(js, s),
         }
     }
 }
-
-native_store_methods!(NativeSqlStore);

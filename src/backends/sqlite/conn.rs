@@ -1,11 +1,14 @@
 //! Opening SQLite connections: flags, pragmas and the table.
 
+use std::ffi::c_int;
 use std::path::Path;
+use std::sync::Once;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
 use super::sql::Statements;
+use super::stmt::Conn;
 use crate::core::{DatastoreError, Result};
 
 /// How far a resolved write has gone (SPEC §3.6).
@@ -27,6 +30,20 @@ pub const INLINE_BUSY_TIMEOUT: Duration = Duration::from_millis(5);
 /// statement, so only a foreign program holding a long transaction gets this far.
 pub const WORKER_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Turns off SQLite's memory statistics (nothing reads them, and they take a global mutex
+/// on every allocation), once, before the first connection opens: SQLite accepts it only
+/// before it initializes. Should something else initialize this SQLite first, the call
+/// fails and the statistics simply stay on.
+fn configure_sqlite() {
+    static ONCE: Once = Once::new();
+    // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. sqlite3_config must not run while
+    // another thread uses SQLite: every connection of this crate opens after this call (the
+    // `Once` makes concurrent openers wait). After initialization it only reports misuse.
+    ONCE.call_once(|| unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
+    });
+}
+
 /// No `SQLITE_OPEN_URI`: the target is a plain path, even if it starts with `file:`.
 fn flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -43,7 +60,8 @@ fn open_error(path: &Path, e: rusqlite::Error) -> DatastoreError {
 
 /// Opens the database at `path` for the worker thread, turns WAL on and creates the table.
 /// Runs on a thread: it may wait for other processes' locks.
-pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Result<Connection> {
+pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Result<Conn> {
+    configure_sqlite();
     let conn = Connection::open_with_flags(path, flags()).map_err(|e| open_error(path, e))?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(WORKER_BUSY_TIMEOUT)?;
@@ -53,12 +71,13 @@ pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Res
     };
     setup().map_err(|e| open_error(path, e))?;
     conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
-    Ok(conn)
+    Ok(Conn::new(conn))
 }
 
 /// Opens the connection of the JS thread, once [`open_worker`] has set the database up. It
 /// waits only briefly for locks, and never checkpoints (the worker does).
-pub fn open_inline(path: &Path, durability: Durability) -> Result<Connection> {
+pub fn open_inline(path: &Path, durability: Durability) -> Result<Conn> {
+    configure_sqlite();
     let conn = Connection::open_with_flags(path, flags()).map_err(|e| open_error(path, e))?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(INLINE_BUSY_TIMEOUT)?;
@@ -67,14 +86,15 @@ pub fn open_inline(path: &Path, durability: Durability) -> Result<Connection> {
         Ok(())
     };
     setup().map_err(|e| open_error(path, e))?;
-    Ok(conn)
+    Ok(Conn::new(conn))
 }
 
 /// A private in-memory database with the table.
-pub fn open_memory(sql: &Statements) -> Result<Connection> {
+pub fn open_memory(sql: &Statements) -> Result<Conn> {
+    configure_sqlite();
     let conn = Connection::open_in_memory_with_flags(flags()).map_err(|e| sql.error(e))?;
     conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
-    Ok(conn)
+    Ok(Conn::new(conn))
 }
 
 fn set_synchronous(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {

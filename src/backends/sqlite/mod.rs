@@ -1,8 +1,9 @@
 //! SQLite storage (SPEC §4.3): reshuffle's table `(id varchar primary key, value varchar)` of
 //! JSON text, in a database file or a private in-memory database.
 //!
-//! - Statements run on the JS thread on one connection with cached prepared statements: a
-//!   `get` or `set` is a few microseconds of inline work. That connection waits for other
+//! - Statements run on the JS thread on one connection, whose `get`/`put`/`delete` statements
+//!   are prepared once and held ([`stmt`]): a `get` or `set` is a few microseconds of inline
+//!   work. That connection waits for other
 //!   processes' locks only briefly ([`conn::INLINE_BUSY_TIMEOUT`]); a statement that still
 //!   meets `SQLITE_BUSY` runs again on the worker thread ([`worker`]), so the JS thread never
 //!   waits long and callers never see `SQLITE_BUSY`.
@@ -21,6 +22,7 @@ mod conn;
 mod fault_tests;
 mod ops;
 mod sql;
+mod stmt;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -32,15 +34,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use rusqlite::Connection;
-
 pub use conn::Durability;
 use sql::{is_busy, Statements};
+use stmt::Conn;
 use worker::Worker;
 
 use super::process_lock::{ProcessLocks, RangeGuard};
 use super::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, HeldKey, Result, Write};
 
 /// Where the database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +76,7 @@ fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Resul
 
 /// An open database.
 struct Db {
-    conn: Connection,
+    conn: Conn,
     sql: Arc<Statements>,
     /// `None` for `:memory:`, which no other process can see.
     locks: Option<Rc<ProcessLocks>>,
@@ -83,42 +84,131 @@ struct Db {
     worker: Option<Worker>,
     durability: Durability,
     writes: Cell<u32>,
+    /// Set when a synchronous attempt ([`Db::read_now`], [`Db::write_now`]) met another
+    /// connection's lock: the store's queued fallback of that same operation, the next
+    /// statement run here, then goes straight to the worker instead of waiting inline again.
+    skip_inline: Cell<bool>,
 }
 
 impl Db {
-    /// Runs `op` on the JS thread's connection; if another process holds the lock it needs,
-    /// runs it again on the worker, which waits the lock out.
-    async fn run<T: Send + 'static>(
+    /// Runs `inline` on the JS thread's connection, with its arguments borrowed. If another
+    /// process holds the lock it needs, runs the statement again on the worker, which waits
+    /// the lock out: `for_worker` makes that owned copy of it (only then).
+    async fn run<T: Send + 'static, W>(
         &self,
-        op: impl Fn(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        match op(&self.conn, &self.sql) {
-            Err(e) if is_busy(&e) => match &self.worker {
-                Some(w) => {
-                    w.run(move |c, s| retry_busy(|| op(c, s)).map_err(|e| s.error(e)))
-                        .await
-                }
-                None => Err(self.sql.error(e)),
-            },
+        inline: impl FnOnce(&Conn, &Statements) -> rusqlite::Result<T>,
+        for_worker: impl FnOnce() -> W,
+    ) -> Result<T>
+    where
+        W: Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
+    {
+        if self.skip_inline.replace(false) {
+            let busy = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            );
+            return self.on_worker(busy, for_worker()).await;
+        }
+        match inline(&self.conn, &self.sql) {
+            Err(e) if is_busy(&e) => self.on_worker(e, for_worker()).await,
             r => r.map_err(|e| self.sql.error(e)),
         }
     }
 
+    /// Runs `op` on the worker, which waits out other connections' locks; `busy` is the
+    /// error met on the JS thread, reported as is where there is no worker (`:memory:`).
+    async fn on_worker<T: Send + 'static>(
+        &self,
+        busy: rusqlite::Error,
+        op: impl Fn(&Conn, &Statements) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match &self.worker {
+            Some(w) => {
+                w.run(move |c, s| retry_busy(|| op(c, s)).map_err(|e| s.error(e)))
+                    .await
+            }
+            None => Err(self.sql.error(busy)),
+        }
+    }
+
     async fn read(&self, key: &str) -> Result<Option<String>> {
-        let key = key.to_owned();
-        self.run(move |c, s| ops::read(c, s, &key)).await
+        self.run(
+            |c, s| ops::read(c, s, key),
+            || {
+                let key = key.to_owned();
+                move |c, s| ops::read(c, s, &key)
+            },
+        )
+        .await
+    }
+
+    /// [`Db::read`] on the JS thread's connection, handing `read` the value borrowed from
+    /// SQLite; `None` if another connection holds a lock it needs (see `skip_inline`).
+    fn read_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        self.now(ops::read_with(&self.conn, &self.sql, key, read))
+    }
+
+    /// Whether writes run on the JS thread's connection; with `Fsync` they go to the worker,
+    /// which commits those queued together in one transaction.
+    fn writes_inline(&self) -> bool {
+        self.durability == Durability::Normal || self.worker.is_none()
+    }
+
+    /// [`Db::write`] on the JS thread's connection, for [`Db::writes_inline`] and with the
+    /// key's process lock held; `None` if another connection holds a lock it needs (then the
+    /// statement changed nothing).
+    fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {
+        let done = self.now(ops::write(&self.conn, &self.sql, key, write))?;
+        if done.is_ok() {
+            self.wrote();
+        }
+        Some(done)
+    }
+
+    /// The outcome of a synchronous attempt: `None` if it met a lock (see `skip_inline`).
+    fn now<T>(&self, r: rusqlite::Result<T>) -> Option<Result<T>> {
+        match r {
+            Err(e) if is_busy(&e) => {
+                self.skip_inline.set(true);
+                None
+            }
+            r => Some(r.map_err(|e| self.sql.error(e))),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.run(
+            |c, s| ops::list(c, s, prefix),
+            || {
+                let prefix = prefix.to_owned();
+                move |c, s| ops::list(c, s, &prefix)
+            },
+        )
+        .await
     }
 
     async fn write(&self, key: &str, change: Change) -> Result<()> {
         if change == Change::Keep {
             return Ok(());
         }
-        if let (Durability::Fsync, Some(w)) = (self.durability, &self.worker) {
+        if let (false, Some(w)) = (self.writes_inline(), &self.worker) {
             return w.write(key, change).await;
         }
-        let key = key.to_owned();
-        self.run(move |c, s| ops::apply(c, s, &key, &change))
-            .await?;
+        self.run(
+            |c, s| ops::apply(c, s, key, &change),
+            || {
+                let (key, change) = (key.to_owned(), change.clone());
+                move |c, s| ops::apply(c, s, &key, &change)
+            },
+        )
+        .await?;
+        self.wrote();
+        Ok(())
+    }
+
+    /// Counts a write committed by the JS thread's connection; every
+    /// [`CHECKPOINT_EVERY_WRITES`] the worker checkpoints the WAL.
+    fn wrote(&self) {
         if let Some(w) = &self.worker {
             let n = self.writes.get() + 1;
             if n >= CHECKPOINT_EVERY_WRITES {
@@ -128,7 +218,6 @@ impl Db {
                 self.writes.set(n);
             }
         }
-        Ok(())
     }
 
     async fn close(self) -> Result<()> {
@@ -139,7 +228,7 @@ impl Db {
             worker,
             ..
         } = self;
-        let closed = conn.close().map_err(|(_, e)| sql.error(e));
+        let closed = conn.close().map_err(|e| sql.error(e));
         drop(locks);
         if let Some(w) = worker {
             w.close().await;
@@ -257,6 +346,7 @@ impl SqliteBackend {
             worker,
             durability: self.durability,
             writes: Cell::new(0),
+            skip_inline: Cell::new(false),
         })
     }
 }
@@ -283,10 +373,35 @@ impl Backend for SqliteBackend {
         self.db().await?.read(key).await
     }
 
+    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        match &*self.state.borrow() {
+            State::Open(db) => db.read_now(key, read),
+            _ => None,
+        }
+    }
+
+    fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {
+        let state = self.state.borrow();
+        let State::Open(db) = &*state else {
+            return None;
+        };
+        if !db.writes_inline() {
+            return None;
+        }
+        // Released after the write: when `_lock` drops, at the end.
+        let _lock = match &db.locks {
+            Some(locks) => match locks.try_lock_key(&self.lock_name(key)) {
+                Ok(Some(guard)) => Some(guard),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            },
+            None => None,
+        };
+        db.write_now(key, write)
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let db = self.db().await?;
-        let prefix = prefix.to_owned();
-        db.run(move |c, s| ops::list(c, s, &prefix)).await
+        self.db().await?.list(prefix).await
     }
 
     async fn close(&self) -> Result<()> {

@@ -1,21 +1,31 @@
 //! The statements of the backend as plain functions of a connection, so that the JS thread's
 //! connection and the worker's run exactly the same code.
 
-use rusqlite::{Connection, OptionalExtension};
-
-use super::sql::{prefix_upper_bound, value_text, Statements, TextBytes};
-use crate::core::Change;
+use super::sql::{prefix_upper_bound, Statements, TextBytes};
+use super::stmt::{Conn, Query};
+use crate::core::{Change, Write};
 
 /// The committed value of `key`.
-pub fn read(conn: &Connection, sql: &Statements, key: &str) -> rusqlite::Result<Option<String>> {
-    let mut stmt = conn.prepare_cached(&sql.get)?;
-    stmt.query_row([key], |row| value_text(row.get_ref(0)?))
-        .optional()
-        .map(Option::flatten)
+pub fn read(conn: &Conn, sql: &Statements, key: &str) -> rusqlite::Result<Option<String>> {
+    read_with(conn, sql, key, |v| v.map(str::to_owned))
+}
+
+/// Hands `read` the committed value of `key`, borrowed from SQLite (no copy).
+pub fn read_with<R>(
+    conn: &Conn,
+    sql: &Statements,
+    key: &str,
+    read: impl FnOnce(Option<&str>) -> R,
+) -> rusqlite::Result<R> {
+    let mut stmt = conn.start(sql, Query::Get, &[key.as_bytes()])?;
+    match stmt.step()? {
+        true => stmt.with_value(0, read),
+        false => Ok(read(None)),
+    }
 }
 
 /// Keys starting with `prefix`, in UTF-8 byte order: a range scan of the primary key.
-pub fn list(conn: &Connection, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec<String>> {
+pub fn list(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec<String>> {
     let collect = |rows: rusqlite::Rows<'_>| -> rusqlite::Result<Vec<String>> {
         rows.mapped(|row| row.get::<_, String>(0))
             .collect::<rusqlite::Result<Vec<String>>>()
@@ -37,23 +47,18 @@ pub fn list(conn: &Connection, sql: &Statements, prefix: &str) -> rusqlite::Resu
 }
 
 /// Applies `change` in one autocommit statement (or as part of the caller's transaction).
-pub fn apply(
-    conn: &Connection,
-    sql: &Statements,
-    key: &str,
-    change: &Change,
-) -> rusqlite::Result<()> {
-    match change {
-        Change::Keep => Ok(()),
-        Change::Put(json) => {
-            let mut stmt = conn.prepare_cached(&sql.put)?;
-            stmt.execute((key, json.as_str()))?;
-            Ok(())
-        }
-        Change::Delete => {
-            let mut stmt = conn.prepare_cached(&sql.delete)?;
-            stmt.execute([key])?;
-            Ok(())
-        }
+pub fn apply(conn: &Conn, sql: &Statements, key: &str, change: &Change) -> rusqlite::Result<()> {
+    change
+        .as_write()
+        .map_or(Ok(()), |w| write(conn, sql, key, w))
+}
+
+/// Applies `write` in one autocommit statement (or as part of the caller's transaction).
+pub fn write(conn: &Conn, sql: &Statements, key: &str, write: Write<'_>) -> rusqlite::Result<()> {
+    match write {
+        Write::Put(json) => conn
+            .start(sql, Query::Put, &[key.as_bytes(), json.as_bytes()])?
+            .execute(),
+        Write::Delete => conn.start(sql, Query::Delete, &[key.as_bytes()])?.execute(),
     }
 }

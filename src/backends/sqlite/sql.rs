@@ -80,17 +80,20 @@ pub fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// A stored value as JSON text. Rows written by other programs may hold numbers (their text
-/// is JSON) or NULL (no value: reported as missing).
-pub fn value_text(v: ValueRef<'_>) -> rusqlite::Result<Option<String>> {
+/// Hands `read` a stored value as JSON text, borrowed where SQLite holds it as text. Rows
+/// written by other programs may hold numbers (their text is JSON) or NULL (no value:
+/// reported as missing).
+pub fn with_value_text<R>(
+    v: ValueRef<'_>,
+    read: impl FnOnce(Option<&str>) -> R,
+) -> rusqlite::Result<R> {
     Ok(match v {
-        ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(i.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
-        ValueRef::Text(b) | ValueRef::Blob(b) => Some(
-            String::from_utf8(b.to_vec())
-                .map_err(|e| rusqlite::Error::Utf8Error(0, e.utf8_error()))?,
-        ),
+        ValueRef::Null => read(None),
+        ValueRef::Integer(i) => read(Some(&i.to_string())),
+        ValueRef::Real(f) => read(Some(&f.to_string())),
+        ValueRef::Text(b) | ValueRef::Blob(b) => read(Some(
+            std::str::from_utf8(b).map_err(|e| rusqlite::Error::Utf8Error(0, e))?,
+        )),
     })
 }
 

@@ -312,3 +312,79 @@ fn key_locks_are_per_table_and_follow_sqlite_name_folding() {
     assert_ne!(names("items"), names("other"));
     assert_ne!(names("items"), names("aux.items"));
 }
+
+#[test]
+fn get_now_answers_once_open_and_borrows_the_stored_text() {
+    let dir = TempDir::new("get-now");
+    let path = dir.db();
+    let s = store(&path, "reshuffledb", Durability::Normal);
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    assert_eq!(
+        s.get_now("a", owned),
+        None,
+        "not opened yet: the store queues"
+    );
+    block_on({
+        let s = s.clone();
+        async move { s.set("a", "{\"x\":1}".into()).await.unwrap() }
+    });
+    assert_eq!(s.get_now("a", owned), Some(Ok(Some("{\"x\":1}".into()))));
+    assert_eq!(s.get_now("b", owned), Some(Ok(None)));
+    let other = Connection::open(&path).unwrap();
+    other
+        .execute("INSERT INTO reshuffledb VALUES ('n', NULL), ('i', 7)", [])
+        .unwrap();
+    assert_eq!(s.get_now("n", owned), Some(Ok(None)));
+    assert_eq!(s.get_now("i", owned), Some(Ok(Some("7".into()))));
+    block_on(async move { s.close().await.unwrap() });
+}
+
+#[test]
+fn set_now_leaves_a_key_held_by_another_process_to_the_queued_path() {
+    let dir = TempDir::new("set-now");
+    let path = dir.db();
+    let s = store(&path, "reshuffledb", Durability::Normal);
+    assert_eq!(s.set_now("k", "1"), None, "not opened yet");
+    block_on({
+        let s = s.clone();
+        async move { s.set("k", "1".into()).await.unwrap() }
+    });
+    assert_eq!(s.set_now("k", "2"), Some(Ok(())));
+    // Another open file description of the lock file stands for another process.
+    let other = ProcessLocks::open(&lock_path(&path)).unwrap();
+    let held = other
+        .try_lock_key(&s.backend().lock_name("k"))
+        .unwrap()
+        .expect("free");
+    assert_eq!(s.set_now("k", "3"), None);
+    assert_eq!(s.remove_now("k"), None);
+    assert_eq!(s.set_now("other", "4"), Some(Ok(())));
+    let got = block_on({
+        let s = s.clone();
+        async move {
+            // The queued set waits for the other process on a thread, until it lets go.
+            let queued = s.set("k", "3".into());
+            let (tx, rx) = crate::core::executor::oneshot();
+            let exec = crate::core::executor::Executor::current().expect("executor");
+            exec.spawn(async move { tx.send(queued.await) });
+            drop(held);
+            rx.await.expect("sent").unwrap();
+            s.get("k").await.unwrap()
+        }
+    });
+    assert_eq!(got.as_deref(), Some("3"));
+    let fsync = store(&path, "reshuffledb", Durability::Fsync);
+    block_on({
+        let f = fsync.clone();
+        async move { f.get("k").await.unwrap() }
+    });
+    assert_eq!(
+        fsync.set_now("k", "5"),
+        None,
+        "fsync writes go to the worker"
+    );
+    block_on(async move {
+        s.close().await.unwrap();
+        fsync.close().await.unwrap();
+    });
+}

@@ -13,15 +13,14 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 
-use rusqlite::Connection;
-
 use super::conn::{open_inline, open_worker, Durability};
 use super::ops;
 use super::sql::Statements;
+use super::stmt::Conn;
 use crate::core::executor::{oneshot, run_blocking, Sender};
 use crate::core::{Change, DatastoreError, Result};
 
-type Task = Box<dyn FnOnce(&Connection, &Statements) + Send>;
+type Task = Box<dyn FnOnce(&Conn, &Statements) + Send>;
 
 enum Job {
     Write {
@@ -50,7 +49,7 @@ impl Worker {
         path: PathBuf,
         durability: Durability,
         sql: Arc<Statements>,
-    ) -> Result<(Worker, Connection)> {
+    ) -> Result<(Worker, Conn)> {
         let (tx, rx) = mpsc::channel();
         let (opened_tx, opened_rx) = oneshot();
         let thread = thread::Builder::new()
@@ -79,7 +78,7 @@ impl Worker {
     /// Runs `op` on the worker's connection (which waits out other processes' locks).
     pub async fn run<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&Connection, &Statements) -> Result<T> + Send + 'static,
+        op: impl FnOnce(&Conn, &Statements) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, rx) = oneshot();
         let task: Task = Box::new(move |conn, sql| reply.send(op(conn, sql)));
@@ -119,7 +118,7 @@ impl Worker {
     }
 }
 
-fn serve(conn: &Connection, sql: &Statements, rx: &mpsc::Receiver<Job>) {
+fn serve(conn: &Conn, sql: &Statements, rx: &mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut writes = Vec::new();
         for job in std::iter::once(first).chain(rx.try_iter()) {
@@ -140,7 +139,7 @@ fn serve(conn: &Connection, sql: &Statements, rx: &mpsc::Receiver<Job>) {
 }
 
 /// Commits `writes` in one transaction (one fsync), then answers each.
-fn commit(conn: &Connection, sql: &Statements, writes: Vec<(String, Change, Sender<Result<()>>)>) {
+fn commit(conn: &Conn, sql: &Statements, writes: Vec<(String, Change, Sender<Result<()>>)>) {
     if let [(key, change, _)] = writes.as_slice() {
         let result = ops::apply(conn, sql, key, change).map_err(|e| sql.error(e));
         if let Some((_, _, reply)) = writes.into_iter().next() {

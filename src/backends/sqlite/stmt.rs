@@ -1,0 +1,351 @@
+//! A connection with its hot statements prepared once and held (`SQLITE_PREPARE_PERSISTENT`),
+//! instead of being looked up in rusqlite's statement cache on every call.
+//!
+//! Invariants:
+//! - A statement is prepared on first use (an error is returned and the next use tries
+//!   again, as with rusqlite's cache) and finalized before its connection closes: [`Conn`]
+//!   drops its statements first, and [`Conn::close`] finalizes them before closing.
+//! - Each use binds every parameter, steps, then resets the statement and clears its bindings
+//!   when the [`Running`] guard drops: no read transaction stays open, and no borrowed
+//!   parameter (bound without a copy) is referenced after the call.
+//! - Errors are the `rusqlite::Error`s rusqlite itself would return, so messages and busy
+//!   detection do not depend on which path ran a statement.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, CStr};
+use std::ops::Deref;
+use std::ptr;
+
+use rusqlite::ffi;
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use super::sql::{with_value_text, Statements};
+
+/// The statements held by a [`Conn`].
+#[derive(Clone, Copy, Debug)]
+pub enum Query {
+    /// `?1` = key; one row with the value, or none.
+    Get,
+    /// `?1` = key, `?2` = JSON text.
+    Put,
+    /// `?1` = key.
+    Delete,
+}
+
+const QUERIES: usize = 3;
+
+impl Query {
+    fn sql(self, sql: &Statements) -> &str {
+        match self {
+            Query::Get => &sql.get,
+            Query::Put => &sql.put,
+            Query::Delete => &sql.delete,
+        }
+    }
+}
+
+/// Prepared statements of one connection; finalized on drop.
+struct Prepared([Cell<*mut ffi::sqlite3_stmt>; QUERIES]);
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        for slot in &self.0 {
+            // SAFETY: a non-null slot holds a statement prepared on this connection and not
+            // finalized yet; finalizing NULL is a no-op.
+            unsafe { ffi::sqlite3_finalize(slot.replace(ptr::null_mut())) };
+        }
+    }
+}
+
+/// A SQLite connection and its held statements. It derefs to the rusqlite connection for
+/// everything else (pragmas, transactions, `list`).
+pub struct Conn {
+    // Declared first: dropped (finalized) before the connection closes.
+    prepared: Prepared,
+    conn: Connection,
+}
+
+// SAFETY: connections are opened with SQLITE_OPEN_NO_MUTEX (multi-thread mode): a connection
+// and its statements may move to another thread as long as one thread at a time uses them.
+// `Conn` is not `Sync` (it holds `Cell`s), so only its owner's thread can use it.
+unsafe impl Send for Conn {}
+
+impl Deref for Conn {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Conn {
+    pub fn new(conn: Connection) -> Self {
+        Conn {
+            prepared: Prepared(Default::default()),
+            conn,
+        }
+    }
+
+    /// Finalizes the statements, then closes the connection.
+    pub fn close(self) -> rusqlite::Result<()> {
+        let Conn { prepared, conn } = self;
+        drop(prepared);
+        conn.close().map_err(|(_, e)| e)
+    }
+
+    fn db(&self) -> *mut ffi::sqlite3 {
+        // SAFETY: the handle is only used while `self.conn` is alive, and never closed here.
+        unsafe { self.conn.handle() }
+    }
+
+    /// The error rusqlite reports for `code` on this connection.
+    fn error(&self, code: c_int) -> rusqlite::Error {
+        let db = self.db();
+        // SAFETY: valid handle; SQLite's messages are NUL-terminated static or owned text.
+        let msg = unsafe {
+            let text = if ffi::sqlite3_errcode(db) == code {
+                ffi::sqlite3_errmsg(db)
+            } else {
+                ffi::sqlite3_errstr(code)
+            };
+            (!text.is_null()).then(|| CStr::from_ptr(text).to_string_lossy().into_owned())
+        };
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), msg)
+    }
+
+    /// The statement of `query`, prepared now if needed.
+    fn statement(
+        &self,
+        sql: &Statements,
+        query: Query,
+    ) -> rusqlite::Result<*mut ffi::sqlite3_stmt> {
+        let slot = &self.prepared.0[query as usize];
+        if !slot.get().is_null() {
+            return Ok(slot.get());
+        }
+        let text = query.sql(sql);
+        let mut stmt = ptr::null_mut();
+        // SAFETY: valid handle; `text` outlives the call; the length is that of `text`.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                self.db(),
+                text.as_ptr().cast::<c_char>(),
+                c_int::try_from(text.len()).unwrap_or(c_int::MAX),
+                ffi::SQLITE_PREPARE_PERSISTENT as _,
+                &mut stmt,
+                ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(self.prepare_error(rc, text));
+        }
+        slot.set(stmt);
+        Ok(stmt)
+    }
+
+    /// As rusqlite reports a failed prepare: with the offending SQL and offset when known.
+    fn prepare_error(&self, code: c_int, text: &str) -> rusqlite::Error {
+        let error = self.error(code);
+        // SAFETY: valid handle.
+        let offset = unsafe { ffi::sqlite3_error_offset(self.db()) };
+        match error {
+            rusqlite::Error::SqliteFailure(e, msg)
+                if e.code == rusqlite::ErrorCode::Unknown && offset >= 0 =>
+            {
+                rusqlite::Error::SqlInputError {
+                    error: e,
+                    msg: msg.unwrap_or_else(|| "error".to_owned()),
+                    sql: text.to_owned(),
+                    offset,
+                }
+            }
+            e => e,
+        }
+    }
+
+    /// Binds `params` (as TEXT, without copying them) to `query`'s statement; step it through
+    /// the returned guard, which resets the statement when dropped.
+    pub fn start<'a>(
+        &'a self,
+        sql: &Statements,
+        query: Query,
+        params: &[&'a [u8]],
+    ) -> rusqlite::Result<Running<'a>> {
+        let stmt = self.statement(sql, query)?;
+        let running = Running { conn: self, stmt };
+        for (i, p) in params.iter().enumerate() {
+            // SAFETY: `stmt` is live; `p` outlives the guard, which clears the bindings
+            // before `p` may go away (SQLITE_STATIC: SQLite does not copy it).
+            let rc = unsafe {
+                ffi::sqlite3_bind_text64(
+                    stmt,
+                    i as c_int + 1,
+                    p.as_ptr().cast::<c_char>(),
+                    p.len() as u64,
+                    ffi::SQLITE_STATIC(),
+                    ffi::SQLITE_UTF8 as u8,
+                )
+            };
+            if rc != ffi::SQLITE_OK {
+                return Err(self.error(rc));
+            }
+        }
+        Ok(running)
+    }
+}
+
+/// A statement in use; reset (and its bindings cleared) on drop.
+pub struct Running<'a> {
+    conn: &'a Conn,
+    stmt: *mut ffi::sqlite3_stmt,
+}
+
+impl Running<'_> {
+    /// Runs to the next row: `true` if there is one, `false` when done.
+    pub fn step(&mut self) -> rusqlite::Result<bool> {
+        // SAFETY: live statement with every parameter bound.
+        match unsafe { ffi::sqlite3_step(self.stmt) } {
+            ffi::SQLITE_ROW => Ok(true),
+            ffi::SQLITE_DONE => Ok(false),
+            rc => Err(self.conn.error(rc)),
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    pub fn execute(mut self) -> rusqlite::Result<()> {
+        match self.step()? {
+            false => Ok(()),
+            true => Err(rusqlite::Error::ExecuteReturnedResults),
+        }
+    }
+
+    /// Hands `read` column `col` of the current row as JSON text (see [`with_value_text`]),
+    /// borrowed from SQLite.
+    pub fn with_value<R>(
+        &self,
+        col: c_int,
+        read: impl FnOnce(Option<&str>) -> R,
+    ) -> rusqlite::Result<R> {
+        // SAFETY: the statement is on a row (the caller's `step` returned `true`); the
+        // pointers SQLite returns stay valid until the next step, reset or type conversion,
+        // none of which can happen while `read` runs (it has no access to the statement).
+        let v = unsafe {
+            let s = self.stmt;
+            match ffi::sqlite3_column_type(s, col) {
+                ffi::SQLITE_INTEGER => ValueRef::Integer(ffi::sqlite3_column_int64(s, col)),
+                ffi::SQLITE_FLOAT => ValueRef::Real(ffi::sqlite3_column_double(s, col)),
+                ffi::SQLITE_TEXT => {
+                    ValueRef::Text(self.bytes(col, ffi::sqlite3_column_text(s, col))?)
+                }
+                ffi::SQLITE_BLOB => {
+                    ValueRef::Blob(self.bytes(col, ffi::sqlite3_column_blob(s, col))?)
+                }
+                _ => ValueRef::Null,
+            }
+        };
+        with_value_text(v, read)
+    }
+
+    /// The bytes of column `col` at `p`, just returned by its text or blob accessor.
+    unsafe fn bytes<T>(&self, col: c_int, p: *const T) -> rusqlite::Result<&[u8]> {
+        let len = usize::try_from(ffi::sqlite3_column_bytes(self.stmt, col)).unwrap_or(0);
+        if len == 0 {
+            return Ok(&[]);
+        }
+        if p.is_null() {
+            return Err(self.conn.error(ffi::SQLITE_NOMEM));
+        }
+        Ok(std::slice::from_raw_parts(p.cast::<u8>(), len))
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        // SAFETY: live statement. Its step's error was already reported; reset only ends it.
+        unsafe {
+            ffi::sqlite3_reset(self.stmt);
+            ffi::sqlite3_clear_bindings(self.stmt);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::sql_identifier::TableName;
+
+    fn conn(ddl: &str) -> (Conn, Statements) {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(ddl).unwrap();
+        (
+            Conn::new(c),
+            Statements::new(&TableName::parse("t").unwrap()),
+        )
+    }
+
+    #[test]
+    fn errors_read_as_rusqlite_reports_them() {
+        let (c, sql) = conn("CREATE TABLE t (id varchar, value varchar)");
+        let ours = c.start(&sql, Query::Put, &[b"k", b"1"]).err().unwrap();
+        let theirs = c.prepare(&sql.put).err().unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        // An error at a known offset of the SQL.
+        let (c, sql) = conn("CREATE TABLE t (id varchar primary key, other)");
+        let ours = c.start(&sql, Query::Get, &[b"k"]).err().unwrap();
+        let theirs = c.prepare(&sql.get).err().unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        assert!(
+            matches!(ours, rusqlite::Error::SqlInputError { .. }),
+            "{ours:?}"
+        );
+        // A failed prepare is tried again on the next use.
+        c.execute_batch("ALTER TABLE t ADD COLUMN value").unwrap();
+        assert!(c.start(&sql, Query::Get, &[b"k"]).is_ok());
+    }
+
+    #[test]
+    fn values_of_every_type_read_as_json_text() {
+        let (c, sql) = conn(
+            "CREATE TABLE t (id varchar primary key, value);
+             INSERT INTO t VALUES ('i', 42), ('f', 1.5), ('s', '\"x\"'), ('b', x'5b315d'),
+                                  ('n', NULL), ('e', '')",
+        );
+        let get = |k: &str| {
+            let mut s = c.start(&sql, Query::Get, &[k.as_bytes()]).unwrap();
+            match s.step().unwrap() {
+                true => s.with_value(0, |v| v.map(str::to_owned)).unwrap(),
+                false => Some("<none>".into()),
+            }
+        };
+        assert_eq!(get("i").as_deref(), Some("42"));
+        assert_eq!(get("f").as_deref(), Some("1.5"));
+        assert_eq!(get("s").as_deref(), Some("\"x\""));
+        assert_eq!(get("b").as_deref(), Some("[1]"));
+        assert_eq!(get("n"), None);
+        assert_eq!(get("e").as_deref(), Some(""));
+        assert_eq!(get("missing").as_deref(), Some("<none>"));
+    }
+
+    #[test]
+    fn a_statement_is_reset_after_use_so_no_read_transaction_stays_open() {
+        let (c, sql) = conn("CREATE TABLE t (id varchar primary key, value varchar)");
+        c.start(&sql, Query::Put, &[b"k", b"1"])
+            .unwrap()
+            .execute()
+            .unwrap();
+        {
+            let mut s = c.start(&sql, Query::Get, &[b"k"]).unwrap();
+            assert!(s.step().unwrap());
+        }
+        assert!(c.is_autocommit());
+        // SAFETY: valid handle; no statement of this connection is busy after the reset.
+        let busy = unsafe { ffi::sqlite3_next_stmt(c.handle(), ptr::null_mut()) };
+        let mut stmt = busy;
+        while !stmt.is_null() {
+            assert_eq!(unsafe { ffi::sqlite3_stmt_busy(stmt) }, 0);
+            stmt = unsafe { ffi::sqlite3_next_stmt(c.handle(), stmt) };
+        }
+        c.close().unwrap();
+    }
+}
