@@ -362,12 +362,24 @@ fn failing_background_compactions_never_fail_writes() {
             s.set("first", "0".into()).await.unwrap();
             faults::arm(&folder, Point::TempWrite, Fault::NoSpace, u32::MAX);
             let mut acked = BTreeMap::from([("first".to_owned(), "0".to_owned())]);
-            for i in 0..200 {
+            // Background compactions run on a thread, which a loaded machine may start late:
+            // keep writing (pausing now and then) until one has met the fault.
+            let give_up = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let mut i = 0;
+            while i < 200 || faults::fired(&folder, Point::TempWrite) == 0 {
+                assert!(
+                    std::time::Instant::now() < give_up,
+                    "no background compaction ran"
+                );
                 let (k, v) = (format!("k{}", i % 7), i.to_string());
                 s.set(&k, v.clone()).await.unwrap();
                 acked.insert(k, v);
+                i += 1;
+                if i >= 200 {
+                    let pause = std::time::Instant::now() + std::time::Duration::from_millis(1);
+                    crate::core::timer::Sleep::until(pause).await;
+                }
             }
-            assert!(faults::fired(&folder, Point::TempWrite) > 0);
             faults::clear(&folder);
             s.close().await.unwrap();
             acked
