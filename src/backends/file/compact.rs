@@ -36,6 +36,7 @@ impl Shared {
                 id: disk::file_id(&meta),
                 applied: len,
                 base_end: len,
+                torn: false,
             });
         }
         Ok(())
@@ -112,6 +113,7 @@ impl Shared {
                 id: disk::file_id(&meta),
                 applied: base_len + (to - from),
                 base_end: base_len,
+                torn: false,
             });
         }
         Ok(())
