@@ -452,7 +452,8 @@ describe('FileStoreAdapter', () => {
         let buffer = ''
         let firstAck
         const started = new Promise((resolve) => (firstAck = resolve))
-        const exited = new Promise((resolve) => child.on('exit', resolve))
+        // 'close', not 'exit': lines still in the pipe when the child dies are read first.
+        const exited = new Promise((resolve) => child.on('close', resolve))
         child.stdout.on('data', (d) => {
           buffer += d
           let nl

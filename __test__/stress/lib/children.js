@@ -1,6 +1,7 @@
 // Child processes that talk in JSON lines: each line a child prints is one message.
 'use strict'
 const { spawn } = require('child_process')
+const fs = require('fs')
 const path = require('path')
 
 const fixture = (name) => path.join(__dirname, '..', 'fixtures', name)
@@ -22,7 +23,8 @@ function startChild(name, args, onMessage, { stdin = false } = {}) {
       if (line.trim()) onMessage(JSON.parse(line))
     }
   })
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  // 'close', not 'exit': every line the child wrote before it died has been read by then.
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
   const send = (obj) => child.stdin.write(JSON.stringify(obj) + '\n')
   return { child, send, exited }
 }
@@ -45,4 +47,9 @@ function serveStdin(handle) {
 
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
-module.exports = { startChild, serveStdin, say, fixture }
+// `say`, written before it returns. process.stdout.write to a pipe queues in the process when
+// the pipe is full, and a SIGKILL drops the queue: a child that announces an operation before
+// starting it (and is killed) must use this.
+const sayNow = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n')
+
+module.exports = { startChild, serveStdin, say, sayNow, fixture }

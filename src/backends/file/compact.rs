@@ -36,6 +36,7 @@ impl Shared {
                 id: disk::file_id(&meta),
                 applied: len,
                 base_end: len,
+                torn: false,
             });
         }
         Ok(())
@@ -48,13 +49,19 @@ impl Shared {
         let snapshot = {
             let (_gate, _range) = self.lock_store().await?;
             self.with_current(true, |open| match &open.data {
-                Some(d) if d.applied > d.base_end => {
-                    Some((format::encode_base(&open.map), d.id, d.applied))
-                }
+                Some(d) if d.applied > d.base_end => Some((
+                    format::encode_base(&open.map),
+                    d.id,
+                    d.applied,
+                    d.file.clone(),
+                )),
                 _ => None,
             })?
         };
-        let Some((base, id, from)) = snapshot else {
+        // The snapshot's file stays open to the end: while it is, no file created meanwhile (by
+        // compactions that replace it) can get its inode number, so an equal id at the end
+        // means the same file.
+        let Some((base, id, from, _snapshot_file)) = snapshot else {
             return Ok(());
         };
         let base_len = base.len() as u64;
@@ -112,6 +119,7 @@ impl Shared {
                 id: disk::file_id(&meta),
                 applied: base_len + (to - from),
                 base_end: base_len,
+                torn: false,
             });
         }
         Ok(())

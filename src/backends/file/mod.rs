@@ -82,6 +82,10 @@ struct DataFile {
     applied: u64,
     /// Where the base ends and records start.
     base_end: u64,
+    /// A torn record was seen after `applied` and left in place (no store-wide lock to cut
+    /// it). Its writer may have crashed, which moves no change count: until it is cut, the
+    /// file must be looked at again, or an append would land after the torn bytes.
+    torn: bool,
 }
 
 /// An open store: its lock file (opened by the first lock), its data file (absent until the
@@ -314,7 +318,8 @@ impl Shared {
     /// the count is where it was, the data is current and the file need not be looked at.
     fn catch_up(&self, open: &mut Open, locked: bool) -> Result<()> {
         let changes = open.locks.as_ref().and_then(|l| l.changes());
-        if open.data.is_some() && changes.is_some() && changes == open.seen_changes {
+        let clean = open.data.as_ref().is_some_and(|d| !d.torn);
+        if clean && changes.is_some() && changes == open.seen_changes {
             return Ok(());
         }
         self.compare_with_file(open, locked)?;
@@ -340,6 +345,8 @@ impl Shared {
             Some(d) if d.id == disk::file_id(&meta) && meta.len() >= d.applied => {
                 if meta.len() > d.applied {
                     self.read_tail(open, meta.len(), locked)?;
+                } else if let Some(d) = &mut open.data {
+                    d.torn = false; // cut by another process
                 }
                 Ok(())
             }
@@ -365,6 +372,7 @@ impl Shared {
         }
         if let Some(d) = &mut open.data {
             d.applied = applied;
+            d.torn = log.torn && !locked;
         }
         Ok(())
     }
@@ -397,6 +405,7 @@ impl Shared {
             id: disk::file_id(&meta),
             applied,
             base_end: parsed.base_end,
+            torn: parsed.log.torn && !locked,
         });
         Ok(())
     }
@@ -430,6 +439,7 @@ impl Shared {
             id: disk::file_id(&meta),
             applied: meta.len(),
             base_end: meta.len(),
+            torn: false,
         });
         Ok(())
     }
@@ -462,7 +472,7 @@ impl Shared {
             if let Err(e) = disk::append(&file, &record) {
                 // A partial record is a torn tail: cut it off now if we can (the next writer
                 // would otherwise).
-                let _ = disk::cut(&file, d.applied);
+                d.torn = disk::cut(&file, d.applied).is_err();
                 return Err(self.io(e));
             }
             d.applied += record.len() as u64;
