@@ -96,16 +96,23 @@ fn writes_append_and_close_compacts_to_one_object() {
     });
 }
 
-#[test]
-fn a_torn_last_record_is_dropped_quietly() {
-    let dir = TempDir::new("torn");
-    let path = dir.file("s.json");
-    let mut bytes = b"{\"a\":1}".to_vec();
+/// Writes `base`, the record `b = 2`, then the record `c = 3` cut short as a killed writer
+/// leaves it. Returns the bytes and the length of the part that is whole.
+fn write_with_torn_tail(path: &str, base: &[u8]) -> (Vec<u8>, u64) {
+    let mut bytes = base.to_vec();
     bytes.extend(format::encode_put("b", "2"));
     let good = bytes.len() as u64;
     let torn = format::encode_put("c", "3");
     bytes.extend_from_slice(&torn[..torn.len() - 3]);
-    std::fs::write(&path, &bytes).unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    (bytes, good)
+}
+
+#[test]
+fn a_torn_last_record_is_dropped_quietly() {
+    let dir = TempDir::new("torn");
+    let path = dir.file("s.json");
+    let (bytes, good) = write_with_torn_tail(&path, b"{\"a\":1}");
     block_on({
         let path = path.clone();
         async move {
@@ -132,11 +139,7 @@ fn a_torn_last_record_is_dropped_quietly() {
 fn an_update_after_a_torn_record_is_not_lost() {
     let dir = TempDir::new("torn-update");
     let path = dir.file("s.json");
-    let mut bytes = b"{\"a\":1}\n".to_vec();
-    bytes.extend(format::encode_put("b", "2"));
-    let torn = format::encode_put("c", "3");
-    bytes.extend_from_slice(&torn[..torn.len() - 3]);
-    std::fs::write(&path, &bytes).unwrap();
+    write_with_torn_tail(&path, b"{\"a\":1}\n");
     block_on({
         let path = path.clone();
         async move {
