@@ -626,5 +626,20 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       expect(r.code).toBe(0)
       expect(r.lines).toEqual([{ set: { at: 'end' } }])
     })
+
+    test('worker threads use stores and end cleanly, closed, left open or terminated mid-operation', async () => {
+      const table = newTable()
+      const r = await runNode([path.join(__dirname, 'fixtures', 'postgres-workers.js'), table], 30000)
+      expect(r.err).toBe('')
+      expect(r.code).toBe(0)
+      expect(r.lines).toEqual([
+        { mode: 'close', n: 2 },
+        { mode: 'close', exit: 0 },
+        { mode: 'leave', n: 2 },
+        { mode: 'leave', exit: 0 },
+        { busy: true },
+        { mode: 'busy', terminated: true },
+      ])
+    })
   })
 })
