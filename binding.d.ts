@@ -48,7 +48,7 @@ export declare class NativeSqlStore {
    * `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
    * the database is opened on first use.
    */
-  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; lockTimeout?: number })
+  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; busyPollMicros?: number; lockTimeout?: number })
   /** The store's operations as plain functions (see `js::methods`). */
   methods(): NativeStoreMethods
 }

@@ -75,6 +75,11 @@ export interface SQLStoreOptions extends StoreOptions {
   durability?: 'normal' | 'fsync'
   /** PostgreSQL: the most connections this store opens (default: the pool's `max`, else 10). */
   poolSize?: number
+  /**
+   * PostgreSQL: how long, in microseconds, the event loop keeps polling for a reply instead of
+   * sleeping (default 1000; 0 turns it off). Polling stops by itself while replies come slower.
+   */
+  busyPollMicros?: number
 }
 
 /**

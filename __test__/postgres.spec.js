@@ -210,6 +210,10 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
         [{}, 'ok', { poolSize: 0 }],
         [{}, 'ok', { poolSize: 2.5 }],
         [{}, 'ok', { poolSize: '4' }],
+        [{}, 'ok', { busyPollMicros: -1 }],
+        [{}, 'ok', { busyPollMicros: 1.5 }],
+        [{}, 'ok', { busyPollMicros: 20000 }],
+        [{}, 'ok', { busyPollMicros: '500' }],
         [{}, 'ok', { durability: 'fsync' }],
       ]
       for (const [target, table, options] of bad) {
@@ -598,6 +602,21 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
         left = await count()
       }
       expect(left).toBe(0)
+    })
+
+    testWithPg('polling for replies ends with the operations: an idle store uses no CPU', async () => {
+      for (const busyPollMicros of [undefined, 0, 10000]) {
+        const store = fresh(busyPollMicros === undefined ? undefined : { busyPollMicros })
+        for (let i = 0; i < 100; i++) await store.set(`k${i % 10}`, i)
+        await Promise.all(Array.from({ length: 100 }, (_, i) => store.get(`k${i % 10}`)))
+        await expect(store.get('k9')).resolves.toBe(99)
+        const before = process.cpuUsage()
+        await sleep(300)
+        const used = process.cpuUsage(before)
+        // A loop still polling would use about the whole 300 ms.
+        expect((used.user + used.system) / 1000).toBeLessThan(150)
+        await store.close()
+      }
     })
 
     testWithPg('idle connections close after idleTimeoutMillis; the next operation reconnects', async () => {

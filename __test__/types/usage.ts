@@ -54,9 +54,10 @@ void main
 const timed = new MemoryStoreAdapter({ lockTimeout: 5000 })
 const timedFile = new FileStoreAdapter('./state.json', { lockTimeout: 5000, durability: 'fsync' })
 const timedSql = new SQLStoreAdapter('./state.db', 'kv', { lockTimeout: 0 })
+const pgOptions = new SQLStoreAdapter('postgres://app@db/app', 'kv', { poolSize: 4, busyPollMicros: 0 })
 const waitCodes: DatastoreErrorCode[] = [
   'ERR_DATASTORE_REENTRANT',
   'ERR_DATASTORE_LOCK_TIMEOUT',
   'ERR_DATASTORE_UPDATER_ABANDONED',
 ]
-void [timed, timedFile, timedSql, waitCodes]
+void [timed, timedFile, timedSql, pgOptions, waitCodes]

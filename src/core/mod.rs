@@ -3,6 +3,7 @@
 //! that implements every operation once over it.
 
 pub mod backend;
+pub mod busy_poll;
 pub mod error;
 pub mod executor;
 pub mod key;

@@ -2,9 +2,13 @@
 //! the reactor's descriptor. When it is readable the reactor wakes the tasks whose sockets are
 //! ready and the executor is drained in a callback scope, so promise reactions run right after.
 //!
-//! The handle is unreferenced: sockets alone never keep Node alive (an operation in flight
-//! holds a `BusyGuard` for that). It is closed by the env's cleanup hook, before the loop of a
-//! worker thread must be empty.
+//! While a reply is due soon ([`busy_poll`]), an idle handle keeps the loop polling instead of
+//! sleeping: libuv polls with a zero timeout while an idle handle is active, so timers and
+//! every other descriptor are served as usual, only the thread does not halt.
+//!
+//! Both handles are unreferenced: sockets alone never keep Node alive (an operation in flight
+//! holds a `BusyGuard` for that). They are closed by the env's cleanup hook, before the loop of
+//! a worker thread must be empty.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
@@ -15,18 +19,24 @@ use std::time::Duration;
 use napi::sys;
 
 use super::runtime::Runtime;
+use crate::core::busy_poll;
 use crate::core::reactor::{self, Reactor};
 
 // libuv, as exported by the Node binary (uv.h).
+const UV_IDLE: c_int = 6;
 const UV_POLL: c_int = 8;
 const UV_READABLE: c_int = 1;
 type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+type IdleCb = unsafe extern "C" fn(handle: *mut c_void);
 type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
 extern "C" {
     fn uv_handle_size(kind: c_int) -> usize;
     fn uv_poll_init(event_loop: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
     fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
     fn uv_poll_stop(handle: *mut c_void) -> c_int;
+    fn uv_idle_init(event_loop: *mut c_void, handle: *mut c_void) -> c_int;
+    fn uv_idle_start(handle: *mut c_void, cb: IdleCb) -> c_int;
+    fn uv_idle_stop(handle: *mut c_void) -> c_int;
     fn uv_unref(handle: *mut c_void);
     fn uv_close(handle: *mut c_void, cb: CloseCb);
     fn uv_strerror(err: c_int) -> *const std::ffi::c_char;
@@ -35,12 +45,62 @@ extern "C" {
 thread_local! {
     /// The poll handle of this thread's reactor, while it is open.
     static HANDLE: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
+    /// The idle handle that keeps the loop polling, made on first use.
+    static IDLE: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
 }
 
-/// Makes Node's loop watch this thread's reactor once it starts (call when the runtime of the
-/// thread is made).
+/// Makes Node's loop watch this thread's reactor once it starts, and poll while replies are
+/// due (call when the runtime of the thread is made).
 pub fn install(env: sys::napi_env) {
     reactor::set_host(move |fd| watch(env, fd));
+    busy_poll::set_host(move || start_polling(env));
+}
+
+/// A zeroed, 8-byte aligned block for a libuv handle of `kind`; freed by [`free_handle`].
+fn alloc_handle(kind: c_int) -> *mut c_void {
+    // SAFETY: uv_handle_size only reads its argument.
+    let words = unsafe { uv_handle_size(kind) }.div_ceil(8);
+    Box::into_raw(vec![0u64; words].into_boxed_slice()).cast::<c_void>()
+}
+
+fn event_loop(env: sys::napi_env) -> io::Result<*mut c_void> {
+    let mut event_loop = ptr::null_mut();
+    // SAFETY: a valid env on its own thread.
+    let status = unsafe { sys::napi_get_uv_event_loop(env, &mut event_loop) };
+    if status != sys::Status::napi_ok || event_loop.is_null() {
+        return Err(io::Error::other("Node's event loop is not available"));
+    }
+    Ok(event_loop.cast())
+}
+
+/// Starts the idle handle (making it on first use). Without it the loop just sleeps as usual,
+/// so failures are not errors.
+fn start_polling(env: sys::napi_env) {
+    let mut handle = IDLE.with(|h| h.get());
+    if handle.is_null() {
+        let Ok(event_loop) = event_loop(env) else {
+            return;
+        };
+        handle = alloc_handle(UV_IDLE);
+        // SAFETY: a fresh handle block for this thread's loop; freed by `closed_idle` after
+        // uv_close, or here when init failed.
+        unsafe {
+            if uv_idle_init(event_loop, handle) != 0 {
+                free_handle(handle, UV_IDLE);
+                return;
+            }
+            uv_unref(handle);
+        }
+        IDLE.with(|h| h.set(handle));
+    }
+    // SAFETY: an initialised idle handle of this thread; starting an active one is a no-op.
+    unsafe { uv_idle_start(handle, poll_again) };
+}
+
+unsafe extern "C" fn poll_again(handle: *mut c_void) {
+    if !busy_poll::keep_polling() {
+        uv_idle_stop(handle);
+    }
 }
 
 fn uv_error(what: &str, code: c_int) -> io::Error {
@@ -50,31 +110,22 @@ fn uv_error(what: &str, code: c_int) -> io::Error {
 }
 
 fn watch(env: sys::napi_env, fd: i32) -> io::Result<()> {
-    let mut event_loop = ptr::null_mut();
-    // SAFETY: a valid env on its own thread.
-    let status = unsafe { sys::napi_get_uv_event_loop(env, &mut event_loop) };
-    if status != sys::Status::napi_ok || event_loop.is_null() {
-        return Err(io::Error::other("Node's event loop is not available"));
-    }
+    let event_loop = event_loop(env)?;
     // The handle is a uv_poll_t of the size libuv reports, 8-byte aligned; its first field
-    // (`data`) holds the env. Freed by `closed` after uv_close.
+    // (`data`) holds the env. Freed by `closed_poll` after uv_close.
     // SAFETY: libuv initialises the handle before any other use; the memory stays valid until
     // its close callback runs.
     unsafe {
-        let words = uv_handle_size(UV_POLL).div_ceil(8);
-        let handle = Box::into_raw(vec![0u64; words].into_boxed_slice()).cast::<c_void>();
-        let rc = uv_poll_init(event_loop.cast(), handle, fd);
+        let handle = alloc_handle(UV_POLL);
+        let rc = uv_poll_init(event_loop, handle, fd);
         if rc != 0 {
-            drop(Box::from_raw(ptr::slice_from_raw_parts_mut(
-                handle.cast::<u64>(),
-                words,
-            )));
+            free_handle(handle, UV_POLL);
             return Err(uv_error("cannot watch the socket reactor", rc));
         }
         *handle.cast::<sys::napi_env>() = env;
         let rc = uv_poll_start(handle, UV_READABLE, readable);
         if rc != 0 {
-            uv_close(handle, closed);
+            uv_close(handle, closed_poll);
             return Err(uv_error("cannot watch the socket reactor", rc));
         }
         uv_unref(handle);
@@ -91,22 +142,45 @@ unsafe extern "C" fn readable(handle: *mut c_void, _status: c_int, _events: c_in
     Runtime::get(env).drain_from_event_loop();
 }
 
-unsafe extern "C" fn closed(handle: *mut c_void) {
-    let words = uv_handle_size(UV_POLL).div_ceil(8);
+/// Frees a block made by [`alloc_handle`] for `kind`.
+///
+/// # Safety
+/// `handle` came from `alloc_handle(kind)` and libuv no longer uses it.
+unsafe fn free_handle(handle: *mut c_void, kind: c_int) {
+    let words = uv_handle_size(kind).div_ceil(8);
     drop(Box::from_raw(ptr::slice_from_raw_parts_mut(
         handle.cast::<u64>(),
         words,
     )));
 }
 
-/// Stops watching (env teardown): an open handle would keep a worker's loop from closing.
+unsafe extern "C" fn closed_poll(handle: *mut c_void) {
+    free_handle(handle, UV_POLL);
+}
+
+unsafe extern "C" fn closed_idle(handle: *mut c_void) {
+    free_handle(handle, UV_IDLE);
+}
+
+/// Stops watching and polling (env teardown): an open handle would keep a worker's loop from
+/// closing.
 pub fn close() {
+    busy_poll::remove_host();
     let handle = HANDLE.with(|h| h.replace(ptr::null_mut()));
     if !handle.is_null() {
         // SAFETY: the handle was initialised by `watch` and is closed once.
         unsafe {
             uv_poll_stop(handle);
-            uv_close(handle, closed);
+            uv_close(handle, closed_poll);
+        }
+    }
+    let idle = IDLE.with(|h| h.replace(ptr::null_mut()));
+    if !idle.is_null() {
+        // SAFETY: initialised by `start_polling` and closed once; no new one is made after
+        // this (the host was removed above).
+        unsafe {
+            uv_idle_stop(idle);
+            uv_close(idle, closed_idle);
         }
     }
 }

@@ -313,7 +313,36 @@ fn js_env(js: Js) -> HashMap<String, String> {
         .collect()
 }
 
-/// Applies the store's own options (`{ poolSize }`) to `config`.
+/// The longest `busyPollMicros`.
+const MAX_BUSY_POLL_MICROS: u64 = 10_000;
+
+/// A whole number in `0..=max` for the option `name`; `None` when not given.
+fn whole_option(
+    js: Js,
+    o: Value,
+    name: &CStr,
+    min: f64,
+    max: f64,
+) -> Result<Option<f64>, DatastoreError> {
+    let v = js.get(o, name);
+    if type_of(js, v) == Type::Missing {
+        return Ok(None);
+    }
+    let n = if type_of(js, v) == Type::Number {
+        number(js, v)
+    } else {
+        f64::NAN
+    };
+    if n.fract() != 0.0 || !(min..=max).contains(&n) {
+        return Err(invalid(format!(
+            "{} must be a whole number from {min} to {max}",
+            name.to_string_lossy()
+        )));
+    }
+    Ok(Some(n))
+}
+
+/// Applies the store's own options (`{ poolSize, busyPollMicros }`) to `config`.
 pub fn apply_pg_options(
     js: Js,
     options: Option<Value>,
@@ -325,25 +354,20 @@ pub fn apply_pg_options(
     if type_of(js, o) != Type::Object {
         return Err(invalid("options must be an object like { poolSize: 10 }"));
     }
-    let known = |n: &String| n == "poolSize" || STORE_OPTION_NAMES.contains(&n.as_str());
+    let known = |n: &String| {
+        n == "poolSize" || n == "busyPollMicros" || STORE_OPTION_NAMES.contains(&n.as_str())
+    };
     if let Some(name) = js.property_names(o).into_iter().find(|n| !known(n)) {
         return Err(invalid(format!(
-            "unknown option {name:?} for PostgreSQL (known: poolSize, lockTimeout)"
+            "unknown option {name:?} for PostgreSQL (known: poolSize, busyPollMicros, \
+             lockTimeout)"
         )));
     }
-    let size = js.get(o, c"poolSize");
-    if type_of(js, size) != Type::Missing {
-        let n = if type_of(js, size) == Type::Number {
-            number(js, size)
-        } else {
-            f64::NAN
-        };
-        if n.fract() != 0.0 || !(1.0..=MAX_POOL_SIZE as f64).contains(&n) {
-            return Err(invalid(format!(
-                "poolSize must be a whole number of connections from 1 to {MAX_POOL_SIZE}"
-            )));
-        }
+    if let Some(n) = whole_option(js, o, c"poolSize", 1.0, MAX_POOL_SIZE as f64)? {
         config.pool_size = n as usize;
+    }
+    if let Some(n) = whole_option(js, o, c"busyPollMicros", 0.0, MAX_BUSY_POLL_MICROS as f64)? {
+        config.busy_poll = Duration::from_micros(n as u64);
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ enum Engine {
 }
 
 /// The PostgreSQL engine for a pg `Pool`, `Client` or config object, or a `postgres://` URL;
-/// `options` is `{ poolSize }`.
+/// `options` is `{ poolSize, busyPollMicros, lockTimeout }`.
 fn postgres_target(
     js: Js,
     target: Value,
@@ -163,7 +163,7 @@ impl NativeSqlStore {
     /// the database is opened on first use.
     #[napi(
         constructor,
-        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; lockTimeout?: number }"
+        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; busyPollMicros?: number; lockTimeout?: number }"
     )]
     pub fn new(
         env: &Env,

@@ -22,7 +22,7 @@ use super::config::PgConfig;
 use super::error::pg_error;
 use super::keys;
 use super::pool::{Conn, Lease, Pool};
-use super::runtime::{detach, run};
+use super::runtime::{detach, reply, run};
 use crate::backends::sql_identifier::TableName;
 use crate::core::timer::Sleep;
 use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
@@ -71,7 +71,8 @@ fn failed(c: &Conn, table: &str, e: &tokio_postgres::Error) -> DatastoreError {
 }
 
 /// Runs a query that is safe to repeat on a fresh shared connection, retrying once when the
-/// connection turns out to be dead (e.g. its server process was terminated while idle).
+/// connection turns out to be dead (e.g. its server process was terminated while idle). Its
+/// reply is expected soon: the loop polls for it.
 async fn on_shared<T, F, Fut>(pool: &Arc<Pool>, f: F) -> Result<(T, Lease)>
 where
     F: Fn(Arc<Conn>) -> Fut,
@@ -80,7 +81,7 @@ where
     let mut retried = false;
     loop {
         let lease = pool.shared().await?;
-        match f(lease.conn.clone()).await {
+        match reply(pool.busy_poll(), f(lease.conn.clone())).await {
             Ok(v) => return Ok((v, lease)),
             Err(e) if !retried && is_closed_conn(&e) => {
                 lease.conn.retire();
@@ -136,7 +137,8 @@ async fn try_once(
 }
 
 /// Takes the key's lock (see the module docs), reading the value under it when `read_id` is
-/// given. The returned lease's connection holds the lock.
+/// given. The returned lease's connection holds the lock. Only the first attempt polls for its
+/// reply: a key held by another session may stay held for long.
 async fn lock_key(
     pool: Arc<Pool>,
     ids: (i32, i32),
@@ -199,6 +201,7 @@ async fn write_and_unlock(
 ) -> Result<()> {
     let conn = lease.conn.clone();
     let table = lease.pool_table();
+    let busy_poll = lease.busy_poll();
     let write = async {
         match &change {
             Change::Keep => Ok(0),
@@ -216,7 +219,7 @@ async fn write_and_unlock(
     });
     let written = match first {
         Poll::Ready(r) => r,
-        Poll::Pending => write.await,
+        Poll::Pending => reply(busy_poll, write).await,
     };
     written.map(|_| ()).map_err(|e| failed(&conn, &table, &e))
 }
@@ -300,8 +303,9 @@ impl HeldKey for PgHeld {
         if let Some(lease) = &self.lease {
             let conn = lease.conn.clone();
             let table = lease.pool_table();
+            let busy_poll = lease.busy_poll();
             return run(async move {
-                let row = conn.client.query_opt(&conn.stmts.get, &[&id]).await;
+                let row = reply(busy_poll, conn.client.query_opt(&conn.stmts.get, &[&id])).await;
                 row.and_then(value_of)
                     .map_err(|e| failed(&conn, &table, &e))
             })

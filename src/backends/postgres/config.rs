@@ -57,6 +57,9 @@ pub struct PgConfig {
     pub pool_size: usize,
     /// Connections unused this long are closed; `None`: kept until `close()`.
     pub idle_timeout: Option<Duration>,
+    /// How long the event loop polls for a reply before it sleeps (`core::busy_poll`); zero:
+    /// never.
+    pub busy_poll: Duration,
 }
 
 /// Connections per store when neither `poolSize` nor the pool's `max` says otherwise
@@ -66,6 +69,9 @@ pub const DEFAULT_POOL_SIZE: usize = 10;
 pub const APPLICATION_NAME: &str = "reshuffle-datastore";
 /// node-postgres's default `idleTimeoutMillis`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default polling window for a reply (the store's `busyPollMicros` option): longer than
+/// a loopback round trip with a commit on the machines measured (docs/postgres.md).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(1000);
 
 fn invalid(message: impl Into<String>) -> DatastoreError {
     DatastoreError::invalid_argument(message)
@@ -279,6 +285,7 @@ impl PgSettings {
             }),
             pool_size,
             idle_timeout: self.idle_timeout.unwrap_or(Some(DEFAULT_IDLE_TIMEOUT)),
+            busy_poll: DEFAULT_BUSY_POLL,
         })
     }
 

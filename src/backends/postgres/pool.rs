@@ -114,6 +114,11 @@ impl Lease {
     pub fn pool_table(&self) -> String {
         self.pool.table_display.clone()
     }
+
+    /// How long the event loop polls for a reply on this lease (see [`Pool::busy_poll`]).
+    pub fn busy_poll(&self) -> std::time::Duration {
+        self.pool.busy_poll()
+    }
 }
 
 impl std::ops::Deref for Lease {
@@ -165,6 +170,11 @@ impl Pool {
 
     pub fn size(&self) -> usize {
         self.config.pool_size
+    }
+
+    /// How long the event loop polls for an operation's reply before it sleeps.
+    pub fn busy_poll(&self) -> Duration {
+        self.config.busy_poll
     }
 
     fn lease(self: &Arc<Self>, conn: &Arc<Conn>, pinned: bool) -> Lease {
