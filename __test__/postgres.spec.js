@@ -9,6 +9,7 @@ const path = require('path')
 const { SQLStoreAdapter } = require('..')
 const { runConformance, expectCode, gate, sleep } = require('./conformance')
 const { applyDefaults, serverReachable } = require('./fixtures/postgres-env')
+const { tcpProxy } = require('./fixtures/tcp-proxy')
 
 applyDefaults()
 // Settings from the PG* variables, passed explicitly: under jest, process.env is a copy that
@@ -575,6 +576,39 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       expect(await store.get('k')).toBe('before and again')
       expect(await store.list()).toEqual(['k'])
       await store.close()
+    })
+
+    test('a server restart fails what is in flight; while it is down operations reject; then they reconnect', async () => {
+      const proxy = await tcpProxy(process.env.PGHOST, Number(process.env.PGPORT || 5432))
+      const store = makePgStore(pgTarget({ host: '127.0.0.1', port: proxy.port }), newTable())
+      try {
+        await store.set('k', 'before')
+        await Promise.all(Array.from({ length: 20 }, (_, i) => store.set(`other${i}`, i)))
+        expect(proxy.connections()).toBeGreaterThan(0)
+        const g = gate()
+        let entered = false
+        const interrupted = store.update('k', async () => {
+          entered = true
+          await g.promise
+          return 'after'
+        })
+        while (!entered) await sleep(5)
+        await proxy.stop() // every connection is cut, new ones are refused
+        g.open()
+        await expectCode(interrupted, 'ERR_DATASTORE_BACKEND')
+        const down = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+        expect(down.message).toContain(`127.0.0.1:${proxy.port}`)
+        await expectCode(store.set('k', 'while down'), 'ERR_DATASTORE_BACKEND')
+
+        await proxy.start()
+        // The interrupted update and the refused set wrote nothing; the store works again.
+        expect(await store.get('k')).toBe('before')
+        expect(await store.update('k', (v) => v + ' and after')).toEqual(['before', 'before and after'])
+        expect(await store.list('other')).toHaveLength(20)
+      } finally {
+        await store.close()
+        await proxy.stop()
+      }
     })
 
     testWithPg('poolSize bounds the connections; close() ends them', async () => {
