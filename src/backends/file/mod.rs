@@ -318,13 +318,32 @@ impl Shared {
     /// the count is where it was, the data is current and the file need not be looked at.
     fn catch_up(&self, open: &mut Open, locked: bool) -> Result<()> {
         let changes = open.locks.as_ref().and_then(|l| l.changes());
-        let clean = open.data.as_ref().is_some_and(|d| !d.torn);
-        if clean && changes.is_some() && changes == open.seen_changes {
+        if Self::is_current(open, changes) {
             return Ok(());
         }
         self.compare_with_file(open, locked)?;
         open.seen_changes = changes;
         Ok(())
+    }
+
+    /// Whether `open` is known current without looking at the file: no torn record pending,
+    /// and the lock file's change count (`changes`, just read) where it was last compared.
+    fn is_current(open: &Open, changes: Option<u64>) -> bool {
+        let clean = open.data.as_ref().is_some_and(|d| !d.torn);
+        clean && changes.is_some() && changes == open.seen_changes
+    }
+
+    /// The value of `key`, borrowed, when [`Shared::read_current`] would answer from memory
+    /// without looking at the file; `None` otherwise (not open yet, closed, poisoned, or the
+    /// file may have changed), having changed nothing.
+    fn read_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<R> {
+        if self.check().is_err() {
+            return None;
+        }
+        let guard = self.open.borrow();
+        let open = guard.as_ref()?;
+        let changes = open.locks.as_ref().and_then(|l| l.changes());
+        Self::is_current(open, changes).then(|| read(open.map.get(key).map(String::as_str)))
     }
 
     fn compare_with_file(&self, open: &mut Open, locked: bool) -> Result<()> {
@@ -507,6 +526,10 @@ impl Backend for FileBackend {
         self.shared
             .read_current(|open| open.map.get(key).cloned())
             .await
+    }
+
+    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+        self.shared.read_now(key, read).map(Ok)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {

@@ -412,3 +412,51 @@ fn changes_that_change_nothing_append_nothing() {
         s.close().await.unwrap();
     });
 }
+
+#[test]
+fn get_now_answers_from_memory_only_while_the_file_is_known_unchanged() {
+    let dir = TempDir::new("get-now");
+    let path = dir.file("s.json");
+    let a = store(&path);
+    let b = store(&path);
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    assert_eq!(
+        a.get_now("k", owned),
+        None,
+        "not opened yet: the store queues"
+    );
+    // A write moves the change count, its own too: the next read compares with the file once.
+    block_on({
+        let a = a.clone();
+        async move {
+            a.set("k", "1".into()).await.unwrap();
+            assert_eq!(a.get("k").await.unwrap().as_deref(), Some("1"));
+        }
+    });
+    assert_eq!(a.get_now("k", owned), Some(Ok(Some("1".into()))));
+    assert_eq!(a.get_now("missing", owned), Some(Ok(None)));
+
+    // Another writer of the file moves the change count: `a` must look at the file again.
+    block_on({
+        let b = b.clone();
+        async move { b.set("k", "2".into()).await.unwrap() }
+    });
+    assert_eq!(a.get_now("k", owned), None, "the file may have changed");
+    let seen = block_on({
+        let a = a.clone();
+        async move { a.get("k").await.unwrap() }
+    });
+    assert_eq!(seen.as_deref(), Some("2"));
+    assert_eq!(
+        a.get_now("k", owned),
+        Some(Ok(Some("2".into()))),
+        "current again"
+    );
+
+    block_on(async move {
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    });
+    let closed = store(&path);
+    assert_eq!(closed.get_now("k", owned), None);
+}
