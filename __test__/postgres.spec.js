@@ -680,7 +680,7 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       expect(r.lines).toEqual([{ set: { at: 'end' } }])
     })
 
-    test('worker threads use stores and end cleanly, closed, left open or terminated mid-operation', async () => {
+    test('worker threads use stores and end cleanly, closed, left open, terminated mid-operation or with timers due', async () => {
       const table = newTable()
       const r = await runNode([path.join(__dirname, 'fixtures', 'postgres-workers.js'), table], 30000)
       expect(r.err).toBe('')
@@ -692,6 +692,7 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
         { mode: 'leave', exit: 0 },
         { busy: true },
         { mode: 'busy', terminated: true },
+        { mode: 'ticking', clean: 10 },
       ])
     })
   })

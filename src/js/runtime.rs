@@ -11,8 +11,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::Arc;
 
 use napi::sys;
+use parking_lot::Mutex;
 
 use super::raw::{Js, Kind, Ref, Value};
 use crate::core::executor::Executor;
@@ -39,6 +41,7 @@ pub struct Runtime {
     parse: Ref,
     attach: Ref,
     pub exec: &'static Executor,
+    tsfn: Tsfn,
     settles: RefCell<HashMap<u32, Settled>>,
     next_settle: Cell<u32>,
     /// Set by an env cleanup hook: the env is being torn down, JS may no longer be called.
@@ -50,21 +53,49 @@ thread_local! {
     static RUNTIME: Cell<Option<&'static Runtime>> = const { Cell::new(None) };
 }
 
-struct Tsfn(sys::napi_threadsafe_function);
+struct RawTsfn(sys::napi_threadsafe_function);
 // SAFETY: napi_call_threadsafe_function may be called from any thread.
-unsafe impl Send for Tsfn {}
-unsafe impl Sync for Tsfn {}
+unsafe impl Send for RawTsfn {}
+
+/// The thread's threadsafe function while its env lives. Node frees it during env teardown,
+/// after our cleanup hook ([`env_closing`]) has emptied this; a thread of ours that wakes the
+/// executor later (a timer firing while the process exits) then finds nothing to call. The
+/// lock makes a call and the emptying exclusive, so no call can use it once freed.
+#[derive(Clone)]
+struct Tsfn(Arc<Mutex<Option<RawTsfn>>>);
 
 impl Tsfn {
     /// Asks the JS thread to drain the executor (from any thread).
     fn wake_js_thread(&self) {
-        unsafe {
-            sys::napi_call_threadsafe_function(
-                self.0,
-                ptr::null_mut(),
-                sys::ThreadsafeFunctionCallMode::nonblocking,
-            );
+        if let Some(t) = &*self.0.lock() {
+            // SAFETY: still alive: emptied (under this lock) before Node frees it.
+            unsafe {
+                sys::napi_call_threadsafe_function(
+                    t.0,
+                    ptr::null_mut(),
+                    sys::ThreadsafeFunctionCallMode::nonblocking,
+                );
+            }
         }
+    }
+
+    /// Keeps the loop alive (`busy`) or lets it exit; on the JS thread.
+    fn set_busy(&self, env: sys::napi_env, busy: bool) {
+        if let Some(t) = &*self.0.lock() {
+            // SAFETY: alive (see `wake_js_thread`), and called on its env's thread.
+            unsafe {
+                if busy {
+                    sys::napi_ref_threadsafe_function(env, t.0);
+                } else {
+                    sys::napi_unref_threadsafe_function(env, t.0);
+                }
+            }
+        }
+    }
+
+    /// The env is closing: no call from now on.
+    fn forget(&self) {
+        *self.0.lock() = None;
     }
 }
 
@@ -127,19 +158,13 @@ impl Runtime {
                 );
                 sys::napi_unref_threadsafe_function(js.0, t);
             }
-            Tsfn(t)
+            Tsfn(Arc::new(Mutex::new(Some(RawTsfn(t)))))
         };
-        let raw_tsfn = tsfn.0;
         let env = js.0;
+        let (waker, busy) = (tsfn.clone(), tsfn.clone());
         let exec = Executor::install(
-            move || tsfn.wake_js_thread(),
-            move |busy| unsafe {
-                if busy {
-                    sys::napi_ref_threadsafe_function(env, raw_tsfn);
-                } else {
-                    sys::napi_unref_threadsafe_function(env, raw_tsfn);
-                }
-            },
+            move || waker.wake_js_thread(),
+            move |on| busy.set_busy(env, on),
         );
         let async_context = {
             let mut c = ptr::null_mut();
@@ -165,6 +190,7 @@ impl Runtime {
             parse: js.reference(parse),
             attach: js.reference(attach),
             exec,
+            tsfn,
             settles: RefCell::new(HashMap::new()),
             next_settle: Cell::new(0),
             closing: Cell::new(false),
@@ -297,6 +323,7 @@ unsafe extern "C" fn abandoned(env: sys::napi_env, data: *mut c_void, _hint: *mu
 unsafe extern "C" fn env_closing(_arg: *mut c_void) {
     if let Some(rt) = RUNTIME.with(|r| r.get()) {
         rt.closing.set(true);
+        rt.tsfn.forget();
     }
     super::event_loop::close();
 }

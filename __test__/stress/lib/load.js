@@ -17,9 +17,10 @@ async function runLoad(spec, { processes = 4, ops, keys = 10000, concurrency = 1
         [JSON.stringify(spec), String(p), String(per), String(keys), String(concurrency), String(seed)],
         (msg) => (report = msg),
       )
-      return exited.then(({ code }) => {
+      return exited.then(({ code, signal }) => {
         if (!report || report.fatal || code !== 0) {
-          throw new Error(`load worker ${p} failed (exit ${code}): ${report && report.fatal}`)
+          const how = signal ? `signal ${signal}` : `exit ${code}`
+          throw new Error(`load worker ${p} failed (${how}): ${report && report.fatal}`)
         }
         return report
       })
