@@ -20,6 +20,20 @@ function pgTarget(extra = {}) {
 }
 const required = process.env.RESHUFFLE_DATASTORE_REQUIRE_PG === '1'
 
+// An update of `key` to `value` whose updater, once running, waits for `release()`; resolves
+// once the updater runs (the key is locked on the server then).
+async function updateHeldOpen(store, key, value) {
+  const g = gate()
+  let entered = false
+  const interrupted = store.update(key, async () => {
+    entered = true
+    await g.promise
+    return value
+  })
+  while (!entered) await sleep(5)
+  return { interrupted, release: () => g.open() }
+}
+
 // The one place stores are made.
 function makePgStore(target, table, options) {
   return new SQLStoreAdapter(target, table, options)
@@ -551,21 +565,14 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       const table = newTable()
       const store = makePgStore(pgTarget({ application_name: appName }), table)
       await store.set('k', 'before')
-      const g = gate()
-      let entered = false
-      const interrupted = store.update('k', async () => {
-        entered = true
-        await g.promise
-        return 'after'
-      })
-      while (!entered) await sleep(5)
+      const { interrupted, release } = await updateHeldOpen(store, 'k', 'after')
       const { rows } = await sql(
         'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1',
         [appName],
       )
       expect(rows.length).toBeGreaterThan(0)
       await sleep(50)
-      g.open()
+      release()
       const error = await expectCode(interrupted, 'ERR_DATASTORE_BACKEND')
       expect(error.message).toContain(table)
       expect(await store.get('k')).toBe('before')
@@ -585,16 +592,9 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
         await store.set('k', 'before')
         await Promise.all(Array.from({ length: 20 }, (_, i) => store.set(`other${i}`, i)))
         expect(proxy.connections()).toBeGreaterThan(0)
-        const g = gate()
-        let entered = false
-        const interrupted = store.update('k', async () => {
-          entered = true
-          await g.promise
-          return 'after'
-        })
-        while (!entered) await sleep(5)
+        const { interrupted, release } = await updateHeldOpen(store, 'k', 'after')
         await proxy.stop() // every connection is cut, new ones are refused
-        g.open()
+        release()
         await expectCode(interrupted, 'ERR_DATASTORE_BACKEND')
         const down = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
         expect(down.message).toContain(`127.0.0.1:${proxy.port}`)
