@@ -19,7 +19,7 @@
 //!   Operations are timed whether or not the loop polled, so polling resumes by itself once
 //!   replies are quick again.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 /// Windows are opened while at least this many of the last 32 operations were hits.
@@ -30,7 +30,9 @@ pub const MIN_HITS: u32 = 8;
 pub struct Policy {
     /// Operations holding a guard now.
     awaiting: usize,
-    /// When the current window ends; `None`: no window open.
+    /// When the current window ends; `None`: no window open. With a host, a window is open
+    /// exactly while the host polls: opening one starts it, and it stops when
+    /// [`Policy::keep_polling`] closes the window.
     until: Option<Instant>,
     /// Bit i: whether the i-th most recent operation was a hit.
     history: u32,
@@ -88,7 +90,6 @@ type StartPolling = Box<dyn Fn()>;
 thread_local! {
     static POLICY: RefCell<Policy> = RefCell::new(Policy::default());
     static HOST: RefCell<Option<StartPolling>> = const { RefCell::new(None) };
-    static POLLING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Installs the host's way to start polling on this thread (the binding: a libuv idle
@@ -104,16 +105,7 @@ pub fn remove_host() {
 
 /// Called by the host on each loop iteration while it polls; `false`: stop polling.
 pub fn keep_polling() -> bool {
-    let keep = POLICY.with(|p| p.borrow_mut().keep_polling(Instant::now()));
-    if !keep {
-        POLLING.with(|p| p.set(false));
-    }
-    keep
-}
-
-/// Whether windows are opened on this thread now (for tests and diagnostics).
-pub fn enabled() -> bool {
-    POLICY.with(|p| p.borrow().enabled())
+    POLICY.with(|p| p.borrow_mut().keep_polling(Instant::now()))
 }
 
 /// Held by an operation while it waits for a server's reply; see the module docs.
@@ -130,8 +122,8 @@ impl Awaiting {
         if window.is_zero() {
             return Awaiting { started, window };
         }
-        let open = POLICY.with(|p| p.borrow_mut().begin(started, window));
-        if open && !POLLING.with(|p| p.replace(true)) {
+        let opened = POLICY.with(|p| p.borrow_mut().begin(started, window));
+        if opened {
             HOST.with(|h| {
                 if let Some(start) = &*h.borrow() {
                     start();
@@ -210,6 +202,9 @@ mod tests {
         drop(Awaiting::begin(Duration::ZERO));
         assert_eq!(POLICY.with(|p| p.borrow().history), before);
         assert_eq!(POLICY.with(|p| p.borrow().awaiting), 0);
-        assert!(!POLLING.with(|p| p.get()));
+        assert!(
+            POLICY.with(|p| p.borrow().until.is_none()),
+            "no window opened"
+        );
     }
 }
