@@ -12,6 +12,12 @@
 //!
 //! Work running on other threads holds a [`BusyGuard`]; the `on_busy` hook hears when the count
 //! leaves and returns to zero, so an idle store never keeps the process alive.
+//!
+//! When the thread's host ends (a worker thread terminated, the process exiting),
+//! [`Executor::shut_down`] drops every task: what they hold (key locks, files, connections) is
+//! released, and what they had not finished writes nothing. Work on other threads that must
+//! not be cut off half-way once it started (renaming a compacted file, committing a write)
+//! runs as [`Critical`] work: the shutdown waits for it to end, and refuses to start more.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -76,6 +82,9 @@ pub struct Executor {
     draining: Cell<bool>,
     busy: Cell<usize>,
     on_busy: Box<dyn Fn(bool)>,
+    critical: Critical,
+    /// Set by [`Executor::shut_down`]: new tasks are dropped at once.
+    ended: Cell<bool>,
 }
 
 const NO_FREE: usize = usize::MAX;
@@ -105,6 +114,8 @@ impl Executor {
             draining: Cell::new(false),
             busy: Cell::new(0),
             on_busy: Box::new(on_busy),
+            critical: Critical::default(),
+            ended: Cell::new(false),
         }));
         CURRENT.with(|c| c.set(Some(exec)));
         exec
@@ -117,6 +128,9 @@ impl Executor {
 
     /// Starts `fut`, polling it once right away, then drains whatever became ready.
     pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
+        if self.ended.get() {
+            return;
+        }
         let (id, generation) = self.insert(Box::pin(fut));
         self.poll_task(id, generation);
         self.drain();
@@ -125,6 +139,9 @@ impl Executor {
     /// Starts `fut`, polling it once right away (so what it sends is sent now, in order), but
     /// leaves the tasks it wakes to the next drain: safe to call from inside another task.
     pub fn start(&self, fut: impl Future<Output = ()> + 'static) {
+        if self.ended.get() {
+            return;
+        }
         let (id, generation) = self.insert(Box::pin(fut));
         self.poll_task(id, generation);
     }
@@ -186,6 +203,30 @@ impl Executor {
         self.draining.set(false);
     }
 
+    /// The host of this thread is ending: waits for [`Critical`] work in progress, refuses
+    /// more, then drops every task (see the module docs). Tasks started from now on are dropped
+    /// at once. Call on the executor's thread, outside any poll.
+    pub fn shut_down(&self) {
+        self.ended.set(true);
+        self.critical.close_and_wait();
+        self.queue.ids.lock().clear();
+        // Taken out first: dropping a task may wake or start others, which touch the slots.
+        let slots = std::mem::take(&mut *self.slots.borrow_mut());
+        self.free_head.set(NO_FREE);
+        drop(slots);
+        self.queue.ids.lock().clear();
+    }
+
+    /// The handle through which other threads run [`Critical`] work for this thread's tasks.
+    pub fn critical(&self) -> Critical {
+        self.critical.clone()
+    }
+
+    /// Whether work on other threads keeps the host alive right now (see [`BusyGuard`]).
+    pub fn is_busy(&self) -> bool {
+        self.busy.get() > 0
+    }
+
     /// Number of tasks not finished yet.
     pub fn pending_tasks(&self) -> usize {
         self.slots
@@ -242,10 +283,14 @@ impl Executor {
                 _ => return,
             }
         };
-        let done = task
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready();
+        // A panicking task ends (it is dropped); the executor stays usable. Callers wrap their
+        // operations so that a panic is reported as that operation's error before it gets here.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            task.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+        }))
+        .unwrap_or(true);
         let mut slots = self.slots.borrow_mut();
         if done {
             drop(slots);
@@ -341,6 +386,7 @@ pub fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
         value: None,
         waker: None,
         sender_gone: false,
+        receiver_gone: false,
     }));
     (
         Sender {
@@ -357,6 +403,7 @@ struct OneshotState<T> {
     value: Option<T>,
     waker: Option<Waker>,
     sender_gone: bool,
+    receiver_gone: bool,
 }
 
 /// Sending half of [`oneshot`]; `Send` when `T` is.
@@ -365,6 +412,12 @@ pub struct Sender<T> {
 }
 
 impl<T> Sender<T> {
+    /// Whether the receiver is gone: nobody waits for the value any more (its task was
+    /// dropped), so work whose only purpose is this value need not be done.
+    pub fn is_canceled(&self) -> bool {
+        self.shared.lock().receiver_gone
+    }
+
     pub fn send(self, value: T) {
         let waker = {
             let mut s = self.shared.lock();
@@ -397,6 +450,12 @@ pub struct Receiver<T> {
     _busy: BusyGuard,
 }
 
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.shared.lock().receiver_gone = true;
+    }
+}
+
 impl<T> Future for Receiver<T> {
     type Output = Option<T>;
 
@@ -413,12 +472,83 @@ impl<T> Future for Receiver<T> {
     }
 }
 
+/// Starts a thread named `name` running `f`. Failing to start one (the system is out of
+/// threads or memory) is an error to report, never a panic.
+pub fn start_thread(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new().name(name.to_owned()).spawn(f)
+}
+
 /// Runs `f` on a new thread and resolves to its result; for work that blocks (fsync, waiting
-/// for another process's lock).
+/// for another process's lock). `None` if the thread could not be started or ended without a
+/// result.
 pub async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = oneshot();
-    thread::spawn(move || tx.send(f()));
+    start_thread("reshuffle-blocking", move || tx.send(f())).ok()?;
     rx.await
+}
+
+/// [`run_blocking`] for [`Critical`] work: once started, it runs to its end even if the
+/// thread that asked for it ends meanwhile. `None` if it could not start (that thread is
+/// ending, or no thread could be started): then `f` did not run.
+pub async fn run_critical<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let critical = Executor::current()?.critical();
+    let (tx, rx) = oneshot();
+    start_thread("reshuffle-critical", move || {
+        if let Some(_guard) = critical.enter() {
+            tx.send(f());
+        }
+    })
+    .ok()?;
+    rx.await
+}
+
+/// Work on other threads that an executor's shutdown must wait for (see the module docs).
+/// Cheap to clone; `Send`.
+#[derive(Clone, Default)]
+pub struct Critical(Arc<CriticalState>);
+
+#[derive(Default)]
+struct CriticalState {
+    /// Work in progress, and whether the owner thread is ending.
+    state: Mutex<(usize, bool)>,
+    idle: parking_lot::Condvar,
+}
+
+/// Held while critical work runs; see [`Critical::enter`].
+pub struct CriticalGuard(Arc<CriticalState>);
+
+impl Critical {
+    /// Starts critical work, or `None` once the owner thread is ending (then the work must not
+    /// start: what it would finish is being dropped).
+    pub fn enter(&self) -> Option<CriticalGuard> {
+        let mut st = self.0.state.lock();
+        if st.1 {
+            return None;
+        }
+        st.0 += 1;
+        Some(CriticalGuard(self.0.clone()))
+    }
+
+    fn close_and_wait(&self) {
+        let mut st = self.0.state.lock();
+        st.1 = true;
+        while st.0 > 0 {
+            self.0.idle.wait(&mut st);
+        }
+    }
+}
+
+impl Drop for CriticalGuard {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock();
+        st.0 -= 1;
+        if st.0 == 0 {
+            self.0.idle.notify_all();
+        }
+    }
 }
 
 /// Test support: runs the executor of this thread until `fut` completes.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::disk::{self, FileId};
 use super::{format, DataFile, Shared};
-use crate::core::executor::{run_blocking, Executor};
+use crate::core::executor::{run_blocking, run_critical, Executor};
 use crate::core::Result;
 
 impl Shared {
@@ -24,7 +24,8 @@ impl Shared {
         };
         let path = self.path().to_owned();
         let len = base.len() as u64;
-        let file = run_blocking(move || disk::replace(&path, &base))
+        // Critical: the rename must not outlive the store-wide lock held here.
+        let file = run_critical(move || disk::replace(&path, &base))
             .await
             .unwrap_or_else(|| Err(io::Error::other("file thread stopped")))
             .map_err(|e| self.io(e))?;
@@ -101,7 +102,8 @@ impl Shared {
             return Ok(());
         };
         let (path, temp) = (self.path().to_owned(), temp.to_owned());
-        let file = run_blocking(move || {
+        // Critical: the copy and rename must not outlive the store-wide lock held here.
+        let file = run_critical(move || {
             let tail = disk::Tail {
                 file: &old,
                 from,

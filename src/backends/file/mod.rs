@@ -33,7 +33,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::backends::process_lock::{Mode, ProcessLocks, RangeGuard};
-use crate::core::executor::run_blocking;
+use crate::core::executor::run_critical;
 use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
 
 use disk::FileId;
@@ -445,7 +445,8 @@ impl Shared {
             return Ok(());
         }
         let path = self.path().to_owned();
-        let file = run_blocking(move || disk::replace(&path, b"{}\n"))
+        // Critical: the rename must not outlive the store-wide lock held here.
+        let file = run_critical(move || disk::replace(&path, b"{}\n"))
             .await
             .unwrap_or_else(|| Err(io::Error::other("file thread stopped")))
             .map_err(|e| self.io(e))?;

@@ -11,13 +11,13 @@
 
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 
 use super::conn::{open_inline, open_worker, Durability};
 use super::ops;
 use super::sql::Statements;
 use super::stmt::Conn;
-use crate::core::executor::{oneshot, run_blocking, Sender};
+use crate::core::executor::{oneshot, run_blocking, start_thread, Critical, Executor, Sender};
 use crate::core::{Change, DatastoreError, Result};
 
 type Task = Box<dyn FnOnce(&Conn, &Statements) + Send>;
@@ -52,21 +52,22 @@ impl Worker {
     ) -> Result<(Worker, Conn)> {
         let (tx, rx) = mpsc::channel();
         let (opened_tx, opened_rx) = oneshot();
-        let thread = thread::Builder::new()
-            .name("reshuffle-sqlite".into())
-            .spawn(move || {
-                let conn = match open_worker(&path, durability, &sql) {
-                    Ok(c) => c,
-                    Err(e) => return opened_tx.send(Err(e)),
-                };
-                let inline = open_inline(&path, durability);
-                let ok = inline.is_ok();
-                opened_tx.send(inline);
-                if ok {
-                    serve(&conn, &sql, &rx);
-                }
-            })
-            .map_err(|e| DatastoreError::backend(format!("cannot start a thread: {e}")))?;
+        let critical = Executor::current()
+            .map(Executor::critical)
+            .unwrap_or_default();
+        let thread = start_thread("reshuffle-sqlite", move || {
+            let conn = match open_worker(&path, durability, &sql) {
+                Ok(c) => c,
+                Err(e) => return opened_tx.send(Err(e)),
+            };
+            let inline = open_inline(&path, durability);
+            let ok = inline.is_ok();
+            opened_tx.send(inline);
+            if ok {
+                serve(&conn, &sql, &rx, &critical);
+            }
+        })
+        .map_err(|e| DatastoreError::backend(format!("cannot start a thread: {e}")))?;
         let worker = Worker {
             tx,
             thread: Some(thread),
@@ -81,7 +82,12 @@ impl Worker {
         op: impl FnOnce(&Conn, &Statements) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, rx) = oneshot();
-        let task: Task = Box::new(move |conn, sql| reply.send(op(conn, sql)));
+        let task: Task = Box::new(move |conn, sql| {
+            // Nobody waits any more (the caller's thread ended): do nothing, write nothing.
+            if !reply.is_canceled() {
+                reply.send(op(conn, sql))
+            }
+        });
         self.tx.send(Job::Run(task)).map_err(|_| stopped())?;
         rx.await.unwrap_or_else(|| Err(stopped()))
     }
@@ -118,11 +124,18 @@ impl Worker {
     }
 }
 
-fn serve(conn: &Conn, sql: &Statements, rx: &mpsc::Receiver<Job>) {
+/// Serves jobs until the [`Worker`] is gone. Each batch is [`Critical`] work of the thread that
+/// owns the store: if that thread ends, the batch in progress finishes first, and no later one
+/// starts (their callers are gone; nothing of theirs is written).
+fn serve(conn: &Conn, sql: &Statements, rx: &mpsc::Receiver<Job>, critical: &Critical) {
     while let Ok(first) = rx.recv() {
+        let Some(_critical) = critical.enter() else {
+            return;
+        };
         let mut writes = Vec::new();
         for job in std::iter::once(first).chain(rx.try_iter()) {
             match job {
+                Job::Write { reply, .. } if reply.is_canceled() => {}
                 Job::Write { key, change, reply } => writes.push((key, change, reply)),
                 Job::Run(task) => {
                     commit(conn, sql, std::mem::take(&mut writes));
