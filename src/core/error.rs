@@ -41,6 +41,9 @@ pub enum DatastoreError {
     /// The promise an updater of `key` returned was garbage-collected without settling: it can
     /// never settle, so the update fails and the key is released.
     UpdaterAbandoned { key: String },
+    /// A bug of this package caught at the boundary with JS (a Rust panic), reported instead of
+    /// aborting the process. The operation did not complete; nothing of it was written.
+    Internal { message: String },
 }
 
 impl DatastoreError {
@@ -57,6 +60,7 @@ impl DatastoreError {
             Self::LockTimeout { .. } => "ERR_DATASTORE_LOCK_TIMEOUT",
             Self::Reentrant { .. } => "ERR_DATASTORE_REENTRANT",
             Self::UpdaterAbandoned { .. } => "ERR_DATASTORE_UPDATER_ABANDONED",
+            Self::Internal { .. } => "ERR_DATASTORE_INTERNAL",
         }
     }
 
@@ -126,6 +130,11 @@ impl fmt::Display for DatastoreError {
                 "the promise returned by the updater of key {key:?} was garbage-collected \
                  without settling, so it can never settle; the update failed and the key was \
                  released"
+            ),
+            Self::Internal { message } => write!(
+                f,
+                "internal error of reshuffle-datastore (please report it): {message}; the \
+                 operation did not complete"
             ),
         }
     }
