@@ -20,7 +20,7 @@ export declare class NativeFileStore {
    * background once it is larger than both `compactThreshold` bytes (default 1 MiB) and
    * twice the live data. Nothing is opened until first use.
    */
-  constructor(path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number; lockTimeout?: number })
+  constructor(makeError: (code: string, message: string, details: object) => Error, path: string, options?: { durability?: 'write' | 'fsync'; compactThreshold?: number; lockTimeout?: number })
   /**
    * Rewrites the file as one JSON object (new file, flush, rename), after every write called
    * before.
@@ -31,8 +31,11 @@ export declare class NativeFileStore {
 }
 
 export declare class NativeMemoryStore {
-  /** `options`: `{ lockTimeout?: number }` (see `read_store_options`). */
-  constructor(options?: { lockTimeout?: number })
+  /**
+   * `makeError` builds the caller's realm's errors (see `js::error`); `options`:
+   * `{ lockTimeout?: number }`.
+   */
+  constructor(makeError: (code: string, message: string, details: object) => Error, options?: { lockTimeout?: number })
   /** The store's operations as plain functions (see `js::methods`). */
   methods(): NativeStoreMethods
 }
@@ -48,19 +51,10 @@ export declare class NativeSqlStore {
    * `schema.table`. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments;
    * the database is opened on first use.
    */
-  constructor(target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; busyPollMicros?: number; lockTimeout?: number })
+  constructor(makeError: (code: string, message: string, details: object) => Error, target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; busyPollMicros?: number; lockTimeout?: number })
   /** The store's operations as plain functions (see `js::methods`). */
   methods(): NativeStoreMethods
 }
-
-/** `ERR_DATASTORE_CORRUPT` for a stored value that is not JSON (written by another program). */
-export declare function corruptValueError(key: string, reason: string): Error
-
-/** `ERR_DATASTORE_INVALID_ARGUMENT`. */
-export declare function invalidArgumentError(message: string): Error
-
-/** `ERR_DATASTORE_INVALID_KEY`. */
-export declare function invalidKeyError(reason: string): Error
 
 /**
  * What `methods()` of every native class returns. Values cross as JSON text; each method

@@ -838,6 +838,3 @@ module.exports = nativeBinding
 module.exports.NativeFileStore = nativeBinding.NativeFileStore
 module.exports.NativeMemoryStore = nativeBinding.NativeMemoryStore
 module.exports.NativeSqlStore = nativeBinding.NativeSqlStore
-module.exports.corruptValueError = nativeBinding.corruptValueError
-module.exports.invalidArgumentError = nativeBinding.invalidArgumentError
-module.exports.invalidKeyError = nativeBinding.invalidKeyError

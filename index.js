@@ -7,18 +7,42 @@
 // promises: a native call returns its result directly when the operation finished at once
 // (memory, a file append, a SQLite statement), or a promise of it when it waits.
 
+// Every error this package rejects with or throws. It is made here, by this file, so it is an
+// instance of the `Error` of the realm that loaded the package: `instanceof Error` and jest's
+// `toThrow(Error)` hold inside jest's sandbox too. The native half makes its errors through
+// `makeError`, which every native store is given at construction. `code` is stable (see
+// index.d.ts); `details` are what the error is about: `key`, `path`, `position`, `operation`.
+class DatastoreError extends Error {
+  constructor(code, message, details) {
+    super(message)
+    this.code = code
+    if (details !== null && typeof details === 'object') Object.assign(this, details)
+  }
+}
+Object.defineProperty(DatastoreError.prototype, 'name', {
+  value: 'DatastoreError',
+  writable: true,
+  enumerable: false,
+  configurable: true,
+})
+
+const makeError = (code, message, details) => new DatastoreError(code, message, details)
+
+// `await using` calls this (Node 18.18+, 20.4+ define it; TypeScript's helpers fall back to
+// the registered symbol).
+const asyncDispose = Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')
+
 let native
 try {
   native = require('./binding.js')
 } catch (cause) {
-  const error = new Error(
+  throw new DatastoreError(
+    'ERR_DATASTORE_NOT_BUILT',
     'reshuffle-datastore: the native addon could not be loaded. It is built from source when the ' +
       'package is installed (this needs the Rust toolchain); if it was installed with ' +
       '--ignore-scripts, run: npm rebuild reshuffle-datastore',
+    { cause },
   )
-  error.code = 'ERR_DATASTORE_NOT_BUILT'
-  error.cause = cause
-  throw error
 }
 
 const NO_TEXT = 'JSON has no text for it (undefined, a function or a Symbol)'
@@ -32,12 +56,29 @@ function isPending(result) {
   return result !== null && typeof result === 'object' && typeof result.then === 'function'
 }
 
+// A stored value that is not JSON (written into a shared table or file by another program).
+function corruptValue(key, e) {
+  return new DatastoreError(
+    'ERR_DATASTORE_CORRUPT',
+    `the value of key ${JSON.stringify(key)} is corrupt at byte 0: ${describeThrown(e)}`,
+    { path: `the value of key ${JSON.stringify(key)}`, position: 0 },
+  )
+}
+
+function invalidKey(reason) {
+  return new DatastoreError('ERR_DATASTORE_INVALID_KEY', `invalid key: ${reason}`)
+}
+
+function invalidArgument(message) {
+  return new DatastoreError('ERR_DATASTORE_INVALID_ARGUMENT', `invalid argument: ${message}`)
+}
+
 function fromJson(key, text) {
   if (text === undefined) return undefined
   try {
     return JSON.parse(text)
   } catch (e) {
-    throw native.corruptValueError(key, String(e && e.message))
+    throw corruptValue(key, e)
   }
 }
 
@@ -70,7 +111,7 @@ class StoreAdapter {
       try {
         return Promise.resolve(JSON.parse(r))
       } catch (e) {
-        return Promise.reject(native.corruptValueError(key, describeThrown(e)))
+        return Promise.reject(corruptValue(key, e))
       }
     }
     return r.then((text) => fromJson(key, text))
@@ -91,8 +132,10 @@ class StoreAdapter {
     } catch (e) {
       return Promise.reject(e)
     }
-    if (isPending(r)) return r.then(() => JSON.parse(json))
-    return Promise.resolve(JSON.parse(json))
+    // The value itself, as reshuffle's adapters resolve: the store keeps its own copy (the
+    // JSON text), so nothing the caller does to `value` later changes what is stored.
+    if (isPending(r)) return r.then(() => value)
+    return Promise.resolve(value)
   }
 
   update(key, updater) {
@@ -144,6 +187,11 @@ class StoreAdapter {
     return isPending(r) ? r.then(toUndefined) : Promise.resolve(undefined)
   }
 
+  // `await using store = new MemoryStoreAdapter()` closes the store at the end of the block.
+  [asyncDispose]() {
+    return this.close()
+  }
+
   // Test-only, not part of the API (absent from index.d.ts): how many keys the in-process lock
   // table holds or awaits right now; 0 once every operation has settled.
   static {
@@ -163,7 +211,7 @@ class StoreAdapter {
 // no limit. An updater that uses its own key is rejected at once (ERR_DATASTORE_REENTRANT).
 class MemoryStoreAdapter extends StoreAdapter {
   constructor(options) {
-    super(new native.NativeMemoryStore(options))
+    super(new native.NativeMemoryStore(makeError, options))
   }
 }
 
@@ -175,7 +223,7 @@ class FileStoreAdapter extends StoreAdapter {
   #file
 
   constructor(path, options) {
-    const file = new native.NativeFileStore(path, options)
+    const file = new native.NativeFileStore(makeError, path, options)
     super(file)
     this.#file = file
   }
@@ -198,7 +246,7 @@ class FileStoreAdapter extends StoreAdapter {
 // object or a postgres:// URL.
 class SQLStoreAdapter extends StoreAdapter {
   constructor(target, table, options) {
-    super(new native.NativeSqlStore(target, table, options))
+    super(new native.NativeSqlStore(makeError, target, table, options))
   }
 }
 
@@ -218,7 +266,7 @@ function byCodePoint(a, b) {
 class PersistentStore {
   constructor(backend, prefix = '') {
     if (typeof prefix !== 'string') {
-      throw native.invalidArgumentError('PersistentStore(backend, prefix): the prefix must be a string')
+      throw invalidArgument('PersistentStore(backend, prefix): the prefix must be a string')
     }
     const adapter = backend instanceof PersistentStore ? backend.adapter : backend
     const methods = ['get', 'set', 'update', 'list']
@@ -228,7 +276,7 @@ class PersistentStore {
       methods.some((m) => typeof adapter[m] !== 'function') ||
       (typeof adapter.del !== 'function' && typeof adapter.remove !== 'function')
     ) {
-      throw native.invalidArgumentError(
+      throw invalidArgument(
         'PersistentStore(backend, prefix): the backend must be a store adapter ' +
           '(get, set, update, list and del or remove) or a PersistentStore',
       )
@@ -237,12 +285,29 @@ class PersistentStore {
     this.prefix = prefix
   }
 
-  #call(method, key, ...rest) {
+  // Throws ERR_DATASTORE_INVALID_KEY unless `key` is a non-empty string (reshuffle's check;
+  // the adapter checks the rest: length, lone surrogates).
+  validateKey(key) {
     if (typeof key !== 'string' || key === '') {
       const got = key === '' ? "''" : key === null ? 'null' : typeof key
-      return Promise.reject(native.invalidKeyError(`a key must be a non-empty string, got ${got}`))
+      throw invalidKey(`a key must be a non-empty string, got ${got}`)
     }
+  }
+
+  // Throws ERR_DATASTORE_INVALID_VALUE for `undefined` (reshuffle's check; the adapter checks
+  // the rest with JSON's rules).
+  validateValue(value) {
+    if (value === undefined) {
+      throw new DatastoreError(
+        'ERR_DATASTORE_INVALID_VALUE',
+        'invalid value: JSON has no text for undefined',
+      )
+    }
+  }
+
+  #call(method, key, ...rest) {
     try {
+      this.validateKey(key)
       return Promise.resolve(this.adapter[method](this.prefix + key, ...rest))
     } catch (e) {
       return Promise.reject(e)
@@ -271,7 +336,7 @@ class PersistentStore {
 
   async list(prefix = '') {
     if (typeof prefix !== 'string') {
-      throw native.invalidArgumentError('list(prefix): the prefix must be a string')
+      throw invalidArgument('list(prefix): the prefix must be a string')
     }
     const full = this.prefix + prefix
     const keys = await this.adapter.list(full)
@@ -284,9 +349,14 @@ class PersistentStore {
   async close() {
     if (typeof this.adapter.close === 'function') await this.adapter.close()
   }
+
+  [asyncDispose]() {
+    return this.close()
+  }
 }
 
 exports.MemoryStoreAdapter = MemoryStoreAdapter
 exports.FileStoreAdapter = FileStoreAdapter
 exports.SQLStoreAdapter = SQLStoreAdapter
 exports.PersistentStore = PersistentStore
+exports.DatastoreError = DatastoreError

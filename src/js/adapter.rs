@@ -5,58 +5,15 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::time::Duration;
+use std::rc::Rc;
 
-use super::error::{throw, to_js_error};
+use super::boundary::CatchPanic;
+use super::error::{pending, Errors};
 use super::raw::{Js, JsAny, Kind, TextBuf, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
 use crate::core::executor::Outcome;
 use crate::core::{Backend, DatastoreError, Store, StoreOptions, UpdateError};
-
-/// The options every adapter accepts besides its backend's own; backends' option readers skip
-/// these names.
-pub const STORE_OPTION_NAMES: [&str; 1] = ["lockTimeout"];
-
-/// Reads the shared options (`{ lockTimeout?: number }`) from an adapter's options object;
-/// `who` names the constructor in error messages. `lockTimeout` is in milliseconds: how long an
-/// operation waits for its key's turn before rejecting with `ERR_DATASTORE_LOCK_TIMEOUT`;
-/// `undefined`, `null` or `Infinity` wait without limit (the default); `0` never waits.
-pub fn read_store_options(
-    js: Js,
-    options: Option<Value>,
-    who: &str,
-) -> Result<StoreOptions, DatastoreError> {
-    let mut out = StoreOptions::default();
-    let Some(options) = options else {
-        return Ok(out);
-    };
-    match js.kind(options) {
-        Kind::Undefined | Kind::Null => return Ok(out),
-        Kind::Object => {}
-        _ => {
-            return Err(DatastoreError::invalid_argument(format!(
-                "{who}: options must be an object"
-            )))
-        }
-    }
-    let timeout = js.get(options, c"lockTimeout");
-    match js.kind(timeout) {
-        Kind::Undefined | Kind::Null => {}
-        _ => match js.number_value(timeout) {
-            Some(ms) if ms == f64::INFINITY => {}
-            Some(ms) if ms.is_finite() && ms >= 0.0 => {
-                out.lock_timeout = Some(Duration::from_secs_f64(ms / 1000.0))
-            }
-            _ => {
-                return Err(DatastoreError::invalid_argument(format!(
-                    "{who}: lockTimeout must be a number of milliseconds (>= 0) or Infinity"
-                )))
-            }
-        },
-    }
-    Ok(out)
-}
 
 /// Why a promise rejects: a store error, or an updater's own throw.
 enum Rejection {
@@ -101,38 +58,44 @@ fn describe(kind: Kind) -> &'static str {
         Kind::String => "a string",
         Kind::Function => "a function",
         Kind::Object => "an object",
-        Kind::Other => "a number, boolean, Symbol or BigInt",
+        Kind::Number => "a number",
+        Kind::Boolean => "a boolean",
+        Kind::Other => "a Symbol or BigInt",
     }
 }
 
 /// Runs `op` on the executor. A result that is ready at once is returned as is (`to_js` of it);
 /// otherwise a promise is returned, settled with `to_js` of the result when it comes. Errors
-/// of a ready result are thrown (the JS wrapper turns them into rejections).
-fn run<T: 'static, E: Into<Rejection> + 'static>(
+/// of a ready result are thrown (the JS wrapper turns them into rejections). A panic inside
+/// `op` is its error (`ERR_DATASTORE_INTERNAL`).
+fn run<T: 'static, E: Into<Rejection> + From<DatastoreError> + 'static>(
     rt: &'static Runtime,
+    errors: &Rc<Errors>,
+    what: &'static str,
     op: impl Future<Output = Result<T, E>> + 'static,
     to_js: impl FnOnce(&'static Runtime, T) -> Value + 'static,
 ) -> napi::Result<JsAny> {
     let js = rt.js;
-    match rt.exec.run(op) {
-        Outcome::Ready(Ok(v)) => Ok(JsAny(to_js(rt, v))),
+    match rt.exec.run(CatchPanic::new(what, op)) {
+        Outcome::Ready(Ok(v)) => Ok(JsAny::new(to_js(rt, v))),
         Outcome::Ready(Err(e)) => Err(match e.into() {
-            Rejection::Store(e) => throw(js, &e),
+            Rejection::Store(e) => errors.throw(js, &e),
             Rejection::Thrown(Thrown(r)) => {
-                unsafe { napi::sys::napi_throw(js.0, r.value()) };
-                napi::Error::new(napi::Status::PendingException, "the updater threw")
+                js.throw(r.value());
+                pending()
             }
         }),
         Outcome::Later(later) => {
             let (deferred, promise) = js.create_promise();
+            let errors = errors.clone();
             later.then(move |result| {
                 js.scoped(|| match result.map_err(Into::into) {
                     Ok(v) => deferred.resolve(js, to_js(rt, v)),
-                    Err(Rejection::Store(e)) => deferred.reject(js, to_js_error(js, &e)),
+                    Err(Rejection::Store(e)) => deferred.reject(js, errors.make(js, &e)),
                     Err(Rejection::Thrown(Thrown(r))) => deferred.reject(js, r.value()),
                 })
             });
-            Ok(JsAny(promise))
+            Ok(JsAny::new(promise))
         }
     }
 }
@@ -150,17 +113,24 @@ fn text_or_undefined(js: Js, text: Option<&str>) -> Value {
 /// returns its result directly when the operation finished at once, else a promise of it.
 pub struct JsStore<B: Backend> {
     pub store: Store<B>,
+    /// The error factory of the realm that made this store (see `js::error`).
+    pub errors: Rc<Errors>,
 }
 
 impl<B: Backend> JsStore<B> {
-    pub fn new(backend: B, options: StoreOptions) -> Self {
+    pub fn new(backend: B, options: StoreOptions, errors: Rc<Errors>) -> Self {
         JsStore {
             store: Store::with_options(backend, options),
+            errors,
         }
     }
 
-    fn key<'b>(rt: &Runtime, key: Value, buf: &'b mut TextBuf) -> napi::Result<Cow<'b, str>> {
-        read_key(rt.js, key, buf).map_err(|e| throw(rt.js, &e))
+    fn throw(&self, js: Js, e: &DatastoreError) -> napi::Error {
+        self.errors.throw(js, e)
+    }
+
+    fn key<'b>(&self, js: Js, key: Value, buf: &'b mut TextBuf) -> napi::Result<Cow<'b, str>> {
+        read_key(js, key, buf).map_err(|e| self.throw(js, &e))
     }
 
     /// JSON text or `undefined`.
@@ -170,11 +140,11 @@ impl<B: Backend> JsStore<B> {
     pub fn get(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
         let js = rt.js;
         let mut buf = [0; 256];
-        let key = Self::key(rt, key, &mut buf)?;
+        let key = self.key(js, key, &mut buf)?;
         match self.store.get_now(&key, |text| text_or_undefined(js, text)) {
-            Some(Ok(v)) => Ok(JsAny(v)),
-            Some(Err(e)) => Err(throw(js, &e)),
-            None => run(rt, self.store.get(&key), |rt, v| {
+            Some(Ok(v)) => Ok(JsAny::new(v)),
+            Some(Err(e)) => Err(self.throw(js, &e)),
+            None => run(rt, &self.errors, "get", self.store.get(&key), |rt, v| {
                 text_or_undefined(rt.js, v.as_deref())
             }),
         }
@@ -191,36 +161,46 @@ impl<B: Backend> JsStore<B> {
     ) -> napi::Result<JsAny> {
         let js = rt.js;
         let mut buf = [0; 256];
-        let key = Self::key(rt, key, &mut buf)?;
+        let key = self.key(js, key, &mut buf)?;
         let mut text = [0; 256];
         let Some(json) = js.text(json, &mut text) else {
             let reason = js.to_string(reason).unwrap_or_else(|| {
                 "JSON has no text for it (undefined, a function or a Symbol)".into()
             });
-            return Err(throw(js, &DatastoreError::invalid_value(&key, reason)));
+            return Err(self.throw(js, &DatastoreError::invalid_value(&key, reason)));
         };
         match self.store.set_now(&key, &json) {
-            Some(done) => Self::settled(js, done),
-            None => run(rt, self.store.set(&key, json.into_owned()), |rt, ()| {
-                rt.js.undefined()
-            }),
+            Some(done) => self.settled(js, done),
+            None => run(
+                rt,
+                &self.errors,
+                "set",
+                self.store.set(&key, json.into_owned()),
+                |rt, ()| rt.js.undefined(),
+            ),
         }
     }
 
     pub fn remove(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {
         let mut buf = [0; 256];
-        let key = Self::key(rt, key, &mut buf)?;
+        let key = self.key(rt.js, key, &mut buf)?;
         match self.store.remove_now(&key) {
-            Some(done) => Self::settled(rt.js, done),
-            None => run(rt, self.store.remove(&key), |rt, ()| rt.js.undefined()),
+            Some(done) => self.settled(rt.js, done),
+            None => run(
+                rt,
+                &self.errors,
+                "remove",
+                self.store.remove(&key),
+                |rt, ()| rt.js.undefined(),
+            ),
         }
     }
 
     /// The result of a write done synchronously: `undefined`, or the error thrown.
-    fn settled(js: Js, done: crate::core::Result<()>) -> napi::Result<JsAny> {
+    fn settled(&self, js: Js, done: crate::core::Result<()>) -> napi::Result<JsAny> {
         match done {
-            Ok(()) => Ok(JsAny(js.undefined())),
-            Err(e) => Err(throw(js, &e)),
+            Ok(()) => Ok(JsAny::new(js.undefined())),
+            Err(e) => Err(self.throw(js, &e)),
         }
     }
 
@@ -228,9 +208,9 @@ impl<B: Backend> JsStore<B> {
     pub fn update(&self, rt: &'static Runtime, key: Value, updater: Value) -> napi::Result<JsAny> {
         let js = rt.js;
         let mut buf = [0; 256];
-        let key = Self::key(rt, key, &mut buf)?;
+        let key = self.key(js, key, &mut buf)?;
         if js.kind(updater) != Kind::Function {
-            return Err(throw(
+            return Err(self.throw(
                 js,
                 &DatastoreError::invalid_argument(format!(
                     "update({:?}, updater): the updater must be a function",
@@ -243,13 +223,19 @@ impl<B: Backend> JsStore<B> {
             func: js.reference(updater),
             key: key.to_string(),
         };
-        run(rt, self.store.update(&key, updater), |rt, (old, new)| {
-            let js = rt.js;
-            js.array(&[
-                text_or_undefined(js, old.as_deref()),
-                text_or_undefined(js, new.as_deref()),
-            ])
-        })
+        run(
+            rt,
+            &self.errors,
+            "update",
+            self.store.update(&key, updater),
+            |rt, (old, new)| {
+                let js = rt.js;
+                js.array(&[
+                    text_or_undefined(js, old.as_deref()),
+                    text_or_undefined(js, new.as_deref()),
+                ])
+            },
+        )
     }
 
     /// `prefix` may be `undefined` or `null` for every key.
@@ -259,7 +245,7 @@ impl<B: Backend> JsStore<B> {
             Kind::Undefined | Kind::Null => String::new(),
             Kind::String => js.to_string(prefix).unwrap_or_default(),
             kind => {
-                return Err(throw(
+                return Err(self.throw(
                     js,
                     &DatastoreError::invalid_argument(format!(
                         "list(prefix): the prefix must be a string, got {}",
@@ -270,10 +256,16 @@ impl<B: Backend> JsStore<B> {
         };
         // One JSON text for the whole list: V8 parses it far faster than it takes one string
         // per key through N-API.
-        run(rt, self.store.list(&prefix), |rt, keys| {
-            rt.js
-                .string(&serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
-        })
+        run(
+            rt,
+            &self.errors,
+            "list",
+            self.store.list(&prefix),
+            |rt, keys| {
+                rt.js
+                    .string(&serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+            },
+        )
     }
 
     /// Runs backend maintenance (`op`, such as a compaction) after every write called before.
@@ -282,7 +274,13 @@ impl<B: Backend> JsStore<B> {
         rt: &'static Runtime,
         op: impl Future<Output = crate::core::Result<()>> + 'static,
     ) -> napi::Result<JsAny> {
-        run(rt, self.store.after_writes(op), |rt, ()| rt.js.undefined())
+        run(
+            rt,
+            &self.errors,
+            "compact",
+            self.store.after_writes(op),
+            |rt, ()| rt.js.undefined(),
+        )
     }
 
     /// Keys whose in-process lock is held or awaited (for tests: 0 once the store is idle).
@@ -291,6 +289,8 @@ impl<B: Backend> JsStore<B> {
     }
 
     pub fn close(&self, rt: &'static Runtime) -> napi::Result<JsAny> {
-        run(rt, self.store.close(), |rt, ()| rt.js.undefined())
+        run(rt, &self.errors, "close", self.store.close(), |rt, ()| {
+            rt.js.undefined()
+        })
     }
 }

@@ -7,8 +7,11 @@
 //! every other descriptor are served as usual, only the thread does not halt.
 //!
 //! Both handles are unreferenced: sockets alone never keep Node alive (an operation in flight
-//! holds a `BusyGuard` for that). They are closed by the env's cleanup hook, before the loop of
-//! a worker thread must be empty.
+//! holds a `BusyGuard` for that). They are closed when the env ends (`js::teardown`), before
+//! the loop of a worker thread must be empty.
+//!
+//! This module knows nothing of the runtime: what to do when sockets are ready is handed to
+//! [`install`].
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use napi::sys;
 
-use super::runtime::Runtime;
+use super::boundary::quietly;
 use crate::core::busy_poll;
 use crate::core::reactor::{self, Reactor};
 
@@ -42,16 +45,23 @@ extern "C" {
     fn uv_strerror(err: c_int) -> *const std::ffi::c_char;
 }
 
+/// What runs, on the JS thread, once the reactor has woken the tasks whose sockets are ready.
+pub type OnReady = fn();
+
 thread_local! {
+    /// See [`OnReady`]; set by [`install`].
+    static ON_READY: Cell<Option<OnReady>> = const { Cell::new(None) };
     /// The poll handle of this thread's reactor, while it is open.
     static HANDLE: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
     /// The idle handle that keeps the loop polling, made on first use.
     static IDLE: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
 }
 
-/// Makes Node's loop watch this thread's reactor once it starts, and poll while replies are
-/// due (call when the runtime of the thread is made).
-pub fn install(env: sys::napi_env) {
+/// Makes Node's loop watch this thread's reactor once it starts (calling `on_ready` when
+/// sockets are ready), and poll while replies are due (call when the runtime of the thread is
+/// made).
+pub fn install(env: sys::napi_env, on_ready: OnReady) {
+    ON_READY.with(|r| r.set(Some(on_ready)));
     reactor::set_host(move |fd| watch(env, fd));
     busy_poll::set_host(move || start_polling(env));
 }
@@ -98,9 +108,12 @@ fn start_polling(env: sys::napi_env) {
 }
 
 unsafe extern "C" fn poll_again(handle: *mut c_void) {
-    if !busy_poll::keep_polling() {
-        uv_idle_stop(handle);
-    }
+    quietly(|| {
+        if !busy_poll::keep_polling() {
+            // SAFETY: libuv passes the idle handle started by `start_polling`.
+            unsafe { uv_idle_stop(handle) };
+        }
+    });
 }
 
 fn uv_error(what: &str, code: c_int) -> io::Error {
@@ -111,8 +124,8 @@ fn uv_error(what: &str, code: c_int) -> io::Error {
 
 fn watch(env: sys::napi_env, fd: i32) -> io::Result<()> {
     let event_loop = event_loop(env)?;
-    // The handle is a uv_poll_t of the size libuv reports, 8-byte aligned; its first field
-    // (`data`) holds the env. Freed by `closed_poll` after uv_close.
+    // The handle is a uv_poll_t of the size libuv reports, 8-byte aligned. Freed by
+    // `closed_poll` after uv_close.
     // SAFETY: libuv initialises the handle before any other use; the memory stays valid until
     // its close callback runs.
     unsafe {
@@ -122,7 +135,6 @@ fn watch(env: sys::napi_env, fd: i32) -> io::Result<()> {
             free_handle(handle, UV_POLL);
             return Err(uv_error("cannot watch the socket reactor", rc));
         }
-        *handle.cast::<sys::napi_env>() = env;
         let rc = uv_poll_start(handle, UV_READABLE, readable);
         if rc != 0 {
             uv_close(handle, closed_poll);
@@ -134,12 +146,15 @@ fn watch(env: sys::napi_env, fd: i32) -> io::Result<()> {
     Ok(())
 }
 
-unsafe extern "C" fn readable(handle: *mut c_void, _status: c_int, _events: c_int) {
-    let env = *handle.cast::<sys::napi_env>();
-    if let Some(r) = Reactor::started() {
-        r.turn(Some(Duration::ZERO));
-    }
-    Runtime::get(env).drain_from_event_loop();
+unsafe extern "C" fn readable(_handle: *mut c_void, _status: c_int, _events: c_int) {
+    quietly(|| {
+        if let Some(r) = Reactor::started() {
+            r.turn(Some(Duration::ZERO));
+        }
+        if let Some(on_ready) = ON_READY.with(|r| r.get()) {
+            on_ready();
+        }
+    });
 }
 
 /// Frees a block made by [`alloc_handle`] for `kind`.
@@ -155,16 +170,19 @@ unsafe fn free_handle(handle: *mut c_void, kind: c_int) {
 }
 
 unsafe extern "C" fn closed_poll(handle: *mut c_void) {
-    free_handle(handle, UV_POLL);
+    // SAFETY: libuv is done with the handle `alloc_handle(UV_POLL)` made.
+    unsafe { free_handle(handle, UV_POLL) };
 }
 
 unsafe extern "C" fn closed_idle(handle: *mut c_void) {
-    free_handle(handle, UV_IDLE);
+    // SAFETY: libuv is done with the handle `alloc_handle(UV_IDLE)` made.
+    unsafe { free_handle(handle, UV_IDLE) };
 }
 
 /// Stops watching and polling (env teardown): an open handle would keep a worker's loop from
 /// closing.
 pub fn close() {
+    ON_READY.with(|r| r.set(None));
     busy_poll::remove_host();
     let handle = HANDLE.with(|h| h.replace(ptr::null_mut()));
     if !handle.is_null() {

@@ -6,9 +6,10 @@ use napi_derive::napi;
 
 use std::rc::Rc;
 
-use super::adapter::{read_store_options, JsStore};
-use super::error::throw;
+use super::adapter::JsStore;
+use super::boundary::{construct, enter};
 use super::methods::{store_methods, NativeStoreMethods};
+use super::options::{self, LOCK_TIMEOUT};
 use super::raw::{Js, JsAny};
 use crate::backends::memory::MemoryBackend;
 
@@ -19,21 +20,42 @@ pub struct NativeMemoryStore {
 
 #[napi]
 impl NativeMemoryStore {
-    /// `options`: `{ lockTimeout?: number }` (see `read_store_options`).
-    #[napi(constructor, ts_args_type = "options?: { lockTimeout?: number }")]
-    pub fn new(env: &Env, options: Option<JsAny>) -> Result<Self> {
-        let js = Js(env.raw());
-        match read_store_options(js, options.map(|o| o.0), "MemoryStoreAdapter(options)") {
-            Ok(o) => Ok(NativeMemoryStore {
-                inner: Rc::new(JsStore::new(MemoryBackend::new(), o)),
-            }),
-            Err(e) => Err(throw(js, &e)),
-        }
+    /// `makeError` builds the caller's realm's errors (see `js::error`); `options`:
+    /// `{ lockTimeout?: number }`.
+    #[napi(
+        constructor,
+        ts_args_type = "makeError: (code: string, message: string, details: object) => Error, options?: { lockTimeout?: number }"
+    )]
+    pub fn new(env: &Env, make_error: JsAny, options: Option<JsAny>) -> Result<Self> {
+        construct(
+            env,
+            make_error.value(),
+            "MemoryStoreAdapter",
+            |js, errors| {
+                let o = options::read(
+                    js,
+                    options.map(JsAny::value),
+                    "MemoryStoreAdapter(options)",
+                    &[LOCK_TIMEOUT],
+                )?;
+                Ok(NativeMemoryStore {
+                    inner: Rc::new(JsStore::new(
+                        MemoryBackend::new(),
+                        o.store_options(),
+                        errors,
+                    )),
+                })
+            },
+        )
     }
 
     /// The store's operations as plain functions (see `js::methods`).
     #[napi]
     pub fn methods(&self, env: &Env) -> Result<NativeStoreMethods> {
-        store_methods(Js(env.raw()), &self.inner)
+        // SAFETY: napi-rs hands `#[napi]` methods the env of the current call.
+        let js = unsafe { Js::from_env(env.raw()) };
+        enter(js, &self.inner.errors, "methods", || {
+            store_methods(js, &self.inner)
+        })
     }
 }

@@ -21,9 +21,10 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::adapter::JsStore;
+use super::boundary::catch;
 use super::raw::{Js, JsAny, Value};
 use super::runtime::Runtime;
-use crate::core::Backend;
+use crate::core::{Backend, DatastoreError};
 
 /// What `methods()` of every native class returns. Values cross as JSON text; each method
 /// returns its result at once when the operation finished, else a promise of it (index.js
@@ -56,7 +57,7 @@ pub struct NativeStoreMethods {
 pub fn store_methods<B: Backend>(
     js: Js,
     store: &Rc<JsStore<B>>,
-) -> napi::Result<NativeStoreMethods> {
+) -> Result<NativeStoreMethods, DatastoreError> {
     Ok(NativeStoreMethods {
         get: bind(js, c"get", store, get::<B>)?,
         set: bind(js, c"set", store, set::<B>)?,
@@ -76,16 +77,17 @@ fn bind<B: Backend>(
     name: &CStr,
     store: &Rc<JsStore<B>>,
     cb: Callback,
-) -> napi::Result<JsAny> {
+) -> Result<JsAny, DatastoreError> {
     let data = Rc::into_raw(store.clone()).cast_mut().cast::<c_void>();
     let mut f = ptr::null_mut();
     // SAFETY: valid env on the JS thread. The finalizer given to `napi_wrap` owns `data` from
     // the moment the wrap succeeds; until then it is released here.
     unsafe {
-        let made = sys::napi_create_function(js.0, name.as_ptr(), -1, Some(cb), data, &mut f);
+        let env = js.env();
+        let made = sys::napi_create_function(env, name.as_ptr(), -1, Some(cb), data, &mut f);
         if made != sys::Status::napi_ok
             || sys::napi_wrap(
-                js.0,
+                env,
                 f,
                 data,
                 Some(release::<B>),
@@ -93,65 +95,82 @@ fn bind<B: Backend>(
                 ptr::null_mut(),
             ) != sys::Status::napi_ok
         {
-            release::<B>(js.0, data, ptr::null_mut());
-            return Err(napi::Error::from_reason("cannot create a store method"));
+            js.take_exception();
+            release::<B>(env, data, ptr::null_mut());
+            return Err(DatastoreError::Internal {
+                message: format!("cannot create the store method {}", name.to_string_lossy()),
+            });
         }
     }
-    Ok(JsAny(f))
+    Ok(JsAny::new(f))
 }
 
 /// Finalizer of a method: drops its reference to the store.
-unsafe extern "C" fn release<B: Backend>(_env: sys::napi_env, data: *mut c_void, _: *mut c_void) {
-    drop(Rc::from_raw(data.cast_const().cast::<JsStore<B>>()));
-}
-
-/// Reads `N` arguments (missing ones are `undefined`) and the store, then runs `f`.
 ///
 /// # Safety
-/// `info` is the callback info of a function made by [`bind`] for a `JsStore<B>`.
+/// `data` is the strong reference [`bind`] made, released once.
+unsafe extern "C" fn release<B: Backend>(_env: sys::napi_env, data: *mut c_void, _: *mut c_void) {
+    // SAFETY: see the function's contract.
+    super::boundary::quietly(|| {
+        drop(unsafe { Rc::from_raw(data.cast_const().cast::<JsStore<B>>()) })
+    });
+}
+
+/// Reads `N` arguments (missing ones are `undefined`) and the store, then runs `f`. Its
+/// error, or a panic, is thrown through the store's realm (see `js::error`).
+///
+/// # Safety
+/// `env` and `info` are those of a call of a function made by [`bind`] for a `JsStore<B>`.
 unsafe fn call<B: Backend, const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
+    what: &str,
     f: impl FnOnce(&JsStore<B>, &'static Runtime, [Value; N]) -> napi::Result<JsAny>,
 ) -> Value {
+    // SAFETY: N-API calls this on the env's thread, inside a call from JS.
+    let js = unsafe { Js::from_env(env) };
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
     let mut data = ptr::null_mut();
-    let status = sys::napi_get_cb_info(
-        env,
-        info,
-        &mut argc,
-        argv.as_mut_ptr(),
-        ptr::null_mut(),
-        &mut data,
-    );
-    let result = if status == sys::Status::napi_ok && !data.is_null() {
-        // SAFETY: `data` is the store this function holds a reference to (see `bind`).
-        let store = &*data.cast_const().cast::<JsStore<B>>();
-        f(store, Runtime::get(env), argv)
-    } else {
-        Err(napi::Error::from_reason("invalid call of a store method"))
+    // SAFETY: valid env and callback info; `argv` has room for `argc` values.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        )
     };
-    match result {
-        Ok(v) => v.0,
-        Err(e) => {
-            let mut pending = false;
-            sys::napi_is_exception_pending(env, &mut pending);
-            if !pending {
-                let js = Js(env);
-                sys::napi_throw(js.0, js.error("ERR_DATASTORE_BACKEND", &e.reason));
-            }
-            ptr::null_mut()
-        }
+    if status != sys::Status::napi_ok || data.is_null() {
+        js.throw(js.error("ERR_DATASTORE_INTERNAL", "invalid call of a store method"));
+        return ptr::null_mut();
     }
+    // SAFETY: `data` is the store this function holds a reference to (see `bind`).
+    let store = unsafe { &*data.cast_const().cast::<JsStore<B>>() };
+    let error = match catch(what, || f(store, Runtime::get(env), argv)) {
+        Ok(Ok(v)) => return v.value(),
+        Ok(Err(_)) if js.exception_pending() => return ptr::null_mut(),
+        // An error with no exception pending is not one of ours: a bug.
+        Ok(Err(e)) => DatastoreError::Internal {
+            message: format!("{what}: {}", e.reason),
+        },
+        Err(panicked) => {
+            js.take_exception();
+            panicked
+        }
+    };
+    store.errors.throw(js, &error);
+    ptr::null_mut()
 }
 
 unsafe extern "C" fn get<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 1>(env, info, |s, rt, [key]| s.get(rt, key))
+    call::<B, 1>(env, info, "get", |s, rt, [key]| s.get(rt, key))
 }
 
 unsafe extern "C" fn set<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 3>(env, info, |s, rt, [key, json, reason]| {
+    call::<B, 3>(env, info, "set", |s, rt, [key, json, reason]| {
         s.set(rt, key, json, reason)
     })
 }
@@ -160,7 +179,7 @@ unsafe extern "C" fn update<B: Backend>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Value {
-    call::<B, 2>(env, info, |s, rt, [key, updater]| {
+    call::<B, 2>(env, info, "update", |s, rt, [key, updater]| {
         s.update(rt, key, updater)
     })
 }
@@ -169,22 +188,22 @@ unsafe extern "C" fn remove<B: Backend>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Value {
-    call::<B, 1>(env, info, |s, rt, [key]| s.remove(rt, key))
+    call::<B, 1>(env, info, "remove", |s, rt, [key]| s.remove(rt, key))
 }
 
 unsafe extern "C" fn list<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 1>(env, info, |s, rt, [prefix]| s.list(rt, prefix))
+    call::<B, 1>(env, info, "list", |s, rt, [prefix]| s.list(rt, prefix))
 }
 
 unsafe extern "C" fn close<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 0>(env, info, |s, rt, []| s.close(rt))
+    call::<B, 0>(env, info, "close", |s, rt, []| s.close(rt))
 }
 
 unsafe extern "C" fn held_keys<B: Backend>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Value {
-    call::<B, 0>(env, info, |s, rt, []| {
-        Ok(JsAny(rt.js.number(f64::from(s.held_keys()))))
+    call::<B, 0>(env, info, "__heldKeys", |s, rt, []| {
+        Ok(JsAny::new(rt.js.number(f64::from(s.held_keys()))))
     })
 }

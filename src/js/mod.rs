@@ -2,14 +2,16 @@
 //! it converts arguments, runs core operations and settles promises.
 
 mod adapter;
+mod boundary;
 mod error;
-mod errors_api;
 mod event_loop;
 mod file;
 mod memory;
 mod methods;
+mod options;
 mod pg_target;
 mod raw;
 mod runtime;
 mod sql;
+mod teardown;
 mod updater;

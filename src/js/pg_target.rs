@@ -5,12 +5,9 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::ptr;
 use std::time::Duration;
 
-use napi::sys;
-
-use super::adapter::STORE_OPTION_NAMES;
+use super::options::{OptionKind, Options, Spec, LOCK_TIMEOUT};
 use super::raw::{Js, Kind, Value};
 use crate::backends::postgres::{parse_url, process_env, PgConfig, PgSettings, Tls};
 use crate::core::DatastoreError;
@@ -34,65 +31,33 @@ enum Type {
 }
 
 fn type_of(js: Js, v: Value) -> Type {
-    let mut t = 0;
-    unsafe { sys::napi_typeof(js.0, v, &mut t) };
-    match t {
-        sys::ValueType::napi_undefined | sys::ValueType::napi_null => Type::Missing,
-        sys::ValueType::napi_number => Type::Number,
-        sys::ValueType::napi_boolean => Type::Boolean,
-        sys::ValueType::napi_string => Type::String,
-        sys::ValueType::napi_function => Type::Function,
-        sys::ValueType::napi_object => Type::Object,
-        _ => Type::Other,
+    match js.kind(v) {
+        Kind::Undefined | Kind::Null => Type::Missing,
+        Kind::Number => Type::Number,
+        Kind::Boolean => Type::Boolean,
+        Kind::String => Type::String,
+        Kind::Function => Type::Function,
+        Kind::Object => Type::Object,
+        Kind::Other => Type::Other,
     }
 }
 
 fn number(js: Js, v: Value) -> f64 {
-    let mut n = 0.0;
-    unsafe { sys::napi_get_value_double(js.0, v, &mut n) };
-    n
+    js.number_value(v).unwrap_or(f64::NAN)
 }
 
 fn boolean(js: Js, v: Value) -> bool {
-    let mut b = false;
-    unsafe { sys::napi_get_value_bool(js.0, v, &mut b) };
-    b
+    js.bool_value(v).unwrap_or(false)
 }
 
-/// The bytes of a Node `Buffer`, or `None` if `v` is not one.
+/// The text of a Node `Buffer`, or `None` if `v` is not one.
 fn buffer_text(js: Js, v: Value) -> Option<String> {
-    let mut is = false;
-    unsafe { sys::napi_is_buffer(js.0, v, &mut is) };
-    if !is {
-        return None;
-    }
-    let mut data = ptr::null_mut();
-    let mut len = 0usize;
-    unsafe { sys::napi_get_buffer_info(js.0, v, &mut data, &mut len) };
-    if data.is_null() {
-        return Some(String::new());
-    }
-    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-    Some(String::from_utf8_lossy(bytes).into_owned())
+    js.buffer_bytes(v)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
-fn is_array(js: Js, v: Value) -> bool {
-    let mut is = false;
-    unsafe { sys::napi_is_array(js.0, v, &mut is) };
-    is
-}
-
-fn array_items(js: Js, v: Value) -> Vec<Value> {
-    let mut len = 0u32;
-    unsafe { sys::napi_get_array_length(js.0, v, &mut len) };
-    (0..len)
-        .map(|i| {
-            let mut item = ptr::null_mut();
-            unsafe { sys::napi_get_element(js.0, v, i, &mut item) };
-            item
-        })
-        .collect()
-}
+/// The most certificates an `ssl.ca` array may hold.
+const MAX_CA_ITEMS: usize = 1000;
 
 fn field_name(name: &CStr) -> String {
     name.to_string_lossy().into_owned()
@@ -155,9 +120,14 @@ fn ssl_setting(js: Js, v: Value) -> Result<Option<Tls>, DatastoreError> {
             let ca_pem = match type_of(js, ca) {
                 Type::Missing => None,
                 Type::String => js.to_string(ca),
-                Type::Object if is_array(js, ca) => {
+                Type::Object if js.is_array(ca) => {
                     let mut all = String::new();
-                    for item in array_items(js, ca) {
+                    let items = js.array_items(ca, MAX_CA_ITEMS).ok_or_else(|| {
+                        invalid(format!(
+                            "ssl.ca holds more than {MAX_CA_ITEMS} certificates"
+                        ))
+                    })?;
+                    for item in items {
                         let text = js
                             .to_string(item)
                             .or_else(|| buffer_text(js, item))
@@ -316,58 +286,32 @@ fn js_env(js: Js) -> HashMap<String, String> {
 /// The longest `busyPollMicros`.
 const MAX_BUSY_POLL_MICROS: u64 = 10_000;
 
-/// A whole number in `0..=max` for the option `name`; `None` when not given.
-fn whole_option(
-    js: Js,
-    o: Value,
-    name: &CStr,
-    min: f64,
-    max: f64,
-) -> Result<Option<f64>, DatastoreError> {
-    let v = js.get(o, name);
-    if type_of(js, v) == Type::Missing {
-        return Ok(None);
-    }
-    let n = if type_of(js, v) == Type::Number {
-        number(js, v)
-    } else {
-        f64::NAN
-    };
-    if n.fract() != 0.0 || !(min..=max).contains(&n) {
-        return Err(invalid(format!(
-            "{} must be a whole number from {min} to {max}",
-            name.to_string_lossy()
-        )));
-    }
-    Ok(Some(n))
-}
+/// The store's own options on PostgreSQL.
+pub const PG_OPTIONS: [Spec; 3] = [
+    Spec {
+        name: "poolSize",
+        kind: OptionKind::Whole {
+            min: 1,
+            max: MAX_POOL_SIZE as u64,
+        },
+    },
+    Spec {
+        name: "busyPollMicros",
+        kind: OptionKind::Whole {
+            min: 0,
+            max: MAX_BUSY_POLL_MICROS,
+        },
+    },
+    LOCK_TIMEOUT,
+];
 
-/// Applies the store's own options (`{ poolSize, busyPollMicros }`) to `config`.
-pub fn apply_pg_options(
-    js: Js,
-    options: Option<Value>,
-    config: &mut PgConfig,
-) -> Result<(), DatastoreError> {
-    let Some(o) = options.filter(|&o| type_of(js, o) != Type::Missing) else {
-        return Ok(());
-    };
-    if type_of(js, o) != Type::Object {
-        return Err(invalid("options must be an object like { poolSize: 10 }"));
-    }
-    let known = |n: &String| {
-        n == "poolSize" || n == "busyPollMicros" || STORE_OPTION_NAMES.contains(&n.as_str())
-    };
-    if let Some(name) = js.property_names(o).into_iter().find(|n| !known(n)) {
-        return Err(invalid(format!(
-            "unknown option {name:?} for PostgreSQL (known: poolSize, busyPollMicros, \
-             lockTimeout)"
-        )));
-    }
-    if let Some(n) = whole_option(js, o, c"poolSize", 1.0, MAX_POOL_SIZE as f64)? {
+/// Applies the store's own options (`{ poolSize, busyPollMicros }`, read with
+/// [`PG_OPTIONS`]) to `config`.
+pub fn apply_pg_options(options: &Options, config: &mut PgConfig) {
+    if let Some(n) = options.whole("poolSize") {
         config.pool_size = n as usize;
     }
-    if let Some(n) = whole_option(js, o, c"busyPollMicros", 0.0, MAX_BUSY_POLL_MICROS as f64)? {
-        config.busy_poll = Duration::from_micros(n as u64);
+    if let Some(n) = options.whole("busyPollMicros") {
+        config.busy_poll = Duration::from_micros(n);
     }
-    Ok(())
 }

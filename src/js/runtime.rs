@@ -6,6 +6,14 @@
 //! token object, and the token's finalizer reports the promise as abandoned when the garbage
 //! collector finds that nothing can settle it any more (the promise, its resolvers and the
 //! reactions are all unreachable).
+//!
+//! Async hooks see two resources of ours per thread, the threadsafe function and the context
+//! in which the event loop drains the executor. Both carry [`RESOURCE_SOURCE`]'s object, whose
+//! `hasRef()` says whether they keep the loop alive right now (only while work is pending), as
+//! Node's own timers do; so tools that list open handles (`jest --detectOpenHandles`) do not
+//! report an idle or closed store.
+//!
+//! When the thread's env ends, `js::teardown` stops everything here first.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -16,6 +24,7 @@ use std::sync::Arc;
 use napi::sys;
 use parking_lot::Mutex;
 
+use super::boundary::quietly;
 use super::raw::{Js, Kind, Ref, Value};
 use crate::core::executor::Executor;
 
@@ -25,6 +34,11 @@ const ATTACH_SOURCE: &str = "(function (settle) {
   return function attach(p, token) {
     Promise.resolve(p).then(function (v) { settle(token, true, v) }, function (e) { settle(token, false, e) })
   }
+})";
+
+/// Made once per thread: the resource object of our async resources (see the module docs).
+const RESOURCE_SOURCE: &str = "(function (busy) {
+  return { hasRef: function hasRef() { return busy() } }
 })";
 
 /// The outcome of a JS promise, delivered to whoever waits on its settle id: `Some((ok,
@@ -44,8 +58,8 @@ pub struct Runtime {
     tsfn: Tsfn,
     settles: RefCell<HashMap<u32, Settled>>,
     next_settle: Cell<u32>,
-    /// Set by an env cleanup hook: the env is being torn down, JS may no longer be called.
-    closing: Cell<bool>,
+    /// Set when the env is being torn down: JS may no longer be called.
+    ended: Cell<bool>,
 }
 
 thread_local! {
@@ -58,9 +72,9 @@ struct RawTsfn(sys::napi_threadsafe_function);
 unsafe impl Send for RawTsfn {}
 
 /// The thread's threadsafe function while its env lives. Node frees it during env teardown,
-/// after our cleanup hook ([`env_closing`]) has emptied this; a thread of ours that wakes the
-/// executor later (a timer firing while the process exits) then finds nothing to call. The
-/// lock makes a call and the emptying exclusive, so no call can use it once freed.
+/// after `js::teardown` has emptied this; a thread of ours that wakes the executor later (a
+/// timer firing while the process exits) then finds nothing to call. The lock makes a call
+/// and the emptying exclusive, so no call can use it once freed.
 #[derive(Clone)]
 struct Tsfn(Arc<Mutex<Option<RawTsfn>>>);
 
@@ -93,7 +107,7 @@ impl Tsfn {
         }
     }
 
-    /// The env is closing: no call from now on.
+    /// The env is ending: no call from now on.
     fn forget(&self) {
         *self.0.lock() = None;
     }
@@ -102,85 +116,65 @@ impl Tsfn {
 impl Runtime {
     /// The runtime of this thread, created on first use.
     pub fn get(env: sys::napi_env) -> &'static Runtime {
-        if let Some(rt) = RUNTIME.with(|r| r.get()) {
+        if let Some(rt) = Self::current() {
             return rt;
         }
-        let rt: &'static Runtime = Box::leak(Box::new(Runtime::create(Js(env))));
+        // SAFETY: called with the env of the current call, on its thread.
+        let js = unsafe { Js::from_env(env) };
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::create(js)));
         RUNTIME.with(|r| r.set(Some(rt)));
-        // Runs before the finalizers of the env's remaining objects (hooks run in reverse
-        // order of registration, and the env's own teardown was registered first).
-        unsafe {
-            sys::napi_add_env_cleanup_hook(env, Some(env_closing), ptr::null_mut());
-        }
+        super::teardown::register(js);
         rt
+    }
+
+    /// The runtime of this thread, if one was made.
+    pub fn current() -> Option<&'static Runtime> {
+        RUNTIME.with(|r| r.get())
     }
 
     fn create(js: Js) -> Runtime {
         let json = js.get(js.global(), c"JSON");
         let stringify = js.get(json, c"stringify");
         let parse = js.get(json, c"parse");
-        let settle_fn = {
-            let mut f = ptr::null_mut();
-            unsafe {
-                sys::napi_create_function(
-                    js.0,
-                    c"settle".as_ptr(),
-                    6,
-                    Some(settle_callback),
-                    ptr::null_mut(),
-                    &mut f,
-                )
-            };
-            f
+        let attach = make_with_callback(js, ATTACH_SOURCE, c"settle", settle_callback);
+        let resource = make_with_callback(js, RESOURCE_SOURCE, c"busy", busy_callback);
+        let resource = if js.kind(resource) == Kind::Object {
+            resource
+        } else {
+            js.object()
         };
-        let make_attach = js
-            .run_script(ATTACH_SOURCE)
-            .unwrap_or_else(|_| js.undefined());
-        let attach = js
-            .call(make_attach, js.undefined(), &[settle_fn])
-            .unwrap_or_else(|_| js.undefined());
+        let name = js.string("reshuffle-datastore");
 
-        let tsfn = {
-            let mut t = ptr::null_mut();
-            unsafe {
-                sys::napi_create_threadsafe_function(
-                    js.0,
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                    js.string("reshuffle-datastore"),
-                    0,
-                    1,
-                    ptr::null_mut(),
-                    None,
-                    ptr::null_mut(),
-                    Some(drain_callback),
-                    &mut t,
-                );
-                sys::napi_unref_threadsafe_function(js.0, t);
-            }
-            Tsfn(Arc::new(Mutex::new(Some(RawTsfn(t)))))
-        };
-        let env = js.0;
+        let mut raw_tsfn = ptr::null_mut();
+        // SAFETY: a valid env on its thread; the callback and finalizer-less setup follow
+        // N-API's contract (max queue 0 = unlimited, one initial thread).
+        unsafe {
+            sys::napi_create_threadsafe_function(
+                js.env(),
+                ptr::null_mut(),
+                resource,
+                name,
+                0,
+                1,
+                ptr::null_mut(),
+                None,
+                ptr::null_mut(),
+                Some(drain_callback),
+                &mut raw_tsfn,
+            );
+            sys::napi_unref_threadsafe_function(js.env(), raw_tsfn);
+        }
+        let tsfn = Tsfn(Arc::new(Mutex::new(Some(RawTsfn(raw_tsfn)))));
+        let env = js.env();
         let (waker, busy) = (tsfn.clone(), tsfn.clone());
         let exec = Executor::install(
             move || waker.wake_js_thread(),
             move |on| busy.set_busy(env, on),
         );
-        let async_context = {
-            let mut c = ptr::null_mut();
-            unsafe {
-                sys::napi_async_init(
-                    js.0,
-                    ptr::null_mut(),
-                    js.string("reshuffle-datastore"),
-                    &mut c,
-                )
-            };
-            c
-        };
-        let mut resource = ptr::null_mut();
-        unsafe { sys::napi_create_object(js.0, &mut resource) };
-        super::event_loop::install(js.0);
+        let mut async_context = ptr::null_mut();
+        // SAFETY: a valid env on its thread; the context lives as long as the env.
+        unsafe { sys::napi_async_init(js.env(), resource, name, &mut async_context) };
+        super::event_loop::install(js.env(), drain_ready);
         Runtime {
             js,
             async_context,
@@ -193,17 +187,17 @@ impl Runtime {
             tsfn,
             settles: RefCell::new(HashMap::new()),
             next_settle: Cell::new(0),
-            closing: Cell::new(false),
+            ended: Cell::new(false),
         }
     }
 
     /// Drains the executor from a libuv callback (not a call from JS), inside a callback
     /// scope so that the promise reactions it queues run as soon as it ends.
     pub fn drain_from_event_loop(&self) {
-        if self.closing.get() {
+        if self.ended.get() {
             return;
         }
-        let env = self.js.0;
+        let env = self.js.env();
         self.js.scoped(|| {
             let mut scope = ptr::null_mut();
             // SAFETY: a valid env on its own thread, outside any JS call; the scope is closed
@@ -215,9 +209,10 @@ impl Runtime {
                     self.async_context,
                     &mut scope,
                 );
-                self.exec.drain();
-                sys::napi_close_callback_scope(env, scope);
             }
+            self.exec.drain();
+            // SAFETY: closes the scope opened above.
+            unsafe { sys::napi_close_callback_scope(env, scope) };
         });
     }
 
@@ -245,12 +240,12 @@ impl Runtime {
         self.next_settle.set(id.wrapping_add(1));
         self.settles.borrow_mut().insert(id, on_settled);
         let js = self.js;
-        let mut token = ptr::null_mut();
-        // SAFETY: valid env on its own thread; the token's data is the id, not a pointer.
+        let token = js.object();
+        // SAFETY: valid env on its own thread; the token's data is the id, not a pointer, and
+        // `abandoned` only reads it back.
         unsafe {
-            sys::napi_create_object(js.0, &mut token);
             sys::napi_wrap(
-                js.0,
+                js.env(),
                 token,
                 id as usize as *mut c_void,
                 Some(abandoned),
@@ -260,74 +255,134 @@ impl Runtime {
         }
         if let Err(thrown) = js.call(self.attach.value(), js.undefined(), &[p, token]) {
             // A thenable whose `then` getter throws: that is its rejection.
-            unsafe { take_id(js, token) };
+            take_id(js, token);
             if let Some(cb) = self.settles.borrow_mut().remove(&id) {
                 cb(js, Some((false, thrown)));
             }
         }
     }
+
+    /// The env is ending (called by `js::teardown`): no JS from now on, no wake-ups through
+    /// the threadsafe function (Node frees it), and the promises still awaited are dropped
+    /// with what waits on them.
+    pub fn end(&self) {
+        self.ended.set(true);
+        self.tsfn.forget();
+        let settles = std::mem::take(&mut *self.settles.borrow_mut());
+        drop(settles);
+    }
+}
+
+/// Runs `source` (a function of one callback) with a native function `name` calling `cb`, and
+/// returns what it returns (`undefined` if that fails, which only happens when the env is out
+/// of memory).
+fn make_with_callback(
+    js: Js,
+    source: &str,
+    name: &std::ffi::CStr,
+    cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> Value,
+) -> Value {
+    let mut f = ptr::null_mut();
+    // SAFETY: a valid env; `name` is NUL-terminated; `cb` has N-API's callback signature.
+    unsafe {
+        sys::napi_create_function(
+            js.env(),
+            name.as_ptr(),
+            name.to_bytes().len() as isize,
+            Some(cb),
+            ptr::null_mut(),
+            &mut f,
+        )
+    };
+    js.run_script(source)
+        .and_then(|make| js.call(make, js.undefined(), &[f]))
+        .unwrap_or_else(|_| js.undefined())
+}
+
+/// What the event loop runs once sockets of this thread are ready (see `js::event_loop`).
+fn drain_ready() {
+    if let Some(rt) = Runtime::current() {
+        rt.drain_from_event_loop();
+    }
 }
 
 /// The settle id of a token, removing its finalizer (it settled: it is not abandoned).
-unsafe fn take_id(js: Js, token: Value) -> Option<u32> {
+fn take_id(js: Js, token: Value) -> Option<u32> {
     let mut data = ptr::null_mut();
-    let status = sys::napi_remove_wrap(js.0, token, &mut data);
+    // SAFETY: a valid env and value; a token that was never wrapped only yields an error.
+    let status = unsafe { sys::napi_remove_wrap(js.env(), token, &mut data) };
     (status == sys::Status::napi_ok).then_some(data as usize as u32)
 }
 
+/// `settle(token, ok, value)` of [`ATTACH_SOURCE`].
 unsafe extern "C" fn settle_callback(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    let js = Js(env);
-    let mut argc = 3usize;
-    let mut argv = [ptr::null_mut(); 3];
-    sys::napi_get_cb_info(
-        env,
-        info,
-        &mut argc,
-        argv.as_mut_ptr(),
-        ptr::null_mut(),
-        ptr::null_mut(),
-    );
-    let rt = Runtime::get(env);
-    let Some(id) = take_id(js, argv[0]) else {
-        return js.undefined();
-    };
-    let mut ok = false;
-    sys::napi_get_value_bool(env, argv[1], &mut ok);
-    let cb = rt.settles.borrow_mut().remove(&id);
-    if let Some(cb) = cb {
-        cb(js, Some((ok, argv[2])));
-    }
-    rt.exec.drain();
+    // SAFETY: N-API calls this on the env's thread, inside a call from JS.
+    let js = unsafe { Js::from_env(env) };
+    quietly(|| {
+        let mut argc = 3usize;
+        let mut argv = [ptr::null_mut(); 3];
+        // SAFETY: valid env and callback info; `argv` has room for 3 values.
+        unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        let rt = Runtime::get(env);
+        let Some(id) = take_id(js, argv[0]) else {
+            return;
+        };
+        let ok = js.bool_value(argv[1]).unwrap_or(false);
+        let cb = rt.settles.borrow_mut().remove(&id);
+        if let Some(cb) = cb {
+            cb(js, Some((ok, argv[2])));
+        }
+        rt.exec.drain();
+    });
     js.undefined()
+}
+
+/// `busy()` of [`RESOURCE_SOURCE`]: whether our resources keep the loop alive now.
+unsafe extern "C" fn busy_callback(env: sys::napi_env, _info: sys::napi_callback_info) -> Value {
+    // SAFETY: N-API calls this on the env's thread, inside a call from JS.
+    let js = unsafe { Js::from_env(env) };
+    let busy = Executor::current().is_some_and(|e| e.is_busy());
+    let mut v = ptr::null_mut();
+    // SAFETY: a valid env.
+    unsafe { sys::napi_get_boolean(env, busy, &mut v) };
+    if v.is_null() {
+        return js.undefined();
+    }
+    v
 }
 
 /// Finalizer of a token: its promise can never settle. Node runs it outside the garbage
 /// collector (from its finalizer queue), where JS may be called.
 unsafe extern "C" fn abandoned(env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    let Some(rt) = RUNTIME.with(|r| r.get()) else {
-        return;
-    };
-    let cb = rt.settles.borrow_mut().remove(&(data as usize as u32));
-    let Some(cb) = cb else {
-        return;
-    };
-    if rt.closing.get() || env.is_null() {
-        std::mem::forget(cb); // the env is going away: nothing may run any more
-        return;
-    }
-    let js = Js(env);
-    js.scoped(|| cb(js, None));
-    rt.exec.drain();
+    quietly(|| {
+        let Some(rt) = Runtime::current() else {
+            return;
+        };
+        let cb = rt.settles.borrow_mut().remove(&(data as usize as u32));
+        let Some(cb) = cb else {
+            return;
+        };
+        if rt.ended.get() || env.is_null() {
+            std::mem::forget(cb); // the env is going away: nothing may run any more
+            return;
+        }
+        // SAFETY: a finalizer of this thread's env, run while the env lives.
+        let js = unsafe { Js::from_env(env) };
+        js.scoped(|| cb(js, None));
+        rt.exec.drain();
+    });
 }
 
-unsafe extern "C" fn env_closing(_arg: *mut c_void) {
-    if let Some(rt) = RUNTIME.with(|r| r.get()) {
-        rt.closing.set(true);
-        rt.tsfn.forget();
-    }
-    super::event_loop::close();
-}
-
+/// The threadsafe function's call: drain the executor (work on another thread finished).
 unsafe extern "C" fn drain_callback(
     env: sys::napi_env,
     _js_callback: Value,
@@ -337,5 +392,5 @@ unsafe extern "C" fn drain_callback(
     if env.is_null() {
         return; // the environment is being torn down
     }
-    Runtime::get(env).exec.drain();
+    quietly(|| Runtime::get(env).exec.drain());
 }

@@ -9,9 +9,11 @@ use napi_derive::napi;
 
 use std::rc::Rc;
 
-use super::adapter::{read_store_options, JsStore, STORE_OPTION_NAMES};
-use super::error::throw;
+use super::adapter::JsStore;
+use super::boundary::{construct, enter};
+use super::error::Errors;
 use super::methods::{store_methods, NativeStoreMethods};
+use super::options::{self, OptionKind, Spec, LOCK_TIMEOUT};
 use super::pg_target;
 use super::raw::{Js, JsAny, Kind, Value};
 use crate::backends::postgres::PgBackend;
@@ -22,10 +24,28 @@ use crate::core::DatastoreError;
 /// The table reshuffle uses when none is given.
 const DEFAULT_TABLE: &str = "reshuffledb";
 
+/// The options of a SQLite store.
+const SQLITE_OPTIONS: [Spec; 2] = [
+    Spec {
+        name: "durability",
+        kind: OptionKind::OneOf(&["normal", "fsync"]),
+    },
+    LOCK_TIMEOUT,
+];
+
 /// The store behind an adapter; one variant per engine.
 enum Engine {
     Sqlite(Rc<JsStore<SqliteBackend>>),
     Postgres(Rc<JsStore<PgBackend>>),
+}
+
+impl Engine {
+    fn errors(&self) -> &Errors {
+        match self {
+            Engine::Sqlite(s) => &s.errors,
+            Engine::Postgres(s) => &s.errors,
+        }
+    }
 }
 
 /// The PostgreSQL engine for a pg `Pool`, `Client` or config object, or a `postgres://` URL;
@@ -35,6 +55,7 @@ fn postgres_target(
     target: Value,
     table: &TableName,
     options: Option<Value>,
+    errors: Rc<Errors>,
 ) -> std::result::Result<Engine, DatastoreError> {
     let mut config = pg_target::postgres_target(js, target)?.ok_or_else(|| {
         DatastoreError::invalid_argument(
@@ -42,11 +63,17 @@ fn postgres_target(
              config object, or a postgres:// URL",
         )
     })?;
-    pg_target::apply_pg_options(js, options, &mut config)?;
-    let shared = read_store_options(js, options, "SQLStoreAdapter(target, table, options)")?;
+    let o = options::read(
+        js,
+        options,
+        "SQLStoreAdapter(target, table, options) on PostgreSQL",
+        &pg_target::PG_OPTIONS,
+    )?;
+    pg_target::apply_pg_options(&o, &mut config);
     Ok(Engine::Postgres(Rc::new(JsStore::new(
         PgBackend::new(config, table),
-        shared,
+        o.store_options(),
+        errors,
     ))))
 }
 
@@ -63,53 +90,13 @@ fn is_postgres_url(s: &str) -> bool {
 }
 
 fn table_name(js: Js, table: Option<JsAny>) -> std::result::Result<TableName, DatastoreError> {
-    match table.map(|t| (js.kind(t.0), t.0)) {
+    match table.map(|t| (js.kind(t.value()), t.value())) {
         None | Some((Kind::Undefined, _)) => TableName::parse(DEFAULT_TABLE),
         Some((Kind::String, v)) => TableName::parse(&js.to_string(v).unwrap_or_default()),
         Some(_) => Err(DatastoreError::invalid_argument(
             "SQLStoreAdapter(target, table): the table name must be a string",
         )),
     }
-}
-
-/// `{ durability?: 'normal' | 'fsync' }` for SQLite; anything else is refused.
-fn sqlite_options(
-    js: Js,
-    options: Option<Value>,
-) -> std::result::Result<Durability, DatastoreError> {
-    let invalid = |m: String| Err(DatastoreError::invalid_argument(m));
-    let Some(options) = options else {
-        return Ok(Durability::Normal);
-    };
-    match js.kind(options) {
-        Kind::Undefined | Kind::Null => return Ok(Durability::Normal),
-        Kind::Object => {}
-        _ => {
-            return invalid(
-                "SQLStoreAdapter(target, table, options): options must be an object".into(),
-            )
-        }
-    }
-    let mut durability = Durability::Normal;
-    for name in js.property_names(options) {
-        if STORE_OPTION_NAMES.contains(&name.as_str()) {
-            continue;
-        }
-        if name != "durability" {
-            return invalid(format!(
-                "SQLStoreAdapter: unknown option {name:?} for SQLite (known: durability, \
-                 lockTimeout)"
-            ));
-        }
-        let v = js.get(options, c"durability");
-        durability = match (js.kind(v), js.to_string(v).as_deref()) {
-            (Kind::Undefined, _) => Durability::Normal,
-            (Kind::String, Some("normal")) => Durability::Normal,
-            (Kind::String, Some("fsync")) => Durability::Fsync,
-            _ => return invalid("SQLStoreAdapter: durability must be 'normal' or 'fsync'".into()),
-        };
-    }
-    Ok(durability)
 }
 
 fn sqlite_target(path: &str) -> std::result::Result<Target, DatastoreError> {
@@ -119,6 +106,11 @@ fn sqlite_target(path: &str) -> std::result::Result<Target, DatastoreError> {
     if path.is_empty() {
         return Err(DatastoreError::invalid_argument(
             "SQLStoreAdapter(target): the SQLite path is empty (use a file path or ':memory:')",
+        ));
+    }
+    if path.contains('\0') {
+        return Err(DatastoreError::invalid_argument(
+            "SQLStoreAdapter(target): the SQLite path contains NUL",
         ));
     }
     // Resolved now, so that a later chdir does not move the database.
@@ -132,21 +124,34 @@ fn build(
     target: JsAny,
     table: Option<JsAny>,
     options: Option<JsAny>,
+    errors: Rc<Errors>,
 ) -> std::result::Result<Engine, DatastoreError> {
     let table = table_name(js, table)?;
-    let options = options.map(|o| o.0);
-    match js.kind(target.0) {
-        Kind::Object => postgres_target(js, target.0, &table, options),
+    let options = options.map(JsAny::value);
+    let target = target.value();
+    match js.kind(target) {
+        Kind::Object => postgres_target(js, target, &table, options, errors),
         Kind::String => {
-            let s = js.to_string(target.0).unwrap_or_default();
+            let s = js.to_string(target).unwrap_or_default();
             if is_postgres_url(&s) {
-                return postgres_target(js, target.0, &table, options);
+                return postgres_target(js, target, &table, options, errors);
             }
-            let durability = sqlite_options(js, options)?;
-            let shared =
-                read_store_options(js, options, "SQLStoreAdapter(target, table, options)")?;
+            let o = options::read(
+                js,
+                options,
+                "SQLStoreAdapter(target, table, options) on SQLite",
+                &SQLITE_OPTIONS,
+            )?;
+            let durability = match o.choice("durability") {
+                Some("fsync") => Durability::Fsync,
+                _ => Durability::Normal,
+            };
             let backend = SqliteBackend::new(sqlite_target(&s)?, &table, durability);
-            Ok(Engine::Sqlite(Rc::new(JsStore::new(backend, shared))))
+            Ok(Engine::Sqlite(Rc::new(JsStore::new(
+                backend,
+                o.store_options(),
+                errors,
+            ))))
         }
         _ => Err(DatastoreError::invalid_argument(
             "SQLStoreAdapter(target): the target must be a SQLite file path, ':memory:', \
@@ -163,28 +168,30 @@ impl NativeSqlStore {
     /// the database is opened on first use.
     #[napi(
         constructor,
-        ts_args_type = "target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; busyPollMicros?: number; lockTimeout?: number }"
+        ts_args_type = "makeError: (code: string, message: string, details: object) => Error, target: string | object, table?: string, options?: { durability?: 'normal' | 'fsync'; poolSize?: number; busyPollMicros?: number; lockTimeout?: number }"
     )]
     pub fn new(
         env: &Env,
+        make_error: JsAny,
         target: JsAny,
         table: Option<JsAny>,
         options: Option<JsAny>,
     ) -> Result<Self> {
-        let js = Js(env.raw());
-        match build(js, target, table, options) {
-            Ok(engine) => Ok(NativeSqlStore { engine }),
-            Err(e) => Err(throw(js, &e)),
-        }
+        construct(env, make_error.value(), "SQLStoreAdapter", |js, errors| {
+            Ok(NativeSqlStore {
+                engine: build(js, target, table, options, errors)?,
+            })
+        })
     }
 
     /// The store's operations as plain functions (see `js::methods`).
     #[napi]
     pub fn methods(&self, env: &Env) -> Result<NativeStoreMethods> {
-        let js = Js(env.raw());
-        match &self.engine {
+        // SAFETY: napi-rs hands `#[napi]` methods the env of the current call.
+        let js = unsafe { Js::from_env(env.raw()) };
+        enter(js, self.engine.errors(), "methods", || match &self.engine {
             Engine::Sqlite(s) => store_methods(js, s),
             Engine::Postgres(s) => store_methods(js, s),
-        }
+        })
     }
 }

@@ -8,7 +8,6 @@ use std::future::{poll_fn, Future};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use super::error::message_of;
 use super::raw::{AnyRef, Js, Kind, Ref, Value};
 use super::runtime::Runtime;
 use crate::core::{DatastoreError, UpdateError, Updater};
@@ -40,7 +39,7 @@ fn to_json(rt: &Runtime, key: &str, v: Value) -> Outcome {
             key,
             format!(
                 "the updater's result is not JSON: {}",
-                message_of(js, thrown, "JSON.stringify threw")
+                js.message_of(thrown)
             ),
         ))),
     }
