@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::core::{Backend, Change, HeldKey, Result, Write};
+use crate::core::{Backend, Change, Deadline, HeldKey, Result, Write};
 
 type Map = Rc<RefCell<BTreeMap<String, String>>>;
 
@@ -28,7 +28,7 @@ pub struct MemoryHeld {
 impl Backend for MemoryBackend {
     type Held = MemoryHeld;
 
-    async fn lock(&self, _key: &str) -> Result<MemoryHeld> {
+    async fn lock(&self, _key: &str, _deadline: &Deadline) -> Result<MemoryHeld> {
         Ok(MemoryHeld {
             map: self.map.clone(),
         })

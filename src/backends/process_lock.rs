@@ -10,6 +10,11 @@
 //!   README).
 //! - A free slot is taken on the JS thread with a non-blocking call (microseconds); a slot held
 //!   by another process is waited for on a thread ([`run_blocking`]), never on the JS thread.
+//!   On Linux that thread waits on an open file description of its own (the lock file reopened
+//!   through `/proc/self/fd`), which the guard then owns: a wait that gives up (a deadline,
+//!   its thread's env ending) just drops its receiver, and if the lock comes after all, the
+//!   description is closed by the thread and the lock goes with it. Nothing waits on, or can
+//!   later lock, the shared description. Elsewhere a wait polls with back-off.
 //! - Offset 0 is the store-wide lock ([`ProcessLocks::lock_store`]): shared for ordinary writers,
 //!   exclusive for maintenance such as compaction.
 //! - The first 8 bytes of the lock file, mapped into memory by every process, count the releases
@@ -24,9 +29,13 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
+#[cfg(target_os = "linux")]
 use crate::core::executor::run_blocking;
-use crate::core::{DatastoreError, Result};
+#[cfg(target_os = "linux")]
+use crate::core::timer::with_deadline;
+use crate::core::{DatastoreError, Deadline, Result};
 
 /// Key slots span offsets 1..=SLOTS; collisions only make two keys wait for each other.
 const SLOTS: u64 = 1 << 40;
@@ -83,14 +92,16 @@ impl ProcessLocks {
         1 + h.finish() % SLOTS
     }
 
-    /// Takes `key`'s lock exclusively against other processes.
-    pub async fn lock_key(self: &Rc<Self>, key: &str) -> Result<RangeGuard> {
-        self.lock_range(Self::slot_of(key), Mode::Exclusive).await
+    /// Takes `key`'s lock exclusively against other processes, waiting until `deadline` at
+    /// most (then `LockTimeout`, holding nothing).
+    pub async fn lock_key(self: &Rc<Self>, key: &str, deadline: &Deadline) -> Result<RangeGuard> {
+        self.lock_range(Self::slot_of(key), Mode::Exclusive, deadline)
+            .await
     }
 
     /// Takes the store-wide lock (offset 0). Releasing it exclusively counts as a change.
     pub async fn lock_store(self: &Rc<Self>, mode: Mode) -> Result<RangeGuard> {
-        let mut guard = self.lock_range(0, mode).await?;
+        let mut guard = self.lock_range(0, mode, &Deadline::never()).await?;
         guard.counts_change = mode == Mode::Exclusive;
         Ok(guard)
     }
@@ -108,21 +119,71 @@ impl ProcessLocks {
         Ok(Some(self.share(offset)))
     }
 
-    async fn lock_range(self: &Rc<Self>, offset: u64, mode: Mode) -> Result<RangeGuard> {
-        if !self.held_here(offset) {
+    async fn lock_range(
+        self: &Rc<Self>,
+        offset: u64,
+        mode: Mode,
+        deadline: &Deadline,
+    ) -> Result<RangeGuard> {
+        if self.held_here(offset) {
+            return Ok(self.share(offset));
+        }
+        match sys::try_lock(&self.file, offset, mode) {
+            Ok(true) => Ok(self.share(offset)),
+            Ok(false) => self.wait(offset, mode, deadline.instant()).await,
+            Err(e) => Err(DatastoreError::io(self.path.display(), e)),
+        }
+    }
+
+    /// Waits for a range another process holds (see the module docs), until `deadline`.
+    #[cfg(target_os = "linux")]
+    async fn wait(
+        self: &Rc<Self>,
+        offset: u64,
+        mode: Mode,
+        deadline: Option<Instant>,
+    ) -> Result<RangeGuard> {
+        let file = self.file.clone();
+        let waiting = Box::pin(run_blocking(move || sys::wait_own(&file, offset, mode)));
+        let own = with_deadline(waiting, deadline)
+            .await
+            .map_err(|_| timed_out())?
+            .unwrap_or_else(|| Err(std::io::Error::other("lock thread stopped")))
+            .map_err(|e| DatastoreError::io(self.path.display(), e))?;
+        Ok(RangeGuard {
+            locks: self.clone(),
+            offset,
+            counts_change: false,
+            own: Some(own),
+        })
+    }
+
+    /// Waits for a range another process holds, until `deadline`: POSIX record locks belong
+    /// to the process, so a wait cannot have a description of its own, and a blocked thread
+    /// could not give up. It polls with back-off instead.
+    #[cfg(not(target_os = "linux"))]
+    async fn wait(
+        self: &Rc<Self>,
+        offset: u64,
+        mode: Mode,
+        deadline: Option<Instant>,
+    ) -> Result<RangeGuard> {
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            let next = Instant::now() + pause;
+            if deadline.is_some_and(|d| next > d) {
+                return Err(timed_out());
+            }
+            crate::core::timer::Sleep::until(next).await;
+            if self.held_here(offset) {
+                return Ok(self.share(offset));
+            }
             match sys::try_lock(&self.file, offset, mode) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let file = self.file.clone();
-                    run_blocking(move || sys::lock_wait(&file, offset, mode))
-                        .await
-                        .unwrap_or_else(|| Err(std::io::Error::other("lock thread stopped")))
-                        .map_err(|e| DatastoreError::io(self.path.display(), e))?;
-                }
+                Ok(true) => return Ok(self.share(offset)),
+                Ok(false) => pause = (pause * 2).min(std::time::Duration::from_millis(20)),
                 Err(e) => return Err(DatastoreError::io(self.path.display(), e)),
             }
         }
-        Ok(self.share(offset))
     }
 
     /// Whether this process holds the range at `offset` already (for another holder).
@@ -137,6 +198,7 @@ impl ProcessLocks {
             locks: self.clone(),
             offset,
             counts_change: false,
+            own: None,
         }
     }
 
@@ -153,11 +215,22 @@ impl ProcessLocks {
     }
 }
 
+/// The error of a wait that gave up (the store completes it with the key and the limit).
+fn timed_out() -> DatastoreError {
+    DatastoreError::LockTimeout {
+        key: String::new(),
+        waited_ms: 0,
+    }
+}
+
 /// A held range; dropping it releases this holder's share.
 pub struct RangeGuard {
     locks: Rc<ProcessLocks>,
     offset: u64,
     counts_change: bool,
+    /// The open file description that holds the range, when a wait took it on one of its own
+    /// (closing it releases the range); `None`: the shared one, counted in `held`.
+    own: Option<File>,
 }
 
 impl Drop for RangeGuard {
@@ -168,7 +241,10 @@ impl Drop for RangeGuard {
                 c.bump();
             }
         }
-        self.locks.release(self.offset);
+        match self.own.take() {
+            Some(file) => drop(file),
+            None => self.locks.release(self.offset),
+        }
     }
 }
 
@@ -186,8 +262,6 @@ mod sys {
     const SETLKW: libc::c_int = libc::F_OFD_SETLKW;
     #[cfg(not(target_os = "linux"))]
     const SETLK: libc::c_int = libc::F_SETLK;
-    #[cfg(not(target_os = "linux"))]
-    const SETLKW: libc::c_int = libc::F_SETLKW;
 
     fn flock(offset: u64, kind: libc::c_int) -> libc::flock {
         // SAFETY: flock is plain old data; all-zero is a valid value (and OFD locks need l_pid 0).
@@ -221,7 +295,8 @@ mod sys {
     }
 
     /// Blocks until the lock is ours.
-    pub fn lock_wait(file: &File, offset: u64, mode: Mode) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    fn lock_wait(file: &File, offset: u64, mode: Mode) -> io::Result<()> {
         let fl = flock(offset, kind(mode));
         loop {
             // SAFETY: as above.
@@ -233,6 +308,19 @@ mod sys {
                 return Err(err);
             }
         }
+    }
+
+    /// Blocks until the range is locked on an open file description of its own, returned:
+    /// the lock file reopened through `/proc/self/fd` (the same file, whatever its path names
+    /// now). Runs on a thread; if nobody takes the result, dropping it releases the range.
+    #[cfg(target_os = "linux")]
+    pub fn wait_own(file: &File, offset: u64, mode: Mode) -> io::Result<File> {
+        let own = File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        lock_wait(&own, offset, mode)?;
+        Ok(own)
     }
 
     pub fn unlock(file: &File, offset: u64) {
@@ -304,9 +392,6 @@ mod sys {
     pub fn try_lock(_: &File, _: u64, _: Mode) -> io::Result<bool> {
         Ok(true)
     }
-    pub fn lock_wait(_: &File, _: u64, _: Mode) -> io::Result<()> {
-        Ok(())
-    }
     pub fn unlock(_: &File, _: u64) {}
 
     /// No shared counter on this platform: readers look at the data every time.
@@ -358,9 +443,9 @@ mod tests {
         let path = dir.join("locks");
         block_on(async move {
             let a = ProcessLocks::open(&path).unwrap();
-            let guard = a.lock_key("k").await.unwrap();
-            let again = a.lock_key("k").await.unwrap(); // same process: counted, not blocked
-                                                        // A second open file description stands in for another process.
+            let guard = a.lock_key("k", &Deadline::never()).await.unwrap();
+            let again = a.lock_key("k", &Deadline::never()).await.unwrap(); // same process: counted, not blocked
+                                                                            // A second open file description stands in for another process.
             let other = File::options().read(true).write(true).open(&path).unwrap();
             let slot = ProcessLocks::slot_of("k");
             assert!(!sys::try_lock(&other, slot, Mode::Exclusive).unwrap());
@@ -376,7 +461,7 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 sys::unlock(&f2, slot);
             });
-            let g = waiter.lock_key("k").await.unwrap();
+            let g = waiter.lock_key("k", &Deadline::never()).await.unwrap();
             drop(g);
             drop(file);
         });

@@ -6,6 +6,7 @@
 //! (memory, a file append, a SQLite statement) does it inline and returns a ready future; one
 //! that blocks (fsync, another process's lock, the network) parks on [`super::executor`].
 
+use super::deadline::Deadline;
 use super::error::Result;
 
 /// What an operation does to a key once it holds it.
@@ -47,7 +48,13 @@ pub trait Backend: 'static {
     /// Takes `key`'s lock against other processes and servers. The store already holds the
     /// key's in-process lock, so a backend never sees two holders of one key from one store.
     /// Backends without other processes return at once.
-    async fn lock(&self, key: &str) -> Result<Self::Held>;
+    ///
+    /// A wait for another holder gives up at `deadline` (the `lockTimeout` option; read
+    /// [`Deadline::instant`] when the wait starts) with `LockTimeout`, holding nothing: the key
+    /// is free for others at once, and nothing left behind (a thread, a session) may take it
+    /// later. A backend may defer taking the lock to [`HeldKey::read`] or [`HeldKey::finish`]
+    /// (to save a round trip); the same deadline then applies there.
+    async fn lock(&self, key: &str, deadline: &Deadline) -> Result<Self::Held>;
 
     /// The last committed value of `key`, without taking its lock.
     async fn get(&self, key: &str) -> Result<Option<String>>;

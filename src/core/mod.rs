@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod busy_poll;
+pub mod deadline;
 pub mod error;
 pub mod executor;
 pub mod key;
@@ -19,6 +20,7 @@ mod reentry_tests;
 mod store_tests;
 
 pub use backend::{Backend, Change, HeldKey, Write};
+pub use deadline::Deadline;
 pub use error::{DatastoreError, Result};
 pub use store::{Store, StoreOptions};
 pub use updater::{UpdateError, Updater};

@@ -9,9 +9,11 @@
 //!   store's `calling` stack; an operation on that key (or `list`/`close`, which would wait for
 //!   the update too) called from there is rejected at once with `Reentrant`. The part of an
 //!   async updater that runs after an `await` cannot be told apart from any other caller, so
-//!   it is not detected; for that, the `lock_timeout` option bounds every wait for a key's turn
-//!   and `list`'s wait for earlier writes (`LockTimeout`, the waiter leaves the queue, the
-//!   others keep their order). `close` waits for everything pending, without a limit.
+//!   it is not detected; for that, the `lock_timeout` option bounds every wait of an
+//!   operation for its key — its turn here, then the key's lock in other threads, processes
+//!   and servers ([`Backend::lock`] gets the same [`Deadline`]) — and `list`'s wait for
+//!   earlier writes (`LockTimeout`, the waiter leaves the queue, the others keep their order,
+//!   nothing stays held). `close` waits for everything pending, without a limit.
 //! - The uncontended path pays one `RefCell` emptiness check and one `Option` check.
 
 use std::cell::{Cell, RefCell};
@@ -22,10 +24,11 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use super::backend::{Backend, Change, HeldKey, Write};
+use super::deadline::Deadline;
 use super::error::{DatastoreError, Result};
 use super::key::validate_key;
 use super::lock_table::{Acquire, KeyGuard, LockTable};
-use super::timer::with_timeout;
+use super::timer::with_deadline;
 use super::updater::{UpdateError, Updater};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -95,8 +98,8 @@ impl Activity {
 /// Settings every backend shares (read once by the binding, see `js::adapter`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// How long an operation may wait for its key's turn before it rejects with
-    /// `LockTimeout`. `None` (the default): as long as it takes — an updater may legitimately
+    /// How long an operation may wait for its key (its turn here, and the key's lock in other
+    /// threads, processes and servers) before it rejects with `LockTimeout`. `None` (the default): as long as it takes — an updater may legitimately
     /// run for minutes (remote APIs), and a queue of them longer still.
     pub lock_timeout: Option<Duration>,
 }
@@ -136,18 +139,34 @@ impl<B> Inner<B> {
         }
     }
 
-    /// Waits for the key's turn, for at most `lock_timeout`.
-    async fn turn(&self, turn: Acquire, key: &str) -> Result<KeyGuard> {
-        match self.options.lock_timeout {
-            None => Ok(turn.await),
-            Some(limit) => {
-                with_timeout(turn, limit)
-                    .await
-                    .map_err(|_| DatastoreError::LockTimeout {
-                        key: key.to_owned(),
-                        waited_ms: millis(limit),
-                    })
-            }
+    /// The deadline of an operation's waits (see [`Deadline`]).
+    fn deadline(&self) -> Deadline {
+        Deadline::after(self.options.lock_timeout)
+    }
+
+    /// The error of a wait for `key` that gave up at `deadline` (`key` empty: `list`'s wait).
+    fn timed_out(deadline: &Deadline, key: &str) -> DatastoreError {
+        DatastoreError::LockTimeout {
+            key: key.to_owned(),
+            waited_ms: deadline.limit().map_or(0, millis),
+        }
+    }
+
+    /// Waits for the key's turn, until `deadline`.
+    async fn turn(&self, turn: Acquire, key: &str, deadline: &Deadline) -> Result<KeyGuard> {
+        if self.options.lock_timeout.is_none() {
+            return Ok(turn.await);
+        }
+        with_deadline(turn, deadline.instant())
+            .await
+            .map_err(|_| Self::timed_out(deadline, key))
+    }
+
+    /// A backend's error for a wait of `key`: a timeout is completed here with the limit.
+    fn backend_error(deadline: &Deadline, key: &str, e: DatastoreError) -> DatastoreError {
+        match e {
+            DatastoreError::LockTimeout { .. } => Self::timed_out(deadline, key),
+            other => other,
         }
     }
 }
@@ -221,7 +240,7 @@ impl<B: Backend> Store<B> {
         let inner = self.inner.clone();
         async move {
             let (_ticket, turn, key) = entered?;
-            let _guard = inner.turn(turn, &key).await?;
+            let _guard = inner.turn(turn, &key, &inner.deadline()).await?;
             inner.backend.get(&key).await
         }
     }
@@ -290,9 +309,11 @@ impl<B: Backend> Store<B> {
         let inner = self.inner.clone();
         async move {
             let (_ticket, turn, key) = entered?;
-            let _guard = inner.turn(turn, &key).await?;
-            let held = inner.backend.lock(&key).await?;
-            held.finish(&key, change).await
+            let deadline = inner.deadline();
+            let _guard = inner.turn(turn, &key, &deadline).await?;
+            let fix = |e| Inner::<B>::backend_error(&deadline, &key, e);
+            let held = inner.backend.lock(&key, &deadline).await.map_err(fix)?;
+            held.finish(&key, change).await.map_err(fix)
         }
     }
 
@@ -308,9 +329,11 @@ impl<B: Backend> Store<B> {
         let inner = self.inner.clone();
         async move {
             let (_ticket, turn, key) = entered?;
-            let _guard = inner.turn(turn, &key).await?;
-            let mut held = inner.backend.lock(&key).await?;
-            let old = held.read(&key).await?;
+            let deadline = inner.deadline();
+            let _guard = inner.turn(turn, &key, &deadline).await?;
+            let fix = |e| Inner::<B>::backend_error(&deadline, &key, e);
+            let mut held = inner.backend.lock(&key, &deadline).await.map_err(fix)?;
+            let old = held.read(&key).await.map_err(fix)?;
             inner.calling.borrow_mut().push(key.clone());
             let call = updater.call(old.as_deref());
             inner.calling.borrow_mut().pop();
@@ -319,7 +342,7 @@ impl<B: Backend> Store<B> {
                 Some(json) => Change::Put(json.clone()),
                 None => Change::Keep,
             };
-            held.finish(&key, change).await?;
+            held.finish(&key, change).await.map_err(fix)?;
             Ok((old, new))
         }
     }
@@ -361,12 +384,12 @@ impl<B: Backend> Store<B> {
                 .wait_until(move |a| a.writes.borrow().first().is_none_or(|&s| s >= barrier));
             match inner.options.lock_timeout {
                 None => earlier_done.await,
-                Some(limit) => with_timeout(Box::pin(earlier_done), limit)
-                    .await
-                    .map_err(|_| DatastoreError::LockTimeout {
-                        key: String::new(),
-                        waited_ms: millis(limit),
-                    })?,
+                Some(_) => {
+                    let deadline = inner.deadline();
+                    with_deadline(Box::pin(earlier_done), deadline.instant())
+                        .await
+                        .map_err(|_| Inner::<B>::timed_out(&deadline, ""))?
+                }
             }
             op.await
         }

@@ -151,23 +151,41 @@ impl Drop for Sleep {
     }
 }
 
-/// The wait of [`with_timeout`] outlasted its limit.
+/// The wait of [`with_timeout`] or [`with_deadline`] outlasted its limit.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Elapsed;
+
+/// When a [`WithTimeout`] gives up.
+enum Limit {
+    /// This long after the wrapped future was first pending.
+    After(Duration),
+    /// At this instant; `None`: never.
+    At(Option<Instant>),
+}
 
 /// Runs `fut` until it completes or, once it has been pending, `limit` passes (measured from
 /// its first pending poll); then `fut` is dropped (for a lock wait: it leaves the queue).
 pub fn with_timeout<F: Future + Unpin>(fut: F, limit: Duration) -> WithTimeout<F> {
     WithTimeout {
         fut,
-        limit,
+        limit: Limit::After(limit),
+        sleep: None,
+    }
+}
+
+/// Runs `fut` until it completes or `deadline` passes (`None`: no limit); then `fut` is
+/// dropped. A future that is ready when first polled completes even after the deadline.
+pub fn with_deadline<F: Future + Unpin>(fut: F, deadline: Option<Instant>) -> WithTimeout<F> {
+    WithTimeout {
+        fut,
+        limit: Limit::At(deadline),
         sleep: None,
     }
 }
 
 pub struct WithTimeout<F> {
     fut: F,
-    limit: Duration,
+    limit: Limit,
     sleep: Option<Sleep>,
 }
 
@@ -180,13 +198,19 @@ impl<F: Future + Unpin> Future for WithTimeout<F> {
             this.sleep = None;
             return Poll::Ready(Ok(v));
         }
-        let limit = this.limit;
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Sleep::until(Instant::now() + limit));
-        match Pin::new(sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
-            Poll::Pending => Poll::Pending,
+        if this.sleep.is_none() {
+            let at = match this.limit {
+                Limit::After(limit) => Instant::now().checked_add(limit),
+                Limit::At(at) => at,
+            };
+            match at {
+                Some(at) => this.sleep = Some(Sleep::until(at)),
+                None => return Poll::Pending, // no limit: only `fut` can end the wait
+            }
+        }
+        match this.sleep.as_mut().map(|s| Pin::new(s).poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(Elapsed)),
+            _ => Poll::Pending,
         }
     }
 }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crate::backends::process_lock::{Mode, ProcessLocks, RangeGuard};
 use crate::core::executor::run_critical;
-use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
 
 use disk::FileId;
 use format::Op;
@@ -514,9 +514,9 @@ pub struct FileHeld {
 impl Backend for FileBackend {
     type Held = FileHeld;
 
-    async fn lock(&self, key: &str) -> Result<FileHeld> {
+    async fn lock(&self, key: &str, deadline: &Deadline) -> Result<FileHeld> {
         let locks = self.shared.locks()?;
-        let guard = locks.lock_key(key).await?;
+        let guard = locks.lock_key(key, deadline).await?;
         Ok(FileHeld {
             shared: self.shared.clone(),
             _key: guard,

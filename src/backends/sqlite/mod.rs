@@ -41,7 +41,7 @@ use worker::Worker;
 
 use super::process_lock::{ProcessLocks, RangeGuard};
 use super::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, HeldKey, Result, Write};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result, Write};
 
 /// Where the database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,10 +360,10 @@ pub struct SqliteHeld {
 impl Backend for SqliteBackend {
     type Held = SqliteHeld;
 
-    async fn lock(&self, key: &str) -> Result<SqliteHeld> {
+    async fn lock(&self, key: &str, deadline: &Deadline) -> Result<SqliteHeld> {
         let db = self.db().await?;
         let lock = match &db.locks {
-            Some(l) => Some(l.lock_key(&self.lock_name(key)).await?),
+            Some(l) => Some(l.lock_key(&self.lock_name(key), deadline).await?),
             None => None,
         };
         Ok(SqliteHeld { db, _lock: lock })
