@@ -90,13 +90,81 @@ function describeThrown(e) {
   }
 }
 
+// What you hand us, we follow (SPEC §3.7): when a store's target is the app's own client object
+// (a pg Pool or Client), ending it closes the stores made over it too, before what `end()`
+// returns (or calls back) settles; later operations reject with ERR_DATASTORE_CLOSED. To see
+// the end, its method is wrapped on that one object, invisibly: same name, arity, `this`,
+// arguments, result, errors and callback (called from a tick of its own, as before), so the
+// app's object behaves exactly as it did. docs/postgres.md says more.
+const followed = new WeakMap() // client object -> Set of the stores made over it
+
+function closeAll(stores) {
+  const closing = Promise.allSettled([...stores].map((store) => store.close()))
+  stores.clear()
+  return closing
+}
+
+function wrapEnd(target, name, stores) {
+  const original = target[name]
+  const wrapped = {
+    [name](...args) {
+      const closing = closeAll(stores)
+      const last = args.length > 0 ? args[args.length - 1] : undefined
+      if (typeof last === 'function') {
+        args[args.length - 1] = function (...results) {
+          closing.then(() => process.nextTick(() => last.apply(this, results)))
+        }
+        return original.apply(this, args)
+      }
+      const result = original.apply(this, args)
+      if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+        return result.then(
+          (value) => closing.then(() => value),
+          (error) =>
+            closing.then(() => {
+              throw error
+            }),
+        )
+      }
+      return result
+    },
+  }[name]
+  Object.defineProperty(wrapped, 'length', { value: original.length })
+  Object.defineProperty(target, name, {
+    value: wrapped,
+    writable: true,
+    enumerable: Object.prototype.propertyIsEnumerable.call(target, name),
+    configurable: true,
+  })
+}
+
+// Makes `store` close when `target` ends through one of `methods` (those it has); returns a
+// function that stops following (called by the store's own close()).
+function follow(target, store, methods) {
+  if (target === null || typeof target !== 'object') return () => {}
+  const present = methods.filter((m) => typeof target[m] === 'function')
+  if (present.length === 0) return () => {}
+  let stores = followed.get(target)
+  if (!stores) {
+    stores = new Set()
+    followed.set(target, stores)
+    for (const m of present) wrapEnd(target, m, stores)
+  }
+  stores.add(store)
+  return () => stores.delete(store)
+}
+
 // The common half of every adapter class. `#native` holds the store's operations as plain
 // native functions (`methods()` of the native class).
 class StoreAdapter {
   #native
+  #unfollow = null
 
-  constructor(nativeStore) {
+  // `endsWith`: the app's client object this store follows, and the methods that end it
+  // (see `follow`).
+  constructor(nativeStore, endsWith) {
     this.#native = nativeStore.methods()
+    if (endsWith) this.#unfollow = follow(endsWith.target, this, endsWith.methods)
   }
 
   get(key) {
@@ -246,7 +314,7 @@ class FileStoreAdapter extends StoreAdapter {
 // object or a postgres:// URL.
 class SQLStoreAdapter extends StoreAdapter {
   constructor(target, table, options) {
-    super(new native.NativeSqlStore(makeError, target, table, options))
+    super(new native.NativeSqlStore(makeError, target, table, options), { target, methods: ['end'] })
   }
 }
 
@@ -298,10 +366,7 @@ class PersistentStore {
   // the rest with JSON's rules).
   validateValue(value) {
     if (value === undefined) {
-      throw new DatastoreError(
-        'ERR_DATASTORE_INVALID_VALUE',
-        'invalid value: JSON has no text for undefined',
-      )
+      throw new DatastoreError('ERR_DATASTORE_INVALID_VALUE', 'invalid value: JSON has no text for undefined')
     }
   }
 

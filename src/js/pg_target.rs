@@ -159,18 +159,24 @@ fn ssl_setting(js: Js, v: Value) -> Result<Option<Tls>, DatastoreError> {
 
 /// Settings of a pg config object (also a Pool's `options` or a Client's
 /// `connectionParameters`).
-fn settings_of(js: Js, o: Value) -> Result<PgSettings, DatastoreError> {
-    let password = js.get(o, c"password");
-    let password = match type_of(js, password) {
+fn settings_of(js: Js, o: Value) -> Result<(PgSettings, Option<PasswordFn>), DatastoreError> {
+    let password_value = js.get(o, c"password");
+    let mut password_fn = None;
+    let password = match type_of(js, password_value) {
         Type::Missing => None,
-        Type::String => js.to_string(password),
+        Type::String => js.to_string(password_value),
         Type::Function => {
+            password_fn = Some(PasswordFn {
+                func: password_value,
+                this: o,
+            });
+            None
+        }
+        _ => {
             return Err(invalid(
-                "a password callback cannot be used: pass the password as a string \
-                 (or set PGPASSWORD)",
+                "the PostgreSQL setting password must be a string or a function",
             ))
         }
-        _ => return Err(invalid("the PostgreSQL setting password must be a string")),
     };
     if type_of(js, js.get(o, c"stream")) != Type::Missing {
         return Err(invalid(
@@ -212,27 +218,42 @@ fn settings_of(js: Js, o: Value) -> Result<PgSettings, DatastoreError> {
         max,
         idle_timeout,
     };
-    Ok(match opt_string(js, o, c"connectionString")? {
+    let settings = match opt_string(js, o, c"connectionString")? {
         Some(url) => fields.overlay(parse_url(&url)?),
         None => fields,
-    })
+    };
+    Ok((settings, password_fn))
 }
 
 fn is_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://")
 }
 
+/// node-postgres's `password` given as a function, and the settings object it belongs to
+/// (its `this` when called; see `js::pg_password`).
+pub struct PasswordFn {
+    pub func: Value,
+    pub this: Value,
+}
+
+/// A PostgreSQL target, read.
+pub struct PgTarget {
+    pub config: PgConfig,
+    /// When the password is a function, it is called for each new connection instead.
+    pub password_fn: Option<PasswordFn>,
+}
+
 /// The settings of a PostgreSQL `target`, or `None` when `target` is not one. Missing
 /// settings are filled from `PG*` variables and node-postgres's defaults; the pool size is the
 /// target's `max` or 10 (see [`apply_pg_options`] for `poolSize`).
-pub fn postgres_target(js: Js, target: Value) -> Result<Option<PgConfig>, DatastoreError> {
-    let settings = match type_of(js, target) {
+pub fn postgres_target(js: Js, target: Value) -> Result<Option<PgTarget>, DatastoreError> {
+    let (settings, password_fn) = match type_of(js, target) {
         Type::String => {
             let s = js.to_string(target).unwrap_or_default();
             if !is_url(&s) {
                 return Ok(None);
             }
-            parse_url(&s)?
+            (parse_url(&s)?, None)
         }
         Type::Object if js.kind(target) == Kind::Object => {
             let params = js.get(target, c"connectionParameters");
@@ -249,7 +270,11 @@ pub fn postgres_target(js: Js, target: Value) -> Result<Option<PgConfig>, Datast
         }
         _ => return Ok(None),
     };
-    settings.resolve(&js_env(js), None).map(Some)
+    let config = settings.resolve(&js_env(js), None)?;
+    Ok(Some(PgTarget {
+        config,
+        password_fn,
+    }))
 }
 
 /// The variables node-postgres reads, from JS's `process.env` (what the app and node-postgres

@@ -14,9 +14,11 @@ use super::boundary::{construct, enter};
 use super::error::Errors;
 use super::methods::{store_methods, NativeStoreMethods};
 use super::options::{self, OptionKind, Spec, LOCK_TIMEOUT};
+use super::pg_password::JsPassword;
 use super::pg_target;
 use super::raw::{Js, JsAny, Kind, Value};
-use crate::backends::postgres::PgBackend;
+use super::runtime::Runtime;
+use crate::backends::postgres::{PasswordSource, PgBackend};
 use crate::backends::sql_identifier::TableName;
 use crate::backends::sqlite::{Durability, SqliteBackend, Target};
 use crate::core::DatastoreError;
@@ -57,7 +59,10 @@ fn postgres_target(
     options: Option<Value>,
     errors: Rc<Errors>,
 ) -> std::result::Result<Engine, DatastoreError> {
-    let mut config = pg_target::postgres_target(js, target)?.ok_or_else(|| {
+    let pg_target::PgTarget {
+        mut config,
+        password_fn,
+    } = pg_target::postgres_target(js, target)?.ok_or_else(|| {
         DatastoreError::invalid_argument(
             "SQLStoreAdapter(target): not a PostgreSQL target: pass a pg Pool or Client, a \
              config object, or a postgres:// URL",
@@ -70,8 +75,12 @@ fn postgres_target(
         &pg_target::PG_OPTIONS,
     )?;
     pg_target::apply_pg_options(&o, &mut config);
+    let password = password_fn.map(|p| {
+        let rt = Runtime::get(js.env());
+        Rc::new(JsPassword::new(rt, p.func, p.this)) as Rc<dyn PasswordSource>
+    });
     Ok(Engine::Postgres(Rc::new(JsStore::new(
-        PgBackend::new(config, table),
+        PgBackend::new(config, password, table),
         o.store_options(),
         errors,
     ))))

@@ -6,50 +6,64 @@
 //! 2. when another session holds it: a pinned connection waits with `pg_advisory_lock`;
 //!    if no connection may be pinned, `pg_try_advisory_lock` is retried with back-off.
 //!
+//! A deadline (`lockTimeout`) bounds the wait: the pinned wait runs under the server's own
+//! `lock_timeout` (set for that statement and reset right after, in the same round trip), so
+//! a wait that gives up leaves no lock request behind on the server; the back-off stops too.
+//!
 //! The holder reads and writes on the connection that holds the lock, then unlocks there;
 //! writes are single autocommit statements sent before the unlock, so another server sees
 //! the write as soon as it gets the lock. If the connection dies the server drops the lock and
 //! every later statement of the holder fails: an interrupted update writes nothing.
 
 use std::future::{poll_fn, Future};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tokio_postgres::types::ToSql;
+
 use futures_util::future::join;
 
-use super::config::PgConfig;
+use super::config::{PasswordSource, PgConfig};
 use super::error::pg_error;
 use super::keys;
 use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, reply, run};
 use crate::backends::sql_identifier::TableName;
 use crate::core::timer::Sleep;
-use crate::core::{Backend, Change, DatastoreError, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
 
 pub struct PgBackend {
-    pool: Arc<Pool>,
+    pool: Rc<Pool>,
     table_id: i32,
 }
 
 impl PgBackend {
-    /// No I/O here: the first operation connects and creates the table.
-    pub fn new(config: PgConfig, table: &TableName) -> Self {
+    /// No I/O here: the first operation connects and creates the table. `password`, when
+    /// given, is asked for each new connection's password (instead of `config.password`).
+    pub fn new(
+        config: PgConfig,
+        password: Option<Rc<dyn PasswordSource>>,
+        table: &TableName,
+    ) -> Self {
         let quoted = table.quoted_folded();
         PgBackend {
             table_id: keys::table_lock_id(&quoted),
-            pool: Pool::new(config, quoted, table.display()),
+            pool: Pool::new(config, password, quoted, table.display()),
         }
     }
 }
 
 /// A key of one operation; its advisory lock is held through `lease`'s connection.
 pub struct PgHeld {
-    pool: Arc<Pool>,
+    pool: Rc<Pool>,
     /// The connection holding the key's lock, once taken.
     lease: Option<Lease>,
     ids: (i32, i32),
     id: String,
+    /// When a wait for the key's lock gives up (`lockTimeout`); `None`: never.
+    deadline: Option<Instant>,
 }
 
 /// The connection is gone: closed, or the server ended the session (operator intervention,
@@ -73,7 +87,7 @@ fn failed(c: &Conn, table: &str, e: &tokio_postgres::Error) -> DatastoreError {
 /// Runs a query that is safe to repeat on a fresh shared connection, retrying once when the
 /// connection turns out to be dead (e.g. its server process was terminated while idle). Its
 /// reply is expected soon: the loop polls for it.
-async fn on_shared<T, F, Fut>(pool: &Arc<Pool>, f: F) -> Result<(T, Lease)>
+async fn on_shared<T, F, Fut>(pool: &Rc<Pool>, f: F) -> Result<(T, Lease)>
 where
     F: Fn(Arc<Conn>) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
@@ -136,47 +150,99 @@ async fn try_once(
     }
 }
 
+/// The error of a wait for a key's lock that gave up (the store completes it).
+fn timed_out() -> DatastoreError {
+    DatastoreError::LockTimeout {
+        key: String::new(),
+        waited_ms: 0,
+    }
+}
+
+/// The server's `lock_timeout` for a wait that must end by `deadline`: whole milliseconds,
+/// rounded up, at least 1 (0 would mean no limit).
+fn server_lock_timeout(deadline: Instant) -> String {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ms = left.as_micros().div_ceil(1000).max(1);
+    format!("{ms}ms")
+}
+
+/// Waits on a pinned connection for the key's lock (reading the value right behind it when
+/// `read_id` is given), bounded by `deadline` through the server's `lock_timeout`.
+async fn wait_pinned(
+    pinned: &Lease,
+    (t, k): (i32, i32),
+    read_id: Option<&String>,
+    deadline: Option<Instant>,
+) -> Result<Option<String>> {
+    let table = &pinned.pool_table();
+    let c = &pinned.conn;
+    let lock_params: [&(dyn ToSql + Sync); 2] = [&t, &k];
+    let limit = deadline.map(server_lock_timeout);
+    let bounded = async {
+        if let Some(limit) = &limit {
+            c.client
+                .query_one(&c.stmts.set_lock_timeout, &[limit])
+                .await?;
+        }
+        Ok(())
+    };
+    let lock = c.client.execute(&c.stmts.lock, &lock_params);
+    let read = async {
+        match read_id {
+            Some(id) => c.client.query_opt(&c.stmts.get, &[id]).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let reset = async {
+        if limit.is_some() {
+            c.client.execute(&c.stmts.reset_lock_timeout, &[]).await?;
+        }
+        Ok::<_, PgErr>(())
+    };
+    // Sent in this order on the one connection: limit, lock, read (runs once the lock is
+    // held), reset.
+    let (set, (locked, (row, reset))) = join(bounded, join(lock, join(read, reset))).await;
+    set.and(reset).map_err(|e: PgErr| failed(c, table, &e))?;
+    if let Err(e) = locked {
+        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            return Err(timed_out());
+        }
+        return Err(failed(c, table, &e));
+    }
+    match row.and_then(|r| value_of(r.flatten())) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
+            Err(failed(c, table, &e))
+        }
+    }
+}
+
 /// Takes the key's lock (see the module docs), reading the value under it when `read_id` is
 /// given. The returned lease's connection holds the lock. Only the first attempt polls for its
-/// reply: a key held by another session may stay held for long.
+/// reply: a key held by another session may stay held for long. Gives up at `deadline`.
 async fn lock_key(
-    pool: Arc<Pool>,
+    pool: Rc<Pool>,
     ids: (i32, i32),
     read_id: Option<String>,
+    deadline: Option<Instant>,
 ) -> Result<(Lease, Option<String>)> {
-    let (t, k) = ids;
     let mut backoff = Duration::from_millis(1);
     let mut first = true;
     loop {
         if !first {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(timed_out());
+            }
             if let Some(pinned) = pool.pinned().await? {
-                let table = &pool.table_display;
-                let c = &pinned.conn;
-                let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t, &k];
-                let lock = c.client.execute(&c.stmts.lock, &lock_params);
-                // The read, when asked for, is sent right behind the wait and runs once the
-                // lock is held.
-                let value = match &read_id {
-                    None => {
-                        lock.await.map_err(|e| failed(c, table, &e))?;
-                        None
-                    }
-                    Some(id) => {
-                        let (locked, row) =
-                            join(lock, c.client.query_opt(&c.stmts.get, &[id])).await;
-                        locked.map_err(|e| failed(c, table, &e))?;
-                        match row.and_then(value_of) {
-                            Ok(v) => v,
-                            Err(e) => {
-                                let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
-                                return Err(failed(c, table, &e));
-                            }
-                        }
-                    }
-                };
+                let value = wait_pinned(&pinned, ids, read_id.as_ref(), deadline).await?;
                 return Ok((pinned, value));
             }
-            Sleep::until(Instant::now() + backoff).await;
+            let mut next = Instant::now() + backoff;
+            if let Some(d) = deadline {
+                next = next.min(d);
+            }
+            Sleep::until(next).await;
             backoff = (backoff * 2).min(Duration::from_millis(50));
         }
         first = false;
@@ -227,7 +293,7 @@ async fn write_and_unlock(
 impl Backend for PgBackend {
     type Held = PgHeld;
 
-    async fn lock(&self, key: &str) -> Result<PgHeld> {
+    async fn lock(&self, key: &str, deadline: &Deadline) -> Result<PgHeld> {
         // The lock is taken by the first statement that needs it (`read` or `finish`), so
         // that it travels in the same round trip.
         let id = keys::encode(key);
@@ -236,6 +302,7 @@ impl Backend for PgBackend {
             lease: None,
             ids: (self.table_id, keys::key_lock_id(&id)),
             id,
+            deadline: deadline.instant(),
         })
     }
 
@@ -311,13 +378,20 @@ impl HeldKey for PgHeld {
             })
             .await;
         }
-        let (lease, value) = run(lock_key(self.pool.clone(), self.ids, Some(id))).await?;
+        let (lease, value) = run(lock_key(
+            self.pool.clone(),
+            self.ids,
+            Some(id),
+            self.deadline,
+        ))
+        .await?;
         self.lease = Some(lease);
         Ok(value)
     }
 
     async fn finish(mut self, _key: &str, change: Change) -> Result<()> {
         let ids = self.ids;
+        let deadline = self.deadline;
         let id = std::mem::take(&mut self.id);
         if let Some(lease) = self.lease.take() {
             return run(write_and_unlock(lease, ids, id, change)).await;
@@ -345,7 +419,7 @@ impl HeldKey for PgHeld {
                     return Ok(());
                 }
             }
-            let (lease, _) = lock_key(pool, ids, None).await?;
+            let (lease, _) = lock_key(pool, ids, None, deadline).await?;
             write_and_unlock(lease, ids, id, change).await
         })
         .await

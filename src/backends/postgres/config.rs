@@ -7,6 +7,13 @@ use std::time::Duration;
 
 use crate::core::{DatastoreError, Result};
 
+/// Where each new connection's password comes from when it is not a fixed string: the
+/// `password` function node-postgres allows (RDS IAM or Azure AD tokens), called for every
+/// new connection, as node-postgres does. Runs on the store's thread.
+pub trait PasswordSource {
+    fn password(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>>>>;
+}
+
 /// How TLS is used. See docs/postgres.md for the mapping from node-postgres and libpq settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tls {

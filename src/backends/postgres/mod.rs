@@ -12,6 +12,6 @@ mod socket;
 mod tls;
 
 pub use backend::{PgBackend, PgHeld};
-pub use config::{parse_url, process_env, PgConfig, PgSettings, Tls};
+pub use config::{parse_url, process_env, PasswordSource, PgConfig, PgSettings, Tls};
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,9 @@
 //! nothing is in flight on it and no lease holds it (so it holds no advisory lock of ours), and
 //! at most `size - 1` connections are pinned, so shared work always has a connection.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Statement};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::tls::MakeTlsConnect;
 
-use super::config::{PgConfig, Tls};
+use super::config::{PasswordSource, PgConfig, Tls};
 use super::error::pg_error;
 use super::keys;
 use super::socket::{self, LoopSocket};
@@ -55,6 +55,10 @@ pub struct Statements {
     pub try_lock: Statement,
     pub lock: Statement,
     pub unlock: Statement,
+    /// Sets the session's `lock_timeout` (text, e.g. `'250ms'`) for the wait that follows.
+    pub set_lock_timeout: Statement,
+    /// Back to the session's own `lock_timeout`.
+    pub reset_lock_timeout: Statement,
 }
 
 pub struct Conn {
@@ -82,6 +86,8 @@ impl Conn {
 
 pub struct Pool {
     config: PgConfig,
+    /// Asked for the password of each new connection, when it is not fixed in `config`.
+    password: Option<Rc<dyn PasswordSource>>,
     /// The table, quoted (folded) for SQL.
     pub table: String,
     /// The table as the caller wrote it, for messages.
@@ -104,7 +110,7 @@ struct State {
 
 /// A connection lent to one operation; returned when dropped.
 pub struct Lease {
-    pool: Arc<Pool>,
+    pool: Rc<Pool>,
     pub conn: Arc<Conn>,
     pinned: bool,
 }
@@ -151,9 +157,15 @@ enum Choice {
 }
 
 impl Pool {
-    pub fn new(config: PgConfig, table: String, table_display: String) -> Arc<Pool> {
-        Arc::new(Pool {
+    pub fn new(
+        config: PgConfig,
+        password: Option<Rc<dyn PasswordSource>>,
+        table: String,
+        table_display: String,
+    ) -> Rc<Pool> {
+        Rc::new(Pool {
             config,
+            password,
             table,
             table_display,
             state: Mutex::default(),
@@ -177,7 +189,7 @@ impl Pool {
         self.config.busy_poll
     }
 
-    fn lease(self: &Arc<Self>, conn: &Arc<Conn>, pinned: bool) -> Lease {
+    fn lease(self: &Rc<Self>, conn: &Arc<Conn>, pinned: bool) -> Lease {
         conn.load.fetch_add(1, Ordering::AcqRel);
         if pinned {
             conn.pinned.store(true, Ordering::Release);
@@ -190,7 +202,7 @@ impl Pool {
     }
 
     /// A connection to share with other operations.
-    pub async fn shared(self: &Arc<Self>) -> Result<Lease> {
+    pub async fn shared(self: &Rc<Self>) -> Result<Lease> {
         self.ensure_table().await?;
         loop {
             let changed = self.changed.notified();
@@ -227,7 +239,7 @@ impl Pool {
 
     /// A connection for this operation alone, or `None` when pinning one would leave shared
     /// work without a connection (the caller then polls instead of waiting on the server).
-    pub async fn pinned(self: &Arc<Self>) -> Result<Option<Lease>> {
+    pub async fn pinned(self: &Rc<Self>) -> Result<Option<Lease>> {
         self.ensure_table().await?;
         let choice = {
             let mut st = self.state.lock();
@@ -271,7 +283,7 @@ impl Pool {
         }
     }
 
-    async fn open_and_lease(self: &Arc<Self>, pinned: bool) -> Result<Lease> {
+    async fn open_and_lease(self: &Rc<Self>, pinned: bool) -> Result<Lease> {
         let opened = self.open().await;
         let lease = {
             let mut st = self.state.lock();
@@ -322,6 +334,8 @@ impl Pool {
             "SELECT pg_try_advisory_lock($1::int4, $2::int4)".to_owned(),
             "SELECT 1 FROM pg_advisory_lock($1::int4, $2::int4)".to_owned(),
             "SELECT pg_advisory_unlock($1::int4, $2::int4)".to_owned(),
+            "SELECT set_config('lock_timeout', $1::text, false)".to_owned(),
+            "RESET lock_timeout".to_owned(),
         ];
         let prepared =
             futures_util::future::try_join_all(sql.iter().map(|s| client.prepare(s))).await;
@@ -338,6 +352,8 @@ impl Pool {
             try_lock: next()?,
             lock: next()?,
             unlock: next()?,
+            set_lock_timeout: next()?,
+            reset_lock_timeout: next()?,
         };
         Ok(Conn {
             client,
@@ -357,8 +373,22 @@ impl Pool {
         pg.user(&c.user)
             .dbname(&c.database)
             .application_name(&c.application_name);
-        if let Some(p) = &c.password {
-            pg.password(p);
+        match &self.password {
+            Some(source) => {
+                let password = source.password().await.map_err(|e| {
+                    pg_error_text(format!(
+                        "cannot connect to PostgreSQL at {}:{} as {}: the password function \
+                         failed: {e}",
+                        c.host, c.port, c.user
+                    ))
+                })?;
+                pg.password(password);
+            }
+            None => {
+                if let Some(p) = &c.password {
+                    pg.password(p);
+                }
+            }
         }
         if let Some(o) = &c.options {
             pg.options(o);
@@ -409,7 +439,7 @@ impl Pool {
 
     /// Creates the table once per store, serialised across processes by a transaction-scoped
     /// advisory lock (concurrent `CREATE TABLE IF NOT EXISTS` can otherwise fail on pg_type).
-    async fn ensure_table(self: &Arc<Self>) -> Result<()> {
+    async fn ensure_table(self: &Rc<Self>) -> Result<()> {
         self.table_ready
             .get_or_try_init(|| async {
                 let client = self.connect().await?;
@@ -428,7 +458,7 @@ impl Pool {
                 st.conns.push(conn);
                 if let Some(idle) = self.config.idle_timeout {
                     if let Some(exec) = Executor::current() {
-                        exec.start(close_idle(Arc::downgrade(self), idle));
+                        exec.start(close_idle(Rc::downgrade(self), idle));
                     }
                 }
                 Ok(())
@@ -475,7 +505,7 @@ impl Pool {
 
 /// Closes connections unused for `idle` (node-postgres's `idleTimeoutMillis`), until the pool
 /// is closed or gone; the next operation opens a new one.
-async fn close_idle(pool: Weak<Pool>, idle: Duration) {
+async fn close_idle(pool: std::rc::Weak<Pool>, idle: Duration) {
     let tick = (idle / 2).clamp(Duration::from_millis(10), Duration::from_secs(5));
     loop {
         Sleep::background(Instant::now() + tick).await;

@@ -28,7 +28,11 @@ fn store(table: &str, pool_size: usize) -> Store<PgBackend> {
     let config = PgSettings::default()
         .resolve(&settings(), Some(pool_size))
         .unwrap();
-    Store::new(PgBackend::new(config, &TableName::parse(table).unwrap()))
+    Store::new(PgBackend::new(
+        config,
+        None,
+        &TableName::parse(table).unwrap(),
+    ))
 }
 
 /// Runs `sql` on a connection of its own; `Err` when the server cannot be reached.
