@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::sql::Statements;
+use super::sql::{is_busy, Statements};
 use super::stmt::Conn;
 use crate::core::{DatastoreError, Result};
 
@@ -58,19 +58,49 @@ fn open_error(path: &Path, e: rusqlite::Error) -> DatastoreError {
     )
 }
 
+/// How long the first opening keeps retrying a step that SQLite refuses with `SQLITE_BUSY`
+/// without waiting (see [`retry_while_busy`]).
+pub const OPEN_BUSY_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `step` again while it fails with `SQLITE_BUSY` or `SQLITE_LOCKED`, with back-off from
+/// 1 to 50 ms, for at most `limit`. The busy handler does not cover every case: when several
+/// processes open a new database at the same instant, switching it to WAL (which needs the
+/// exclusive lock) or creating the table can fail at once, without waiting, to avoid a
+/// deadlock between connections upgrading their locks. Both steps are idempotent.
+pub fn retry_while_busy<T>(
+    limit: Duration,
+    mut step: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match step() {
+            Err(e) if is_busy(&e) && start.elapsed() + pause < limit => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Opens the database at `path` for the worker thread, turns WAL on and creates the table.
-/// Runs on a thread: it may wait for other processes' locks.
+/// Runs on a thread: it may wait for other processes' locks, and several processes may be
+/// doing the same to a database that did not exist a moment ago.
 pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Result<Conn> {
     configure_sqlite();
     let conn = Connection::open_with_flags(path, flags()).map_err(|e| open_error(path, e))?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(WORKER_BUSY_TIMEOUT)?;
         // Returns the mode in force; a file system without WAL support keeps its own.
-        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        retry_while_busy(OPEN_BUSY_LIMIT, || {
+            conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+        })?;
         set_synchronous(&conn, durability)
     };
     setup().map_err(|e| open_error(path, e))?;
-    conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
+    retry_while_busy(OPEN_BUSY_LIMIT, || conn.execute(&sql.create, []))
+        .map_err(|e| sql.error(e))?;
     Ok(Conn::new(conn))
 }
 
