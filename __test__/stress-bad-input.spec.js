@@ -5,7 +5,7 @@
 // updater's own thrown value, unchanged), crash nothing, leave the store as it was, release the
 // key's lock, and leave the store usable.
 'use strict'
-const { makeSpec, openStore } = require('./stress/lib/stores')
+const { makeSpec, openStore } = require('./lib/stores')
 const { persistentKinds, names, figures } = require('./stress/lib/suite')
 const { FileStoreAdapter, SQLStoreAdapter } = require('..')
 

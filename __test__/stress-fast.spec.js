@@ -3,7 +3,7 @@
 // file.spec.js and sqlite.spec.js), checked histories on every backend, and a 20,000-call
 // multi-process load with its consistency check.
 'use strict'
-const { makeSpec } = require('./stress/lib/stores')
+const { makeSpec } = require('./lib/stores')
 const { crashLoop } = require('./stress/lib/crash')
 const { runHistories } = require('./stress/lib/history-run')
 const { runLoad } = require('./stress/lib/load')

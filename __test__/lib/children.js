@@ -1,16 +1,20 @@
-// Child processes that talk in JSON lines: each line a child prints is one message.
+// Child processes for tests, in one place. Children talk in JSON lines: each line a child
+// prints is one message. A child's output is read to its end at 'close', never at 'exit'
+// (which can come before the last lines are read).
 'use strict'
 const { spawn } = require('child_process')
 const fs = require('fs')
 const path = require('path')
 
+// The fixture scripts of the main suite.
 const fixture = (name) => path.join(__dirname, '..', 'fixtures', name)
 
-// Spawns `node fixtures/<name> ...args`; `onMessage(msg)` gets every whole line, parsed.
+// Spawns `node <script> ...args`; `onMessage(msg)` gets every whole line, parsed.
 // Returns { child, send(obj), exited: Promise<{ code, signal }> }.
-function startChild(name, args, onMessage, { stdin = false } = {}) {
-  const child = spawn(process.execPath, [fixture(name), ...args], {
+function startChild(script, args, onMessage, { stdin = false, env } = {}) {
+  const child = spawn(process.execPath, [script, ...args], {
     stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+    env: env || { ...process.env },
   })
   let buffer = ''
   child.stdout.setEncoding('utf8')
@@ -27,6 +31,14 @@ function startChild(name, args, onMessage, { stdin = false } = {}) {
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
   const send = (obj) => child.stdin.write(JSON.stringify(obj) + '\n')
   return { child, send, exited }
+}
+
+// Runs `node <script> ...args` to its end: { code, signal, messages } (every JSON line).
+async function runChild(script, args = [], options = {}) {
+  const messages = []
+  const { exited } = startChild(script, args, (m) => messages.push(m), options)
+  const { code, signal } = await exited
+  return { code, signal, messages }
 }
 
 // Reads JSON-line requests from stdin (for fixtures): `handle(msg)` is awaited per line, in order.
@@ -52,4 +64,4 @@ const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 // starting it (and is killed) must use this.
 const sayNow = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n')
 
-module.exports = { startChild, serveStdin, say, sayNow, fixture }
+module.exports = { startChild, runChild, serveStdin, say, sayNow, fixture }

@@ -1,4 +1,4 @@
-// Where the stress tests keep their stores. A store is described by a plain, serialisable spec
+// Where tests keep their stores. A store is described by a plain, serialisable spec
 // ({ kind: 'memory' | 'file' | 'sqlite' | 'pg', ... }) so that the parent test and its child
 // processes open the same one. PostgreSQL settings come from the PG* variables (with this
 // machine's defaults) and are passed explicitly: under jest, native code does not see
@@ -7,8 +7,8 @@
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter } = require('../../..')
-const { applyDefaults, serverReachable } = require('../../fixtures/postgres-env')
+const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter } = require('../..')
+const { applyDefaults, serverReachable } = require('../fixtures/postgres-env')
 
 function pgConfig() {
   const env = applyDefaults({ ...process.env })
@@ -44,19 +44,53 @@ function makeSpec(kind, label = 'stress') {
     const config = pgConfig()
     return {
       spec: { kind, table, config },
-      cleanup: async () => {
-        const { Client } = require('pg')
-        const client = new Client(config)
-        await client.connect()
-        try {
-          await client.query(`DROP TABLE IF EXISTS ${table}`)
-        } finally {
-          await client.end()
-        }
-      },
+      cleanup: () => dropTables(config, [table]),
     }
   }
   throw new Error(`unknown store kind ${kind}`)
+}
+
+// `count` fresh specs of `kind` that do not exist yet, and one cleanup for them all.
+function makeSpecs(kind, count, label = 'many') {
+  const unique = `${process.pid}_${Date.now().toString(36)}_${counter++}`
+  if (kind === 'file' || kind === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rds-${label}-`))
+    const specs = Array.from({ length: count }, (_, i) => ({
+      kind,
+      path: path.join(dir, kind === 'file' ? `s${i}.json` : `s${i}.db`),
+    }))
+    return { specs, cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }) }
+  }
+  if (kind === 'pg') {
+    const config = pgConfig()
+    const specs = Array.from({ length: count }, (_, i) => ({
+      kind,
+      table: `rds_${label}_${unique}_${i}`.toLowerCase(),
+      config,
+    }))
+    return {
+      specs,
+      cleanup: () =>
+        dropTables(
+          config,
+          specs.map((s) => s.table),
+        ),
+    }
+  }
+  throw new Error(`no such store kind: ${kind}`)
+}
+
+async function dropTables(config, tables) {
+  const { Client } = require('pg')
+  const client = new Client(config)
+  await client.connect()
+  try {
+    for (let i = 0; i < tables.length; i += 100) {
+      await client.query(`DROP TABLE IF EXISTS ${tables.slice(i, i + 100).join(', ')}`)
+    }
+  } finally {
+    await client.end()
+  }
 }
 
 function openStore(spec, options) {
@@ -88,4 +122,4 @@ function random(seed) {
   }
 }
 
-module.exports = { makeSpec, openStore, pgReachable, pgConfig, sleep, random }
+module.exports = { makeSpec, makeSpecs, openStore, pgReachable, pgConfig, dropTables, sleep, random }

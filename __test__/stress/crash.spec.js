@@ -1,7 +1,7 @@
 // Crash loops (long version): 100 SIGKILLs at random moments per persistent backend, each
 // followed by a check that the store opens, holds every acknowledged write and takes new ones.
 'use strict'
-const { makeSpec } = require('./lib/stores')
+const { makeSpec } = require('../lib/stores')
 const { crashLoop } = require('./lib/crash')
 const { persistentKinds, names, figures } = require('./lib/suite')
 

@@ -2,7 +2,7 @@
 // few fresh keys, from async callers (memory) or from 3 processes of 2 callers each (file,
 // SQLite, PostgreSQL); every round's history per key is checked against a sequential register.
 'use strict'
-const { makeSpec } = require('./lib/stores')
+const { makeSpec } = require('../lib/stores')
 const { runHistories } = require('./lib/history-run')
 const { nonAtomicViolations } = require('./lib/broken')
 const { persistentKinds, names, figures } = require('./lib/suite')

@@ -1,7 +1,7 @@
 // Load (long version): 1,000,000 mixed calls over 10,000 keys from 4 processes per persistent
 // backend, then an exact consistency check, the lock tables empty, RSS reported per worker.
 'use strict'
-const { makeSpec } = require('./lib/stores')
+const { makeSpec } = require('../lib/stores')
 const { runLoad } = require('./lib/load')
 const { persistentKinds, names, figures } = require('./lib/suite')
 

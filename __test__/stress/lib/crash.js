@@ -1,8 +1,9 @@
 // Crash loops: a writer process is killed with SIGKILL at a random moment, then the store is
 // opened again and every write the writer saw acknowledged must be there.
 'use strict'
-const { openStore, sleep } = require('./stores')
-const { startChild } = require('./children')
+const stressFixture = (name) => require('path').join(__dirname, '..', 'fixtures', name)
+const { openStore, sleep } = require('../../lib/stores')
+const { startChild } = require('../../lib/children')
 
 // Runs `rounds` kill rounds against the store of `spec`. Returns figures; throws (through
 // `expect`) on the first lost write.
@@ -17,14 +18,18 @@ async function crashLoop(spec, rounds, { maxDelayMs = 150 } = {}) {
   for (let round = 0; round < rounds; round++) {
     let firstAck
     const started = new Promise((resolve) => (firstAck = resolve))
-    const { child, exited } = startChild('crash-writer.js', [JSON.stringify(spec), String(round)], (msg) => {
-      if (msg.error) errors.push(msg.error)
-      if (msg.set) acked.add(msg.set)
-      if (msg.removed) removed.add(msg.removed)
-      if (msg.removing) removing.add(msg.removing)
-      if (msg.counter) counters.set(msg.counter, Math.max(counters.get(msg.counter) || 0, msg.value))
-      firstAck()
-    })
+    const { child, exited } = startChild(
+      stressFixture('crash-writer.js'),
+      [JSON.stringify(spec), String(round)],
+      (msg) => {
+        if (msg.error) errors.push(msg.error)
+        if (msg.set) acked.add(msg.set)
+        if (msg.removed) removed.add(msg.removed)
+        if (msg.removing) removing.add(msg.removing)
+        if (msg.counter) counters.set(msg.counter, Math.max(counters.get(msg.counter) || 0, msg.value))
+        firstAck()
+      },
+    )
     // Every 5th kill lands early, while the process starts or opens the store (recovery of
     // the previous crash included); the others at a random moment after the first write.
     if (round % 5 === 4) await sleep(Math.random() * 80)

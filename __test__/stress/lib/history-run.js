@@ -1,7 +1,8 @@
 // Runs rounds of random concurrent calls against a store and checks each round's history.
 'use strict'
-const { openStore } = require('./stores')
-const { startChild } = require('./children')
+const stressFixture = (name) => require('path').join(__dirname, '..', 'fixtures', name)
+const { openStore } = require('../../lib/stores')
+const { startChild } = require('../../lib/children')
 const { runCaller, checkRound, finalReads } = require('./history')
 
 // `processes` worker processes (0: the callers run in this process, the only way for the
@@ -16,9 +17,14 @@ async function runHistories(spec, { processes, callers, ops, keys, rounds, seed 
       const w = { pending: null }
       Object.assign(
         w,
-        startChild('history-worker.js', [JSON.stringify(spec), String(p)], (msg) => w.pending && w.pending(msg), {
-          stdin: true,
-        }),
+        startChild(
+          stressFixture('history-worker.js'),
+          [JSON.stringify(spec), String(p)],
+          (msg) => w.pending && w.pending(msg),
+          {
+            stdin: true,
+          },
+        ),
       )
       workers.push(w)
     }

@@ -13,7 +13,7 @@
 // update's new value replace it, remove makes it missing, update's old value is the current one
 // (an update whose updater returned undefined only reads).
 'use strict'
-const { random, sleep } = require('./stores')
+const { random, sleep } = require('../../lib/stores')
 
 const now = () => Number(process.hrtime.bigint())
 const MISSING = '\u0000missing'

@@ -3,8 +3,9 @@
 // each register the last acknowledged write of one of the workers (or missing if that was a
 // remove), and nothing else.
 'use strict'
-const { openStore } = require('./stores')
-const { startChild } = require('./children')
+const stressFixture = (name) => require('path').join(__dirname, '..', 'fixtures', name)
+const { openStore } = require('../../lib/stores')
+const { startChild } = require('../../lib/children')
 
 async function runLoad(spec, { processes = 4, ops, keys = 10000, concurrency = 16, seed = 1 }) {
   const started = Date.now()
@@ -13,7 +14,7 @@ async function runLoad(spec, { processes = 4, ops, keys = 10000, concurrency = 1
     Array.from({ length: processes }, (_, p) => {
       let report = null
       const { exited } = startChild(
-        'load-worker.js',
+        stressFixture('load-worker.js'),
         [JSON.stringify(spec), String(p), String(per), String(keys), String(concurrency), String(seed)],
         (msg) => (report = msg),
       )

@@ -1,7 +1,7 @@
 // What the fast suite (npm test) and the long one (npm run test:stress) share: which backends
 // run, and the figures printed at the end.
 'use strict'
-const { pgReachable } = require('./stores')
+const { pgReachable } = require('../../lib/stores')
 
 const requirePg = process.env.RESHUFFLE_DATASTORE_REQUIRE_PG === '1'
 
