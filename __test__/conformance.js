@@ -4,6 +4,7 @@
 //
 // `makeStore()` returns a fresh, empty store. Capability toggles:
 // - persistent: `reopen(store)` closes a store and opens another on the same data.
+// - nul: false for an engine that cannot hold NUL in a key (PostgreSQL): such keys reject.
 'use strict'
 
 const { DatastoreError } = require('..')
@@ -100,12 +101,37 @@ function runConformance(name, makeStore, caps = {}) {
         await expect(store.del('never')).resolves.toBeUndefined()
       })
 
-      test('any characters in keys', async () => {
-        const keys = ['quo\'te"', '100%_', 'a/b\\c', 'emoji 🎉', 'nul\u0000byte', ' space ', 'x'.repeat(2048)]
+      test('any characters in keys, each key stored as itself', async () => {
+        const keys = [
+          'quo\'te"',
+          '100%_',
+          'a/b\\c',
+          'emoji 🎉',
+          ' space ',
+          'x'.repeat(2048),
+          '\uffff',
+          '\uffff1x',
+          'a\uffff',
+        ]
+        if (caps.nul !== false) keys.push('nul\u0000byte', '\u0000')
         for (const k of keys) await store.set(k, k.length)
         for (const k of keys) expect(await store.get(k)).toBe(k.length)
         expect(await store.list()).toEqual([...keys].sort(byCodePoint))
+        expect(await store.list('\uffff')).toEqual(['\uffff', '\uffff1x'])
       })
+
+      if (caps.nul === false) {
+        test('a key or prefix with NUL, which this engine cannot hold, rejects and changes nothing', async () => {
+          const e = await expectCode(store.set('nul\u0000byte', 1), 'ERR_DATASTORE_INVALID_KEY')
+          expect(e.message).toMatch(/NUL/)
+          await expectCode(
+            store.update('\u0000', () => 1),
+            'ERR_DATASTORE_INVALID_KEY',
+          )
+          await expectCode(store.list('a\u0000'), 'ERR_DATASTORE_INVALID_KEY')
+          expect(await store.list()).toEqual([])
+        })
+      }
 
       test('a 2,048-byte key works, 2,049 bytes is rejected', async () => {
         const okKey = 'é'.repeat(1024)

@@ -7,7 +7,7 @@ const { spawn, spawnSync } = require('child_process')
 const fs = require('fs')
 const path = require('path')
 const { SQLStoreAdapter } = require('..')
-const { runConformance, expectCode, gate, sleep } = require('./conformance')
+const { runConformance, expectCode, gate, sleep, byCodePoint } = require('./conformance')
 const { applyDefaults, serverReachable } = require('./fixtures/postgres-env')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
 
@@ -140,6 +140,7 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
 
   runConformance('SQLStoreAdapter (PostgreSQL)', async () => fresh(), {
     persistent: true,
+    nul: false,
     reopen: async (store) => {
       const table = tableOf.get(store)
       await store.close()
@@ -400,6 +401,27 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       expect(await theirs.get('ours')).toEqual({ from: 'us' })
       expect(await theirs.get('theirs')).toEqual({ from: 'reshuffle', n: [1, 2], seen: true })
       expect((await theirs.list()).sort()).toEqual(['ours', 'theirs'])
+      await ours.close()
+      await pool.end()
+    })
+
+    testCompat('every key is itself both ways, keys starting with U+FFFF included', async () => {
+      const pool = new pg.Pool(pgTarget())
+      const table = newTable()
+      const theirs = new Reshuffle.SQLStoreAdapter(pool, table)
+      const ours = makePgStore(pool, table)
+      const odd = ['\uffff', '\uffff1x', '\uffff\uffff', '\uffff0', 'a\uffffb', 'é 🎉', "quo'te", '%_', ' ']
+      for (const [i, k] of odd.entries()) await theirs.set(`r${k}`, i)
+      for (const [i, k] of odd.entries()) await ours.set(`o${k}`, i)
+      for (const [i, k] of odd.entries()) {
+        expect(await ours.get(`r${k}`)).toBe(i)
+        expect(await theirs.get(`o${k}`)).toBe(i)
+        await theirs.set(`${k}`, `theirs ${i}`)
+        expect(await ours.get(k)).toBe(`theirs ${i}`)
+      }
+      const all = [...odd.map((k) => `r${k}`), ...odd.map((k) => `o${k}`), ...odd]
+      expect(await ours.list()).toEqual([...all].sort(byCodePoint))
+      expect((await theirs.list()).sort(byCodePoint)).toEqual([...all].sort(byCodePoint))
       await ours.close()
       await pool.end()
     })

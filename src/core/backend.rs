@@ -81,6 +81,21 @@ pub trait Backend: 'static {
     /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
 
+    /// Refuses a key (already valid by SPEC §3.1) that this engine cannot hold as itself, with
+    /// `InvalidKey` saying why (PostgreSQL text cannot hold NUL). A key must never be
+    /// escaped into another one. Called for every operation, before it is queued. The default
+    /// accepts every key.
+    fn check_key(&self, key: &str) -> Result<()> {
+        let _ = key;
+        Ok(())
+    }
+
+    /// [`Backend::check_key`] for a `list` prefix.
+    fn check_prefix(&self, prefix: &str) -> Result<()> {
+        let _ = prefix;
+        Ok(())
+    }
+
     /// Flushes and releases files, locks and connections. Called once, when no operation is
     /// pending; later calls never reach the backend.
     async fn close(&self) -> Result<()>;

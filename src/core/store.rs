@@ -222,6 +222,7 @@ impl<B: Backend> Store<B> {
     /// copied once, here; the lock table and the operation share that copy.
     fn enter(&self, key: &str, is_write: bool, operation: &'static str) -> Result<Entered> {
         validate_key(key)?;
+        self.inner.backend.check_key(key)?;
         if self.inner.state.get() != State::Open {
             return Err(DatastoreError::Closed);
         }
@@ -284,6 +285,7 @@ impl<B: Backend> Store<B> {
     fn is_free(&self, key: &str) -> bool {
         let inner = &self.inner;
         validate_key(key).is_ok()
+            && inner.backend.check_key(key).is_ok()
             && inner.state.get() == State::Open
             && inner.calling.borrow().is_empty()
             && !inner.locks.is_held(key)
@@ -350,8 +352,15 @@ impl<B: Backend> Store<B> {
     /// Keys starting with `prefix`, sorted by code point, after every write called before.
     pub fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + 'static {
         let inner = self.inner.clone();
+        let checked = inner.backend.check_prefix(prefix);
         let prefix = prefix.to_owned();
-        self.after_writes_named(async move { inner.backend.list(&prefix).await }, "list")
+        self.after_writes_named(
+            async move {
+                checked?;
+                inner.backend.list(&prefix).await
+            },
+            "list",
+        )
     }
 
     /// Runs `op` — backend maintenance such as a compaction — once every write called before

@@ -296,7 +296,7 @@ impl Backend for PgBackend {
     async fn lock(&self, key: &str, deadline: &Deadline) -> Result<PgHeld> {
         // The lock is taken by the first statement that needs it (`read` or `finish`), so
         // that it travels in the same round trip.
-        let id = keys::encode(key);
+        let id = key.to_owned();
         Ok(PgHeld {
             pool: self.pool.clone(),
             lease: None,
@@ -307,7 +307,7 @@ impl Backend for PgBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
-        let id = keys::encode(key);
+        let id = key.to_owned();
         let pool = self.pool.clone();
         run(async move {
             let (row, _lease) = on_shared(&pool, |c| {
@@ -326,11 +326,7 @@ impl Backend for PgBackend {
         run(async move {
             let (rows, _lease) = on_shared(&pool, |c| {
                 let p = prefix.clone();
-                async move {
-                    c.client
-                        .query(&c.stmts.list, &[&p, &keys::ENCODED_MARK])
-                        .await
-                }
+                async move { c.client.query(&c.stmts.list, &[&p]).await }
             })
             .await?;
             let mut keys = Vec::with_capacity(rows.len());
@@ -338,8 +334,8 @@ impl Backend for PgBackend {
                 let id: String = row
                     .try_get(0)
                     .map_err(|e| pg_error(&pool.table_display, &e))?;
-                if let Some(k) = keys::decode(&id).filter(|k| k.starts_with(&prefix)) {
-                    keys.push(k);
+                if id.starts_with(&prefix) {
+                    keys.push(id);
                 }
             }
             keys.sort_unstable();
@@ -351,6 +347,14 @@ impl Backend for PgBackend {
     async fn close(&self) -> Result<()> {
         self.pool.close();
         Ok(())
+    }
+
+    fn check_key(&self, key: &str) -> Result<()> {
+        keys::check(key, "key")
+    }
+
+    fn check_prefix(&self, prefix: &str) -> Result<()> {
+        keys::check(prefix, "list prefix")
     }
 }
 

@@ -1,53 +1,24 @@
 //! How keys are kept in the `id` column, and the numbers of their advisory locks.
 //!
-//! PostgreSQL text cannot hold NUL, but keys may (SPEC §3.1). A key with no NUL that does not
-//! start with U+FFFF is stored as is — every key reshuffle could store, so tables stay
-//! compatible. Any other key is stored as U+FFFF followed by the key with U+FFFF written as
-//! U+FFFF `1` and NUL as U+FFFF `0`. The mapping is one-to-one: a stored id starts with U+FFFF
-//! exactly when it is encoded.
+//! Every key is stored as itself (SPEC §3.1), so a table shared with reshuffle reads the same
+//! both ways — keys starting with U+FFFF included. PostgreSQL text cannot hold NUL: such a key
+//! (or `list` prefix) is refused ([`check`]), never escaped, since no escape could keep every
+//! other key reading as itself.
 
-const MARK: char = '\u{FFFF}';
+use crate::core::{DatastoreError, Result};
 
-/// The `id` stored for `key`.
-pub fn encode(key: &str) -> String {
-    if !key.contains('\0') && !key.starts_with(MARK) {
-        return key.to_owned();
+/// Refuses what PostgreSQL text cannot hold: NUL (U+0000).
+pub fn check(key: &str, what: &str) -> Result<()> {
+    if key.contains('\0') {
+        return Err(DatastoreError::InvalidKey {
+            reason: format!(
+                "PostgreSQL text cannot hold NUL (U+0000), and this {what} contains one: use \
+                 another character, or a SQLite, file or memory store"
+            ),
+        });
     }
-    let mut out = String::with_capacity(key.len() + 8);
-    out.push(MARK);
-    for c in key.chars() {
-        match c {
-            MARK => out.push_str("\u{FFFF}1"),
-            '\0' => out.push_str("\u{FFFF}0"),
-            c => out.push(c),
-        }
-    }
-    out
+    Ok(())
 }
-
-/// The key of a stored `id`; `None` for an id this package cannot have written.
-pub fn decode(id: &str) -> Option<String> {
-    let Some(body) = id.strip_prefix(MARK) else {
-        return Some(id.to_owned());
-    };
-    let mut out = String::with_capacity(body.len());
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        if c == MARK {
-            match chars.next() {
-                Some('1') => out.push(MARK),
-                Some('0') => out.push('\0'),
-                _ => return None,
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
-
-/// The first character of every encoded id (for `list`'s prefix filter).
-pub const ENCODED_MARK: &str = "\u{FFFF}";
 
 fn fnv1a64(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -75,8 +46,9 @@ pub fn table_lock_id(quoted_table: &str) -> i32 {
     ]))
 }
 
-/// Second half of a key's advisory lock: the stored id. Two keys of one table may share a
-/// number; they then exclude each other across processes, which is slower but still correct.
+/// Second half of a key's advisory lock: the key (as stored). Two keys of one table may share
+/// a number; they then exclude each other across processes, which is slower but still
+/// correct.
 pub fn key_lock_id(id: &str) -> i32 {
     fold32(fnv1a64(&[id.as_bytes()]))
 }
@@ -91,28 +63,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ordinary_keys_are_stored_as_is() {
-        for k in ["a", "quo'te\"", "emoji 🎉", "x\u{FFFF}y"] {
-            assert_eq!(encode(k), k);
-            assert_eq!(decode(k).as_deref(), Some(k));
-        }
-    }
-
-    #[test]
-    fn nul_and_mark_round_trip() {
+    fn nul_is_refused_and_anything_else_accepted() {
         for k in [
-            "nul\0byte",
-            "\0",
+            "a",
+            "quo'te\"",
+            "emoji 🎉",
             "\u{FFFF}",
-            "\u{FFFF}0",
-            "\u{FFFF}\0\u{FFFF}1",
+            "\u{FFFF}1x",
+            "x\u{FFFF}y",
         ] {
-            let id = encode(k);
-            assert!(!id.contains('\0'));
-            assert!(id.starts_with(ENCODED_MARK));
-            assert_eq!(decode(&id).as_deref(), Some(k), "{k:?}");
+            check(k, "key").unwrap();
         }
-        assert_eq!(decode("\u{FFFF}\u{FFFF}x"), None);
+        let e = check("nul\0byte", "key").unwrap_err();
+        assert_eq!(e.code(), "ERR_DATASTORE_INVALID_KEY");
+        assert!(e.to_string().contains("NUL"));
     }
 
     #[test]

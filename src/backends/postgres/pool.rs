@@ -319,7 +319,7 @@ impl Pool {
             format!("SELECT value FROM {t} WHERE id = $1"),
             format!(
                 "SELECT id FROM {t} WHERE value IS NOT NULL \
-                 AND (left(id, char_length($1::varchar)) = $1 OR left(id, 1) = $2)"
+                 AND left(id, char_length($1::varchar)) = $1"
             ),
             format!(
                 "INSERT INTO {t} (id, value) VALUES ($1, $2) \
