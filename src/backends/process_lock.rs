@@ -58,15 +58,16 @@ pub struct ProcessLocks {
 }
 
 impl ProcessLocks {
-    /// Opens (creating if needed) the lock file at `path`.
+    /// Opens (creating if needed) the lock file at `path`, never through a symlink: one
+    /// planted there would make us grow and write its target.
     pub fn open(path: &Path) -> Result<Rc<Self>> {
-        let file = OpenOptions::new()
+        let file = sidecar_options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(|e| DatastoreError::io(path.display(), e))?;
+            .map_err(|e| sidecar_error(path, e))?;
         let counter = sys::SharedCounter::map(&file);
         Ok(Rc::new(ProcessLocks {
             file: Arc::new(file),
@@ -213,6 +214,35 @@ impl ProcessLocks {
             sys::unlock(&self.file, offset);
         }
     }
+}
+
+/// Options for opening a sidecar file (a lock or temp file next to the data): symlinks are
+/// never followed (`O_NOFOLLOW` where the platform has it).
+pub fn sidecar_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o
+}
+
+/// Why a sidecar was not opened: a symlink stood at `path`.
+pub fn link_refused(path: &Path) -> String {
+    format!("{}: {LINK_REFUSED}", path.display())
+}
+
+const LINK_REFUSED: &str = "is a symbolic link; this file belongs to the store and is never \
+                            opened through a link (remove the link)";
+
+/// The error of opening the sidecar at `path`, saying so when a symlink stood in its place.
+pub fn sidecar_error(path: &Path, e: std::io::Error) -> DatastoreError {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return DatastoreError::io(path.display(), LINK_REFUSED);
+    }
+    DatastoreError::io(path.display(), e)
 }
 
 /// The error of a wait that gave up (the store completes it with the key and the limit).

@@ -5,6 +5,8 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::backends::process_lock::{link_refused, sidecar_options};
+
 #[cfg(all(test, target_os = "linux"))]
 use super::faults::{self, Fault};
 
@@ -184,16 +186,40 @@ fn remove_stale_temps(path: &Path) {
                 .map(|rest| rest.strip_suffix("-bg").unwrap_or(rest))
                 .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
         });
-        if stale {
+        // Only files: a symlink planted under such a name is left alone (and never opened).
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
             std::fs::remove_file(entry.path()).ok();
         }
     }
 }
 
+/// Creates the temp file `temp`, new, never through a symlink (one planted there would make
+/// us write its target). A regular file left there by a process with the same pid is
+/// removed first.
+fn create_temp(temp: &Path) -> io::Result<File> {
+    let create = || sidecar_options().write(true).create_new(true).open(temp);
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if std::fs::symlink_metadata(temp)?.file_type().is_symlink() {
+                return Err(io::Error::other(link_refused(temp)));
+            }
+            std::fs::remove_file(temp)?;
+            create()
+        }
+        Err(e) if e.raw_os_error() == Some(ELOOP) => Err(io::Error::other(link_refused(temp))),
+        other => other,
+    }
+}
+
+#[cfg(unix)]
+const ELOOP: i32 = libc::ELOOP;
+#[cfg(not(unix))]
+const ELOOP: i32 = -1;
+
 /// Writes `contents` to `temp` with the permissions of the file at `path` (not flushed yet: see
 /// [`finish_temp`]). Needs no lock.
 pub fn write_temp(path: &Path, temp: &Path, contents: &[u8]) -> io::Result<File> {
-    let f = File::create(temp)?;
+    let f = create_temp(temp)?;
     write_temp_bytes(&f, contents)?;
     if let Ok(old) = std::fs::metadata(path) {
         f.set_permissions(old.permissions())?;
