@@ -1,4 +1,5 @@
 // Types of reshuffle-datastore's public API (index.js).
+/// <reference lib="esnext.disposable" />
 
 /** What an updater receives and returns: the current value (undefined when missing) → the new one (undefined: no change). */
 export type Updater<T> = (value: T | undefined) => T | undefined | Promise<T | undefined>
@@ -7,7 +8,7 @@ export type Updater<T> = (value: T | undefined) => T | undefined | Promise<T | u
 export interface DatastoreAdapter {
   /** The value of `key` (a fresh copy), or `undefined` when it is missing. */
   get<T = any>(key: string): Promise<T | undefined>
-  /** Stores a copy of `value`; resolves to a copy of it. */
+  /** Stores a copy of `value`; resolves to `value` itself, as reshuffle's adapters do. */
   set<T = any>(key: string, value: T): Promise<T>
   /**
    * Atomically replaces the value of `key` with what `updater` returns, holding the key's lock
@@ -23,6 +24,12 @@ export interface DatastoreAdapter {
   list(prefix?: string): Promise<string[]>
   /** Waits for pending operations and releases the store; later calls reject with ERR_DATASTORE_CLOSED. */
   close(): Promise<void>
+  /** The same as `close()`: `await using store = new MemoryStoreAdapter()` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
+  /** Throws ERR_DATASTORE_INVALID_KEY unless `key` is a non-empty string (reshuffle's check). */
+  validateKey(key: string): void
+  /** Throws ERR_DATASTORE_INVALID_VALUE for `undefined` (reshuffle's check). */
+  validateValue(value: any): void
 }
 
 /**
@@ -35,9 +42,11 @@ export interface DatastoreAdapter {
  */
 export interface StoreOptions {
   /**
-   * Milliseconds an operation may wait for its key's turn (behind a slow or stuck updater)
-   * before it rejects with `ERR_DATASTORE_LOCK_TIMEOUT`; it then leaves the queue and the
-   * others keep their order. Default: no limit (`Infinity`). `0`: never wait.
+   * Milliseconds an operation may wait for its key — its turn in this store's queue, then the
+   * key's lock in another thread, process or server — before it rejects with
+   * `ERR_DATASTORE_LOCK_TIMEOUT`, holding nothing; the other waiters keep their order.
+   * From 0 (never wait) to 2147483647, fractions allowed, or `Infinity` (no limit: the
+   * default). Anything else, like an unknown option name, throws ERR_DATASTORE_INVALID_ARGUMENT.
    */
   lockTimeout?: number
 }
@@ -52,7 +61,7 @@ export interface MemoryStoreAdapter extends DatastoreAdapter {}
 export interface FileStoreOptions extends StoreOptions {
   /** 'write' (default): a resolved write has reached the OS (survives SIGKILL); 'fsync': it has reached the disk. */
   durability?: 'write' | 'fsync'
-  /** Compact in the background once the file is larger than this many bytes and twice the live data (default 1 MiB). */
+  /** Compact in the background once the file is larger than this many bytes and twice the live data (default 1 MiB; a whole number from 0 to 2^53). */
   compactThreshold?: number
 }
 
@@ -73,11 +82,12 @@ export interface FileStoreAdapter extends DatastoreAdapter {}
 export interface SQLStoreOptions extends StoreOptions {
   /** SQLite: 'normal' (default; WAL, survives a killed process) or 'fsync' (reaches the disk before resolving). */
   durability?: 'normal' | 'fsync'
-  /** PostgreSQL: the most connections this store opens (default: the pool's `max`, else 10). */
+  /** PostgreSQL: the most connections this store opens, 1 to 1000 (default: the pool's `max`, else 10). */
   poolSize?: number
   /**
    * PostgreSQL: how long, in microseconds, the event loop keeps polling for a reply instead of
-   * sleeping (default 1000; 0 turns it off). Polling stops by itself while replies come slower.
+   * sleeping, 0 to 10000 (default 1000; 0 turns it off). Polling stops by itself while replies
+   * come slower.
    */
   busyPollMicros?: number
 }
@@ -87,6 +97,8 @@ export interface SQLStoreOptions extends StoreOptions {
  * of reshuffle's SQLStoreAdapter. `target`: a SQLite file path (created if missing) or
  * `':memory:'`; for PostgreSQL a pg `Pool`, `Client` or config object, or a `postgres://` URL.
  * `table` (default `'reshuffledb'`) is an SQL identifier, optionally `schema.table`.
+ * A pg Pool or Client is followed: its settings are used (a `password` function is called for
+ * each new connection), and ending it (`end()`) closes this store too.
  */
 export declare class SQLStoreAdapter {
   constructor(target: string | object, table?: string, options?: SQLStoreOptions)
@@ -118,6 +130,24 @@ export declare class PersistentStore {
 }
 export interface PersistentStore extends DatastoreAdapter {}
 
+/**
+ * Every error this package rejects with or throws: an `Error` of the realm that loaded the
+ * package (so `instanceof Error` holds in jest's sandbox too), with a stable `code` and what it
+ * is about. An updater's own error passes through as it is, never wrapped.
+ */
+export declare class DatastoreError extends Error {
+  constructor(code: DatastoreErrorCode, message: string, details?: object)
+  readonly code: DatastoreErrorCode
+  /** The key concerned (invalid values, lock timeouts, reentry, abandoned updaters). */
+  readonly key?: string
+  /** The operation an updater called on its own key (ERR_DATASTORE_REENTRANT). */
+  readonly operation?: string
+  /** The file concerned (ERR_DATASTORE_IO, ERR_DATASTORE_CORRUPT). */
+  readonly path?: string
+  /** Where stored data stops making sense (ERR_DATASTORE_CORRUPT). */
+  readonly position?: number
+}
+
 /** The `code` of every error this package rejects with. */
 export type DatastoreErrorCode =
   | 'ERR_DATASTORE_INVALID_KEY'
@@ -130,3 +160,5 @@ export type DatastoreErrorCode =
   | 'ERR_DATASTORE_LOCK_TIMEOUT'
   | 'ERR_DATASTORE_REENTRANT'
   | 'ERR_DATASTORE_UPDATER_ABANDONED'
+  | 'ERR_DATASTORE_INTERNAL'
+  | 'ERR_DATASTORE_NOT_BUILT'

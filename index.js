@@ -28,9 +28,23 @@ Object.defineProperty(DatastoreError.prototype, 'name', {
 
 const makeError = (code, message, details) => new DatastoreError(code, message, details)
 
-// `await using` calls this (Node 18.18+, 20.4+ define it; TypeScript's helpers fall back to
-// the registered symbol).
-const asyncDispose = Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')
+// `await using` calls [Symbol.asyncDispose](). Node 20 defines that symbol in its main realm
+// only (not in vm contexts such as jest's sandbox), where TypeScript's helpers and polyfills
+// use Symbol.for('Symbol.asyncDispose'); stores answer to both.
+const asyncDisposeSymbols = [...new Set([Symbol.asyncDispose, Symbol.for('Symbol.asyncDispose')])].filter(Boolean)
+
+function disposable(cls) {
+  for (const symbol of asyncDisposeSymbols) {
+    Object.defineProperty(cls.prototype, symbol, {
+      value: function () {
+        return this.close()
+      },
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    })
+  }
+}
 
 let native
 try {
@@ -71,6 +85,21 @@ function invalidKey(reason) {
 
 function invalidArgument(message) {
   return new DatastoreError('ERR_DATASTORE_INVALID_ARGUMENT', `invalid argument: ${message}`)
+}
+
+// reshuffle's PersistentStore checks, which connectors call (the store checks the rest: key
+// length and lone surrogates, JSON's rules for values).
+function validateKey(key) {
+  if (typeof key !== 'string' || key === '') {
+    const got = key === '' ? "''" : key === null ? 'null' : typeof key
+    throw invalidKey(`a key must be a non-empty string, got ${got}`)
+  }
+}
+
+function validateValue(value) {
+  if (value === undefined) {
+    throw new DatastoreError('ERR_DATASTORE_INVALID_VALUE', 'invalid value: JSON has no text for undefined')
+  }
 }
 
 function fromJson(key, text) {
@@ -235,6 +264,16 @@ class StoreAdapter {
     return this.remove(key)
   }
 
+  // Throws ERR_DATASTORE_INVALID_KEY unless `key` is a non-empty string (reshuffle's check).
+  validateKey(key) {
+    validateKey(key)
+  }
+
+  // Throws ERR_DATASTORE_INVALID_VALUE for `undefined` (reshuffle's check).
+  validateValue(value) {
+    validateValue(value)
+  }
+
   list(prefix) {
     let r
     try {
@@ -253,11 +292,6 @@ class StoreAdapter {
       return Promise.reject(e)
     }
     return isPending(r) ? r.then(toUndefined) : Promise.resolve(undefined)
-  }
-
-  // `await using store = new MemoryStoreAdapter()` closes the store at the end of the block.
-  [asyncDispose]() {
-    return this.close()
   }
 
   // Test-only, not part of the API (absent from index.d.ts): how many keys the in-process lock
@@ -414,11 +448,11 @@ class PersistentStore {
   async close() {
     if (typeof this.adapter.close === 'function') await this.adapter.close()
   }
-
-  [asyncDispose]() {
-    return this.close()
-  }
 }
+
+// `await using store = new MemoryStoreAdapter()` closes the store at the end of the block.
+disposable(StoreAdapter)
+disposable(PersistentStore)
 
 exports.MemoryStoreAdapter = MemoryStoreAdapter
 exports.FileStoreAdapter = FileStoreAdapter

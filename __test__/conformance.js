@@ -462,6 +462,27 @@ function runConformance(name, makeStore, caps = {}) {
         await expectCode(store.list(), 'ERR_DATASTORE_CLOSED')
         await expect(store.close()).resolves.toBeUndefined()
       })
+
+      test('[Symbol.asyncDispose] is close() (await using)', async () => {
+        // Node defines Symbol.asyncDispose in its main realm only; jest's sandbox has none,
+        // where TypeScript's helpers and polyfills use the registered symbol.
+        const dispose = Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')
+        await store.set('k', 1)
+        await expect(store[dispose]()).resolves.toBeUndefined()
+        await expectCode(store.get('k'), 'ERR_DATASTORE_CLOSED')
+      })
+    })
+
+    describe("reshuffle's PersistentStore checks", () => {
+      test('validateKey and validateValue throw coded errors, and pass good input', () => {
+        expect(() => store.validateKey('')).toThrow(DatastoreError)
+        expect(() => store.validateKey(1)).toThrow(expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_KEY' }))
+        expect(() => store.validateValue(undefined)).toThrow(
+          expect.objectContaining({ code: 'ERR_DATASTORE_INVALID_VALUE' }),
+        )
+        expect(store.validateKey('k')).toBeUndefined()
+        expect(store.validateValue(null)).toBeUndefined()
+      })
     })
 
     describe('an updater using its own store', () => {

@@ -6,6 +6,7 @@ import {
   SQLStoreAdapter,
   PersistentStore,
   DatastoreAdapter,
+  DatastoreError,
   DatastoreErrorCode,
 } from '../..'
 
@@ -61,3 +62,20 @@ const waitCodes: DatastoreErrorCode[] = [
   'ERR_DATASTORE_UPDATER_ABANDONED',
 ]
 void [timed, timedFile, timedSql, pgOptions, waitCodes]
+
+// Errors are a class of their own, and stores are AsyncDisposable (`await using`).
+async function disposing(): Promise<void> {
+  await using store = new MemoryStoreAdapter()
+  await using namespaced = new PersistentStore(new MemoryStoreAdapter(), 'n/')
+  try {
+    await store.get('k')
+  } catch (e) {
+    if (e instanceof DatastoreError) {
+      const code: DatastoreErrorCode = e.code
+      const key: string | undefined = e.key
+      void [code, key]
+    }
+  }
+  void namespaced
+}
+void disposing
