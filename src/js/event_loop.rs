@@ -162,11 +162,11 @@ unsafe extern "C" fn readable(_handle: *mut c_void, _status: c_int, _events: c_i
 /// # Safety
 /// `handle` came from `alloc_handle(kind)` and libuv no longer uses it.
 unsafe fn free_handle(handle: *mut c_void, kind: c_int) {
-    let words = uv_handle_size(kind).div_ceil(8);
-    drop(Box::from_raw(ptr::slice_from_raw_parts_mut(
-        handle.cast::<u64>(),
-        words,
-    )));
+    // SAFETY: uv_handle_size only reads its argument.
+    let words = unsafe { uv_handle_size(kind) }.div_ceil(8);
+    // SAFETY: `alloc_handle(kind)` made this block as a boxed slice of `words` u64s, and libuv
+    // is done with it (the contract).
+    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(handle.cast::<u64>(), words)) });
 }
 
 unsafe extern "C" fn closed_poll(handle: *mut c_void) {

@@ -110,9 +110,10 @@ fn bind<B: Backend>(
 /// # Safety
 /// `data` is the strong reference [`bind`] made, released once.
 unsafe extern "C" fn release<B: Backend>(_env: sys::napi_env, data: *mut c_void, _: *mut c_void) {
-    // SAFETY: see the function's contract.
     super::boundary::quietly(|| {
-        drop(unsafe { Rc::from_raw(data.cast_const().cast::<JsStore<B>>()) })
+        // SAFETY: `data` is the strong reference `bind` made, released once (the contract).
+        let store = unsafe { Rc::from_raw(data.cast_const().cast::<JsStore<B>>()) };
+        drop(store)
     });
 }
 
@@ -166,44 +167,57 @@ unsafe fn call<B: Backend, const N: usize>(
 }
 
 unsafe extern "C" fn get<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 1>(env, info, "get", |s, rt, [key]| s.get(rt, key))
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe { call::<B, 1>(env, info, "get", |s, rt, [key]| s.get(rt, key)) }
 }
 
 unsafe extern "C" fn set<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 3>(env, info, "set", |s, rt, [key, json, reason]| {
-        s.set(rt, key, json, reason)
-    })
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe {
+        call::<B, 3>(env, info, "set", |s, rt, [key, json, reason]| {
+            s.set(rt, key, json, reason)
+        })
+    }
 }
 
 unsafe extern "C" fn update<B: Backend>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Value {
-    call::<B, 2>(env, info, "update", |s, rt, [key, updater]| {
-        s.update(rt, key, updater)
-    })
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe {
+        call::<B, 2>(env, info, "update", |s, rt, [key, updater]| {
+            s.update(rt, key, updater)
+        })
+    }
 }
 
 unsafe extern "C" fn remove<B: Backend>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Value {
-    call::<B, 1>(env, info, "remove", |s, rt, [key]| s.remove(rt, key))
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe { call::<B, 1>(env, info, "remove", |s, rt, [key]| s.remove(rt, key)) }
 }
 
 unsafe extern "C" fn list<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 1>(env, info, "list", |s, rt, [prefix]| s.list(rt, prefix))
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe { call::<B, 1>(env, info, "list", |s, rt, [prefix]| s.list(rt, prefix)) }
 }
 
 unsafe extern "C" fn close<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
-    call::<B, 0>(env, info, "close", |s, rt, []| s.close(rt))
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe { call::<B, 0>(env, info, "close", |s, rt, []| s.close(rt)) }
 }
 
 unsafe extern "C" fn held_keys<B: Backend>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Value {
-    call::<B, 0>(env, info, "__heldKeys", |s, rt, []| {
-        Ok(JsAny::new(rt.js.number(f64::from(s.held_keys()))))
-    })
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe {
+        call::<B, 0>(env, info, "__heldKeys", |s, rt, []| {
+            Ok(JsAny::new(rt.js.number(f64::from(s.held_keys()))))
+        })
+    }
 }

@@ -248,15 +248,23 @@ impl Running<'_> {
     }
 
     /// The bytes of column `col` at `p`, just returned by its text or blob accessor.
+    ///
+    /// # Safety
+    /// `p` is what `sqlite3_column_text` or `sqlite3_column_blob` returned for `col` of the
+    /// current row, and the row is not stepped or reset while the bytes are used.
     unsafe fn bytes<T>(&self, col: c_int, p: *const T) -> rusqlite::Result<&[u8]> {
-        let len = usize::try_from(ffi::sqlite3_column_bytes(self.stmt, col)).unwrap_or(0);
+        // SAFETY: a statement with a current row; `col` is in range (the caller's contract).
+        let len =
+            usize::try_from(unsafe { ffi::sqlite3_column_bytes(self.stmt, col) }).unwrap_or(0);
         if len == 0 {
             return Ok(&[]);
         }
         if p.is_null() {
             return Err(self.conn.error(ffi::SQLITE_NOMEM));
         }
-        Ok(std::slice::from_raw_parts(p.cast::<u8>(), len))
+        // SAFETY: SQLite reported `len` bytes at `p`, valid until the row changes (the
+        // caller's contract).
+        Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
     }
 }
 
@@ -343,7 +351,9 @@ mod tests {
         let busy = unsafe { ffi::sqlite3_next_stmt(c.handle(), ptr::null_mut()) };
         let mut stmt = busy;
         while !stmt.is_null() {
+            // SAFETY: `stmt` is a live statement of this connection (from sqlite3_next_stmt).
             assert_eq!(unsafe { ffi::sqlite3_stmt_busy(stmt) }, 0);
+            // SAFETY: as above.
             stmt = unsafe { ffi::sqlite3_next_stmt(c.handle(), stmt) };
         }
         c.close().unwrap();
