@@ -138,11 +138,15 @@ fn write_temp_bytes(file: &File, bytes: &[u8]) -> io::Result<()> {
     f.write_all(bytes)
 }
 
-/// The temp file a compaction of `path` by this process writes; `background` names the one of
-/// a compaction that writes it without holding the store-wide lock.
+/// A new name for the temp file of a compaction of `path`: `<path>.tmp-<pid>-<n>`, `n` new for
+/// each one in this process (two stores of one file in one process may compact at once);
+/// `background` (suffix `-bg`) names the one of a compaction that writes it without holding
+/// the store-wide lock.
 pub fn temp_path(path: &Path, background: bool) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".tmp-{}", std::process::id()));
+    name.push(format!(".tmp-{}-{n}", std::process::id()));
     if background {
         name.push("-bg");
     }
@@ -181,10 +185,17 @@ fn remove_stale_temps(path: &Path) {
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
+        // `<pid>-<n>[-bg]`, and `<pid>[-bg]` as older versions named them.
         let stale = file_name.to_str().is_some_and(|n| {
             n.strip_prefix(prefix)
                 .map(|rest| rest.strip_suffix("-bg").unwrap_or(rest))
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+                .is_some_and(|id| {
+                    !id.is_empty()
+                        && id.split('-').count() <= 2
+                        && id.split('-').all(|part| {
+                            !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())
+                        })
+                })
         });
         // Only files: a symlink planted under such a name is left alone (and never opened).
         if stale && entry.file_type().is_ok_and(|t| t.is_file()) {

@@ -243,6 +243,7 @@ fn a_crash_during_compaction_leaves_a_store_with_all_data() {
     let whole = format::encode_base(&BTreeMap::from([("k0".to_owned(), "99".to_owned())]));
     std::fs::write(format!("{path}.tmp-{}", std::process::id()), &whole).unwrap();
     std::fs::write(format!("{path}.tmp-999999"), &whole[..5]).unwrap();
+    std::fs::write(format!("{path}.tmp-999999-7-bg"), &whole[..5]).unwrap();
     block_on({
         let path = path.clone();
         async move {
@@ -254,6 +255,7 @@ fn a_crash_during_compaction_leaves_a_store_with_all_data() {
             assert_eq!(s.list("").await.unwrap().len(), 20);
             // The compaction cleared what the crashed ones left.
             assert!(!std::path::Path::new(&format!("{path}.tmp-999999")).exists());
+            assert!(!std::path::Path::new(&format!("{path}.tmp-999999-7-bg")).exists());
             assert!(!std::path::Path::new(&format!("{path}.tmp-{}", std::process::id())).exists());
             s.close().await.unwrap();
         }

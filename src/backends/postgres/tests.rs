@@ -97,15 +97,15 @@ fn get_set_list_remove() {
         let s = store(&table, 4);
         assert_eq!(s.get("k").await.unwrap(), None);
         s.set("k", "\"v\"".into()).await.unwrap();
-        s.set("nul\0key", "1".into()).await.unwrap();
+        s.set("nul key", "1".into()).await.unwrap();
         s.set("\u{FFFF}x", "2".into()).await.unwrap();
+        // NUL cannot be held: refused, never escaped.
+        let refused = s.set("nul\0key", "1".into()).await.unwrap_err();
+        assert_eq!(refused.code(), "ERR_DATASTORE_INVALID_KEY");
         assert_eq!(s.get("k").await.unwrap().as_deref(), Some("\"v\""));
-        assert_eq!(s.get("nul\0key").await.unwrap().as_deref(), Some("1"));
-        assert_eq!(
-            s.list("").await.unwrap(),
-            vec!["k", "nul\0key", "\u{FFFF}x"]
-        );
-        assert_eq!(s.list("n").await.unwrap(), vec!["nul\0key"]);
+        assert_eq!(s.get("nul key").await.unwrap().as_deref(), Some("1"));
+        assert_eq!(s.list("").await.unwrap(), vec!["k", "nul key", "\u{FFFF}x"]);
+        assert_eq!(s.list("n").await.unwrap(), vec!["nul key"]);
         assert_eq!(s.list("\u{FFFF}").await.unwrap(), vec!["\u{FFFF}x"]);
         s.remove("k").await.unwrap();
         assert_eq!(s.get("k").await.unwrap(), None);
