@@ -132,7 +132,9 @@ impl Executor {
             return;
         }
         let (id, generation) = self.insert(Box::pin(fut));
-        self.poll_task(id, generation);
+        if let Some(panic) = self.poll_task(id, generation) {
+            std::panic::resume_unwind(panic);
+        }
         self.drain();
     }
 
@@ -143,7 +145,9 @@ impl Executor {
             return;
         }
         let (id, generation) = self.insert(Box::pin(fut));
-        self.poll_task(id, generation);
+        if let Some(panic) = self.poll_task(id, generation) {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     /// Runs `fut` like [`Executor::spawn`]. If it finished by the time `spawn` returns, its output
@@ -190,17 +194,28 @@ impl Executor {
         if self.draining.replace(true) {
             return;
         }
+        // Cleared however this ends, a task's panic unwinding through included.
+        struct Draining<'a>(&'a Cell<bool>);
+        impl Drop for Draining<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _draining = Draining(&self.draining);
         loop {
             self.queue.notified.store(false, Ordering::Release);
             let batch = std::mem::take(&mut *self.queue.ids.lock());
             if batch.is_empty() {
                 break;
             }
-            for (id, generation) in batch {
-                self.poll_task(id, generation);
+            for (i, &(id, generation)) in batch.iter().enumerate() {
+                if let Some(panic) = self.poll_task(id, generation) {
+                    // The rest of the batch stays queued for the next drain.
+                    self.queue.ids.lock().extend_from_slice(&batch[i + 1..]);
+                    std::panic::resume_unwind(panic);
+                }
             }
         }
-        self.draining.set(false);
     }
 
     /// The host of this thread is ending: waits for [`Critical`] work in progress, refuses
@@ -258,15 +273,14 @@ impl Executor {
         }
     }
 
-    fn poll_task(&self, id: usize, generation: u32) {
+    /// Polls one task; returns its panic, if it panicked (the task is gone then).
+    fn poll_task(&self, id: usize, generation: u32) -> Option<Box<dyn std::any::Any + Send>> {
         // Take the task out so that it may spawn or wake others while it runs.
         let (mut task, waker) = {
             let mut slots = self.slots.borrow_mut();
-            let Some(entry) = slots.get_mut(id) else {
-                return;
-            };
+            let entry = slots.get_mut(id)?;
             if entry.generation != generation || !matches!(entry.slot, Slot::Parked(_)) {
-                return; // a stale wake, or already queued twice
+                return None; // a stale wake, or already queued twice
             }
             let waker = entry
                 .waker
@@ -280,17 +294,18 @@ impl Executor {
                 .clone();
             match std::mem::replace(&mut entry.slot, Slot::Running) {
                 Slot::Parked(task) => (task, waker),
-                _ => return,
+                _ => return None,
             }
         };
-        // A panicking task ends (it is dropped); the executor stays usable. Callers wrap their
-        // operations so that a panic is reported as that operation's error before it gets here.
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // A panicking task ends (it is dropped, its slot freed) and the panic goes on to the
+        // caller, leaving the executor usable (see `drain`). The binding wraps operations so
+        // that their panics become their errors before they get here.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             task.as_mut()
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready()
-        }))
-        .unwrap_or(true);
+        }));
+        let done = *polled.as_ref().unwrap_or(&true);
         let mut slots = self.slots.borrow_mut();
         if done {
             drop(slots);
@@ -304,6 +319,7 @@ impl Executor {
         } else {
             slots[id].slot = Slot::Parked(task);
         }
+        polled.err()
     }
 
     fn add_busy(&self, delta: isize) {
