@@ -91,6 +91,23 @@ test('the published package lists every platform package as an optional dependen
   )
 })
 
+test("pack-main's package.json is the one `napi pre-publish` writes before the release publishes", () => {
+  const dir = copyOfCheckout()
+  try {
+    // pre-publish checks that every platform package holds its binary; stand-ins will do, as
+    // nothing is published (--skip-optional-publish) and nothing is loaded.
+    for (const t of prebuiltTargets(pkg)) fs.writeFileSync(path.join(dir, 'npm', t.platform, t.fileName), '')
+    const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
+    execFileSync(process.execPath, [napi, 'pre-publish', '-t', 'npm', '--no-gh-release', '--skip-optional-publish'], {
+      cwd: dir,
+      stdio: 'ignore',
+    })
+    expect(readJson(path.join(dir, 'package.json'))).toEqual(releaseManifest(pkg))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('sync-versions leaves a checkout in step unchanged, byte for byte', () => {
   const dir = copyOfCheckout()
   try {
