@@ -67,9 +67,13 @@ function buildFromSource() {
   const profile = process.env.RESHUFFLE_DATASTORE_CARGO_PROFILE || 'release'
   const triple = hostTriple()
   try {
-    run('cargo', ['build', '--profile', profile, '--locked', '--lib', '--target', triple], {
-      CARGO_TARGET_DIR: targetDir,
-    })
+    const env = { CARGO_TARGET_DIR: targetDir }
+    // A musl target links the C runtime statically by default, which leaves no cdylib to load;
+    // `napi build` adds the same flag for musl targets.
+    if (triple.endsWith('-musl')) {
+      env.RUSTFLAGS = `${process.env.RUSTFLAGS || ''} -C target-feature=-crt-static`.trim()
+    }
+    run('cargo', ['build', '--profile', profile, '--locked', '--lib', '--target', triple], env)
     const built = path.join(targetDir, triple, profile === 'dev' ? 'debug' : profile, libraryName())
     fs.copyFileSync(built, path.join(root, `reshuffle-datastore.${hostPlatform()}.node`))
   } finally {
