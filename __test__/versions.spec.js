@@ -3,7 +3,7 @@
 // the os/cpu/libc npm selects it by, all at the main package's version, which the generated
 // loader and the published optional dependencies carry too; `npm version <new>` moves them all
 // in one commit (scripts/sync-versions.js).
-const { execFileSync } = require('child_process')
+const { execFileSync, spawnSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
@@ -103,6 +103,11 @@ test("pack-main's package.json is the one `napi pre-publish` writes before the r
       stdio: 'ignore',
     })
     expect(readJson(path.join(dir, 'package.json'))).toEqual(releaseManifest(pkg))
+    // npm publish's prepublishOnly check passes there, and refuses the checkout's package.json.
+    const check = (d) => spawnSync(process.execPath, [path.join(root, 'scripts', 'check-release-manifest.js'), d])
+    expect(check(dir).status).toBe(0)
+    expect(check(root).status).toBe(1)
+    expect(pkg.scripts.prepublishOnly).toBe('node scripts/check-release-manifest.js')
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }

@@ -22,8 +22,8 @@ function platformOfTriple(triple) {
   return abi ? `${platform}-${arch}-${abi}` : `${platform}-${arch}`
 }
 
-function manifest() {
-  return JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+function manifest(dir = root) {
+  return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'))
 }
 
 // Every target of `napi.targets` with the names derived from it.
