@@ -35,19 +35,26 @@ function libraryName() {
   return 'libreshuffle_datastore.so'
 }
 
+// A failed step: its message (if any) and the exit code of the install. Thrown rather than
+// exiting on the spot, so that `finally` blocks still remove temporary folders.
+class StepFailed extends Error {
+  constructor(message, status) {
+    super(message)
+    this.status = status
+  }
+}
+
 function run(cmd, args, env) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
   if (r.error) {
-    if (r.error.code === 'ENOENT') {
-      console.error(
-        `reshuffle-datastore: '${cmd}' was not found. Building this package needs the Rust toolchain (https://rustup.rs), then run: npm rebuild reshuffle-datastore`,
-      )
-    } else {
-      console.error(`reshuffle-datastore: ${cmd} failed: ${r.error.message}`)
-    }
-    process.exit(1)
+    throw new StepFailed(
+      r.error.code === 'ENOENT'
+        ? `reshuffle-datastore: '${cmd}' was not found. Building this package needs the Rust toolchain (https://rustup.rs), then run: npm rebuild reshuffle-datastore`
+        : `reshuffle-datastore: ${cmd} failed: ${r.error.message}`,
+      1,
+    )
   }
-  if (r.status !== 0) process.exit(r.status || 1)
+  if (r.status !== 0) throw new StepFailed('', r.status || 1)
 }
 
 function hasCargo() {
@@ -87,10 +94,7 @@ function installAsDependency() {
     console.log(`reshuffle-datastore: using ${path.relative(root, found.file)}`)
     return
   }
-  if (!hasCargo()) {
-    console.error(noBinaryMessage(found.error))
-    process.exit(1)
-  }
+  if (!hasCargo()) throw new StepFailed(noBinaryMessage(found.error), 1)
   if (found.error) console.log(`reshuffle-datastore: no binary loads (${found.error}); building from source`)
   buildFromSource()
 }
@@ -114,8 +118,14 @@ function buildInCheckout() {
 }
 
 const inNodeModules = root.split(path.sep).includes('node_modules')
-if (inNodeModules || !fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) {
-  installAsDependency()
-} else {
-  buildInCheckout()
+try {
+  if (inNodeModules || !fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) {
+    installAsDependency()
+  } else {
+    buildInCheckout()
+  }
+} catch (e) {
+  if (!(e instanceof StepFailed)) throw e
+  if (e.message) console.error(e.message)
+  process.exitCode = e.status
 }
