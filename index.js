@@ -52,9 +52,11 @@ try {
 } catch (cause) {
   throw new DatastoreError(
     'ERR_DATASTORE_NOT_BUILT',
-    'reshuffle-datastore: the native addon could not be loaded. It is built from source when the ' +
-      'package is installed (this needs the Rust toolchain); if it was installed with ' +
-      '--ignore-scripts, run: npm rebuild reshuffle-datastore',
+    `reshuffle-datastore: the native addon could not be loaded (${process.platform}-${process.arch}). ` +
+      'It comes prebuilt in the optional dependency reshuffle-datastore-<platform> where one matches ' +
+      '(reinstall without --omit=optional), or the install script builds it from source with the ' +
+      'Rust toolchain; if that script did not run (--ignore-scripts, or denied by allowScripts), ' +
+      'run: npm rebuild reshuffle-datastore',
     { cause },
   )
 }

@@ -1,20 +1,26 @@
 #!/usr/bin/env node
-// Builds the native addon from source with the machine's Rust toolchain.
+// The install script, and the build of a checkout.
 //
-// - Installed as a dependency (inside node_modules): `cargo build --release --locked` in a
-//   temporary target folder, the library copied next to index.js, the folder removed. No
-//   download, no build folder left behind, no @napi-rs/cli needed.
-// - In a checkout of the repository: `napi build` for the host target, which also regenerates
-//   the loader binding.js and its types binding.d.ts. The dev profile is the default (fast test loop); `--release` for
-//   benchmarks. `cargo test` and clippy use the same `--target` (see scripts/cargo.js), so
-//   dependencies are compiled once.
+// Installed as a dependency (inside node_modules), in this order:
+// 1. A native binary that loads is already there: the per-platform package
+//    reshuffle-datastore-<platform> (an optional dependency that npm installs only where its
+//    os/cpu/libc match) or a `.node` next to index.js. Nothing to do: no build, no download.
+// 2. Else, where the Rust toolchain is (cargo on PATH): `cargo build --release --locked` in a
+//    temporary target folder, the library copied next to index.js, the folder removed.
+// 3. Else: fail with one message that names this platform and the ways out.
+//
+// In a checkout of the repository: `napi build` for the host target, which also regenerates the
+// loader binding.js and its types binding.d.ts. The dev profile is the default (fast test loop);
+// `--release` for benchmarks. `cargo test` and clippy use the same `--target` (see
+// scripts/cargo.js), so dependencies are compiled once.
 'use strict'
 const { execFileSync, spawnSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
+const { loadedBinary, noBinaryMessage } = require('./native-binary')
+const { hostPlatform, root } = require('./targets')
 
-const root = path.resolve(__dirname, '..')
 const release = process.argv.includes('--release')
 
 function hostTriple() {
@@ -23,52 +29,74 @@ function hostTriple() {
   return line.slice('host:'.length).trim()
 }
 
-// The file name the generated index.js loads: reshuffle-datastore.<platform>-<arch>[-abi].node
-function addonFileName() {
-  let suffix = `${process.platform}-${process.arch}`
-  if (process.platform === 'linux') {
-    const report = process.report && process.report.getReport ? process.report.getReport() : null
-    const glibc = report && report.header && report.header.glibcVersionRuntime
-    suffix += glibc ? '-gnu' : '-musl'
-  } else if (process.platform === 'win32') {
-    suffix += '-msvc'
-  }
-  return `reshuffle-datastore.${suffix}.node`
-}
-
 function libraryName() {
   if (process.platform === 'win32') return 'reshuffle_datastore.dll'
   if (process.platform === 'darwin') return 'libreshuffle_datastore.dylib'
   return 'libreshuffle_datastore.so'
 }
 
+// A failed step: its message (if any) and the exit code of the install. Thrown rather than
+// exiting on the spot, so that `finally` blocks still remove temporary folders.
+class StepFailed extends Error {
+  constructor(message, status) {
+    super(message)
+    this.status = status
+  }
+}
+
 function run(cmd, args, env) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
   if (r.error) {
-    if (r.error.code === 'ENOENT') {
-      console.error(
-        `reshuffle-datastore: '${cmd}' was not found. Building this package needs the Rust toolchain (https://rustup.rs), then run: npm rebuild reshuffle-datastore`,
-      )
-    } else {
-      console.error(`reshuffle-datastore: ${cmd} failed: ${r.error.message}`)
-    }
-    process.exit(1)
+    throw new StepFailed(
+      r.error.code === 'ENOENT'
+        ? `reshuffle-datastore: '${cmd}' was not found. Building this package needs the Rust toolchain (https://rustup.rs), then run: npm rebuild reshuffle-datastore`
+        : `reshuffle-datastore: ${cmd} failed: ${r.error.message}`,
+      1,
+    )
   }
-  if (r.status !== 0) process.exit(r.status || 1)
+  if (r.status !== 0) throw new StepFailed('', r.status || 1)
+}
+
+function hasCargo() {
+  const r = spawnSync('cargo', ['--version'], { stdio: 'ignore' })
+  return !r.error && r.status === 0
 }
 
 // A CARGO_TARGET_DIR set by the user is used (and kept); otherwise a temporary folder is.
-function buildAsDependency() {
+// RESHUFFLE_DATASTORE_CARGO_PROFILE picks another Cargo profile than release (`dev`: a debug
+// build). The explicit host `--target` is the one `napi build` passes, so a kept target folder
+// is shared with a checkout's builds.
+function buildFromSource() {
   const own = !process.env.CARGO_TARGET_DIR
   const targetDir = own
     ? fs.mkdtempSync(path.join(os.tmpdir(), 'reshuffle-datastore-build-'))
     : process.env.CARGO_TARGET_DIR
+  const profile = process.env.RESHUFFLE_DATASTORE_CARGO_PROFILE || 'release'
+  const triple = hostTriple()
   try {
-    run('cargo', ['build', '--release', '--locked', '--lib'], { CARGO_TARGET_DIR: targetDir })
-    fs.copyFileSync(path.join(targetDir, 'release', libraryName()), path.join(root, addonFileName()))
+    const env = { CARGO_TARGET_DIR: targetDir }
+    // A musl target links the C runtime statically by default, which leaves no cdylib to load;
+    // `napi build` adds the same flag for musl targets.
+    if (triple.endsWith('-musl')) {
+      env.RUSTFLAGS = `${process.env.RUSTFLAGS || ''} -C target-feature=-crt-static`.trim()
+    }
+    run('cargo', ['build', '--profile', profile, '--locked', '--lib', '--target', triple], env)
+    const built = path.join(targetDir, triple, profile === 'dev' ? 'debug' : profile, libraryName())
+    fs.copyFileSync(built, path.join(root, `reshuffle-datastore.${hostPlatform()}.node`))
   } finally {
     if (own) fs.rmSync(targetDir, { recursive: true, force: true })
   }
+}
+
+function installAsDependency() {
+  const found = loadedBinary()
+  if (found.file) {
+    console.log(`reshuffle-datastore: using ${path.relative(root, found.file)}`)
+    return
+  }
+  if (!hasCargo()) throw new StepFailed(noBinaryMessage(found.error), 1)
+  if (found.error) console.log(`reshuffle-datastore: no binary loads (${found.error}); building from source`)
+  buildFromSource()
 }
 
 function buildInCheckout() {
@@ -90,8 +118,14 @@ function buildInCheckout() {
 }
 
 const inNodeModules = root.split(path.sep).includes('node_modules')
-if (inNodeModules || !fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) {
-  buildAsDependency()
-} else {
-  buildInCheckout()
+try {
+  if (inNodeModules || !fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) {
+    installAsDependency()
+  } else {
+    buildInCheckout()
+  }
+} catch (e) {
+  if (!(e instanceof StepFailed)) throw e
+  if (e.message) console.error(e.message)
+  process.exitCode = e.status
 }
