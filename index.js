@@ -121,7 +121,7 @@ function describeThrown(e) {
   }
 }
 
-// What you hand us, we follow (SPEC §3.7): when a store's target is the app's own client object
+// What you hand us, we follow (README, Semantics: lifecycle): when a store's target is the app's own client object
 // (a pg Pool or Client), ending it closes the stores made over it too, before what `end()`
 // returns (or calls back) settles; later operations reject with ERR_DATASTORE_CLOSED. To see
 // the end, its method is wrapped on that one object, invisibly: same name, arity, `this`,

@@ -1,4 +1,4 @@
-// The package as a consumer's jest suite sees it (SPEC §3.5): the packed tarball installed into
+// The package as a consumer's jest suite sees it (README, Errors): the packed tarball installed into
 // an empty project, whose own test files (__test__/fixtures/consumer) run under jest in one
 // worker, checking what apps write — rejects.toThrow(Error), toBeInstanceOf(DatastoreError),
 // rejects.toMatchObject({ code }), toStrictEqual on values — with --detectOpenHandles, which

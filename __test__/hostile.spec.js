@@ -1,4 +1,4 @@
-// No value passed from JavaScript can abort or crash the process (SPEC §3.5): every
+// No value passed from JavaScript can abort or crash the process (README, Errors): every
 // constructor, option, target setting and method is called with a table of hostile values
 // (huge, negative, NaN, Infinity, wrong types, Proxies, getters that throw, a 2^32-1 long
 // array, …) in child processes, which must end normally, with every call either working or

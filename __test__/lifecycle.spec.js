@@ -1,4 +1,4 @@
-// The edges of a store's life (SPEC §3.4, §3.7), on every backend that other threads and
+// The edges of a store's life (README, Semantics: lifecycle and waits), on every backend that other threads and
 // processes share: many processes or threads opening a new store at the same instant; a
 // worker thread that ends while its updater holds a key; lockTimeout bounding a wait behind
 // another process; and, for PostgreSQL, the app's own Pool or Client being followed.

@@ -1,5 +1,5 @@
 // Sidecar files (lock files, a compaction's temp file) are never opened through a symlink
-// planted in their place (SPEC §4.2): the operation rejects with ERR_DATASTORE_IO naming the
+// planted in their place (README, Semantics: lifecycle): the operation rejects with ERR_DATASTORE_IO naming the
 // path, and the link's target is left exactly as it was.
 'use strict'
 const fs = require('fs')

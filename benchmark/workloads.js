@@ -1,5 +1,5 @@
 'use strict'
-// The workloads of SPEC §5. Each takes an open store (and options) and returns
+// The workloads of the README's Benchmarks section. Each takes an open store (and options) and returns
 // { value, unit, ok, note? }: `ok` is the correctness check (final counts, errors seen).
 const { spawn } = require('child_process')
 const path = require('path')

@@ -1,4 +1,4 @@
-//! Table names for the SQL backends (SPEC §4.3): validated, then quoted; never pasted raw.
+//! Table names for the SQL backends (README, Moving from reshuffle's adapters): validated, then quoted; never pasted raw.
 
 use crate::core::{DatastoreError, Result};
 

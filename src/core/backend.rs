@@ -81,7 +81,7 @@ pub trait Backend: 'static {
     /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
 
-    /// Refuses a key (already valid by SPEC §3.1) that this engine cannot hold as itself, with
+    /// Refuses a key (already valid by `core::key`) that this engine cannot hold as itself, with
     /// `InvalidKey` saying why (PostgreSQL text cannot hold NUL). A key must never be
     /// escaped into another one. Called for every operation, before it is queued. The default
     /// accepts every key.

@@ -1,4 +1,4 @@
-//! When waits for a key give up: the `lockTimeout` option (SPEC §3.4), one limit for every
+//! When waits for a key give up: the `lockTimeout` option (README, Semantics: waits never hang silently), one limit for every
 //! wait of one operation — its turn in this store's queue, then another thread's, process's
 //! or server's lock on the key.
 //!

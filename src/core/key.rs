@@ -1,4 +1,4 @@
-//! Key rules (SPEC §3.1): a non-empty string of at most 2,048 UTF-8 bytes, any characters.
+//! Key rules (README, Semantics: keys): a non-empty string of at most 2,048 UTF-8 bytes, any characters.
 
 use super::error::{DatastoreError, Result};
 

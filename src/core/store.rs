@@ -1,4 +1,4 @@
-//! The store: the operations of SPEC §2–3 written once, over any [`Backend`].
+//! The store: the operations of the README's API and Semantics sections, written once, over any [`Backend`].
 //!
 //! Every operation takes its place synchronously, when it is called: it registers with the
 //! store's activity (so `close` and `list` can wait for it) and joins its key's FIFO queue.
@@ -319,7 +319,7 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// The update algorithm (SPEC §3.4): lock the key here and in other processes, read, call
+    /// The update algorithm (README, Semantics: update): lock the key here and in other processes, read, call
     /// the updater, write its result unless it is `None`, unlock. An updater error writes
     /// nothing and releases the lock (the guards drop).
     pub fn update<U: Updater>(

@@ -1,4 +1,4 @@
-//! The native half of `FileStoreAdapter(path, options?)`: a store in one JSON file (SPEC §4.2;
+//! The native half of `FileStoreAdapter(path, options?)`: a store in one JSON file (docs/file-format.md;
 //! the public class is in index.js).
 
 use napi::bindgen_prelude::*;

@@ -1,4 +1,4 @@
-//! `MemoryStoreAdapter`: in-process, not persistent (SPEC §4.1). The public class is the JS
+//! `MemoryStoreAdapter`: in-process, not persistent (README, Quick start by backend). The public class is the JS
 //! wrapper in index.js; this is its native half (see `JsStore`).
 
 use napi::bindgen_prelude::*;

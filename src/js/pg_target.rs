@@ -1,4 +1,4 @@
-//! Recognises a PostgreSQL target of `SQLStoreAdapter` (SPEC §4.3) and reads its settings:
+//! Recognises a PostgreSQL target of `SQLStoreAdapter` (docs/postgres.md) and reads its settings:
 //! a node-postgres `Pool` (its `options`) or `Client` (its `connectionParameters`), a pg-style
 //! config object, or a `postgres://` / `postgresql://` URL. Anything else is not PostgreSQL
 //! (an SQLite path). `pg` itself is never loaded.

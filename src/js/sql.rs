@@ -1,4 +1,4 @@
-//! The native half of `SQLStoreAdapter(target, table = 'reshuffledb', options?)` (SPEC §4.3;
+//! The native half of `SQLStoreAdapter(target, table = 'reshuffledb', options?)` (docs/sqlite.md, docs/postgres.md;
 //! the public class is in index.js). The target picks
 //! the engine: a file path or `':memory:'` is SQLite; a pg `Pool`/`Client`/config object or a
 //! `postgres://` / `postgresql://` URL is PostgreSQL ([`postgres_target`]). Each engine is one

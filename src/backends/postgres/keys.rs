@@ -1,6 +1,6 @@
 //! How keys are kept in the `id` column, and the numbers of their advisory locks.
 //!
-//! Every key is stored as itself (SPEC §3.1), so a table shared with reshuffle reads the same
+//! Every key is stored as itself (README, Semantics: keys), so a table shared with reshuffle reads the same
 //! both ways — keys starting with U+FFFF included. PostgreSQL text cannot hold NUL: such a key
 //! (or `list` prefix) is refused ([`check`]), never escaped, since no escape could keep every
 //! other key reading as itself.

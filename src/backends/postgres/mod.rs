@@ -1,4 +1,4 @@
-//! The PostgreSQL engine of `SQLStoreAdapter` (SPEC §4.3): reshuffle's table layout, keys
+//! The PostgreSQL engine of `SQLStoreAdapter` (docs/postgres.md): reshuffle's table layout, keys
 //! locked across servers with advisory locks, connections driven by tokio-postgres on the JS
 //! thread (sockets watched by the reactor in Node's event loop). Design notes: docs/postgres.md.
 

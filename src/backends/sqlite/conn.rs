@@ -11,7 +11,7 @@ use super::sql::{is_busy, Statements};
 use super::stmt::Conn;
 use crate::core::{DatastoreError, Result};
 
-/// How far a resolved write has gone (SPEC §3.6).
+/// How far a resolved write has gone (README, Semantics: durability).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
     /// WAL with `synchronous=NORMAL`: a commit is in the operating system when it resolves,

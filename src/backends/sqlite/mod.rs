@@ -1,4 +1,4 @@
-//! SQLite storage (SPEC §4.3): reshuffle's table `(id varchar primary key, value varchar)` of
+//! SQLite storage (docs/sqlite.md): reshuffle's table `(id varchar primary key, value varchar)` of
 //! JSON text, in a database file or a private in-memory database.
 //!
 //! - Statements run on the JS thread on one connection, whose `get`/`put`/`delete` statements
