@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::core::key::with_prefix;
 use crate::core::{Backend, Change, Deadline, HeldKey, Result, Write};
 
 type Map = Rc<RefCell<BTreeMap<String, String>>>;
@@ -60,14 +61,7 @@ impl Backend for MemoryBackend {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let map = self.map.borrow();
-        Ok(map
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect())
+        Ok(with_prefix(&map, prefix).map(|(k, _)| k.clone()).collect())
     }
 
     async fn close(&self) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Storage engines behind [`crate::core::Backend`].
 
 pub mod file;
+pub mod lock_hash;
 pub mod memory;
 pub mod postgres;
 pub mod process_lock;

@@ -25,17 +25,17 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-#[cfg(target_os = "linux")]
-use crate::core::executor::run_blocking;
-#[cfg(target_os = "linux")]
-use crate::core::timer::with_deadline;
+use crate::backends::lock_hash::fnv1a64;
 use crate::core::{DatastoreError, Deadline, Result};
+#[cfg(target_os = "linux")]
+use crate::runtime::executor::run_blocking;
+#[cfg(target_os = "linux")]
+use crate::runtime::timer::with_deadline;
 
 /// Key slots span offsets 1..=SLOTS; collisions only make two keys wait for each other.
 const SLOTS: u64 = 1 << 40;
@@ -83,14 +83,11 @@ impl ProcessLocks {
         self.counter.as_ref().map(|c| c.load())
     }
 
-    /// The slot offset of `key`.
+    /// The slot offset of `key`: from the pinned hash of `backends::lock_hash`, so every
+    /// build and version of this package locks the same byte for a key (see
+    /// docs/file-format.md, "Lock file").
     pub fn slot_of(key: &str) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        // DefaultHasher::new() uses fixed keys: the same slot in every process and version of Rust
-        // that this crate is built with. Hash the bytes, not the str, to stay independent of
-        // str's Hash impl details.
-        key.as_bytes().hash(&mut h);
-        1 + h.finish() % SLOTS
+        1 + fnv1a64(&[key.as_bytes()]) % SLOTS
     }
 
     /// Takes `key`'s lock exclusively against other processes, waiting until `deadline` at
@@ -175,7 +172,7 @@ impl ProcessLocks {
             if deadline.is_some_and(|d| next > d) {
                 return Err(timed_out());
             }
-            crate::core::timer::Sleep::until(next).await;
+            crate::runtime::timer::Sleep::until(next).await;
             if self.held_here(offset) {
                 return Ok(self.share(offset));
             }
@@ -214,6 +211,14 @@ impl ProcessLocks {
             sys::unlock(&self.file, offset);
         }
     }
+}
+
+/// The lock file of the data at `data`: `<data><suffix>` (`.lock` for a file store,
+/// `.reshuffle-lock` for a SQLite database), next to it.
+pub fn lock_path(data: &Path, suffix: &str) -> PathBuf {
+    let mut name = data.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// Options for opening a sidecar file (a lock or temp file next to the data): symlinks are
@@ -441,11 +446,15 @@ mod sys {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::core::executor::block_on;
+    use crate::runtime::executor::block_on;
 
     #[test]
-    fn slots_are_stable_and_nonzero() {
-        assert_eq!(ProcessLocks::slot_of("a"), ProcessLocks::slot_of("a"));
+    fn slots_are_pinned_and_nonzero() {
+        // Every build and version must lock the same byte for a key: never change these.
+        assert_eq!(ProcessLocks::slot_of("counter"), 283_140_078_869);
+        assert_eq!(ProcessLocks::slot_of("kv\0counter"), 816_061_681_294);
+        assert_eq!(ProcessLocks::slot_of("a"), 33_105_954_666);
+        assert_eq!(ProcessLocks::slot_of("é 🎉"), 109_003_811_241);
         assert!(ProcessLocks::slot_of("") >= 1);
     }
 

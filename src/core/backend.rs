@@ -4,7 +4,7 @@
 //!
 //! All methods are called on the executor's thread. A backend whose work is microseconds
 //! (memory, a file append, a SQLite statement) does it inline and returns a ready future; one
-//! that blocks (fsync, another process's lock, the network) parks on [`super::executor`].
+//! that blocks (fsync, another process's lock, the network) parks on [`crate::runtime::executor`].
 
 use super::deadline::Deadline;
 use super::error::Result;

@@ -24,6 +24,19 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// The entries of `map` whose key starts with `prefix`, in key order (= code point order): one
+/// seek, then a scan that stops at the first key past the prefix.
+pub fn with_prefix<'a, V>(
+    map: &'a std::collections::BTreeMap<String, V>,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
+    map.range::<str, _>((
+        std::ops::Bound::Included(prefix),
+        std::ops::Bound::Unbounded,
+    ))
+    .take_while(move |(k, _)| k.starts_with(prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +47,23 @@ mod tests {
             validate_key(k).unwrap();
         }
         validate_key(&"x".repeat(MAX_KEY_BYTES)).unwrap();
+    }
+
+    #[test]
+    fn prefix_scans_stop_past_the_prefix() {
+        let map: std::collections::BTreeMap<String, u8> = ["a", "ab", "abc", "ac", "b", "\u{FFFF}"]
+            .iter()
+            .map(|k| (k.to_string(), 0))
+            .collect();
+        let keys = |p| {
+            with_prefix(&map, p)
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys("ab"), ["ab", "abc"]);
+        assert_eq!(keys(""), ["a", "ab", "abc", "ac", "b", "\u{FFFF}"]);
+        assert_eq!(keys("\u{FFFF}"), ["\u{FFFF}"]);
+        assert!(keys("z").is_empty());
     }
 
     #[test]

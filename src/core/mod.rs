@@ -1,17 +1,14 @@
-//! The datastore core. It knows nothing of napi: keys, JSON text, errors, the per-key lock
-//! table, the executor that runs operations, the [`backend::Backend`] trait and the [`store::Store`]
-//! that implements every operation once over it.
+//! The datastore's domain. It knows nothing of napi, nor where operations run (that is
+//! `runtime`): keys, JSON text, errors, deadlines, the per-key lock table, the
+//! [`backend::Backend`] trait with its contract, the updater, and the [`store::Store`] that
+//! implements every operation once over any backend.
 
 pub mod backend;
-pub mod busy_poll;
 pub mod deadline;
 pub mod error;
-pub mod executor;
 pub mod key;
 pub mod lock_table;
-pub mod reactor;
 pub mod store;
-pub mod timer;
 pub mod updater;
 
 #[cfg(test)]

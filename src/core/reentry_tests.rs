@@ -5,9 +5,9 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::executor::{block_on, oneshot, Executor, Outcome, Receiver};
 use super::{DatastoreError, Store, StoreOptions, UpdateError, Updater};
 use crate::backends::memory::MemoryBackend;
+use crate::runtime::executor::{block_on, oneshot, Executor, Outcome, Receiver};
 
 /// Runs `f` synchronously when called (like a JS updater's synchronous part), then resolves
 /// to `"1"` once `gate` fires (at once without a gate).

@@ -18,9 +18,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use super::backend::{Backend, Change, HeldKey, Write};
@@ -28,8 +27,9 @@ use super::deadline::Deadline;
 use super::error::{DatastoreError, Result};
 use super::key::validate_key;
 use super::lock_table::{Acquire, KeyGuard, LockTable};
-use super::timer::with_deadline;
 use super::updater::{UpdateError, Updater};
+use crate::runtime::timer::with_deadline;
+use crate::runtime::wait_list::WaitList;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -44,7 +44,8 @@ struct Activity {
     pending: Cell<usize>,
     next_write: Cell<u64>,
     writes: RefCell<BTreeSet<u64>>,
-    waiters: RefCell<Vec<Waker>>,
+    /// Woken whenever an operation ends, and when the store is closed.
+    waiters: WaitList,
 }
 
 struct Ticket {
@@ -59,10 +60,7 @@ impl Drop for Ticket {
         if let Some(seq) = self.write {
             a.writes.borrow_mut().remove(&seq);
         }
-        let waiters = std::mem::take(&mut *a.waiters.borrow_mut());
-        for w in waiters {
-            w.wake();
-        }
+        a.waiters.wake_all();
     }
 }
 
@@ -82,16 +80,12 @@ impl Activity {
     }
 
     /// Resolves once `done()` holds, re-checking whenever an operation ends.
-    fn wait_until(self: &Rc<Self>, done: impl Fn(&Activity) -> bool) -> impl Future<Output = ()> {
+    fn wait_until(
+        self: &Rc<Self>,
+        done: impl Fn(&Activity) -> bool + 'static,
+    ) -> impl Future<Output = ()> + 'static {
         let activity = self.clone();
-        poll_fn(move |cx| {
-            if done(&activity) {
-                Poll::Ready(())
-            } else {
-                activity.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
+        async move { activity.waiters.until(|| done(&activity)).await }
     }
 }
 
@@ -421,21 +415,11 @@ impl<B: Backend> Store<B> {
             if first {
                 let result = inner.backend.close().await;
                 inner.state.set(State::Closed);
-                for w in std::mem::take(&mut *activity.waiters.borrow_mut()) {
-                    w.wake();
-                }
+                activity.waiters.wake_all();
                 result
             } else {
-                let state = inner.clone();
-                poll_fn(move |cx| {
-                    if state.state.get() == State::Closed {
-                        Poll::Ready(())
-                    } else {
-                        state.activity.waiters.borrow_mut().push(cx.waker().clone());
-                        Poll::Pending
-                    }
-                })
-                .await;
+                let closed = || inner.state.get() == State::Closed;
+                activity.waiters.until(closed).await;
                 Ok(())
             }
         }
@@ -450,7 +434,7 @@ impl<B: Backend> Store<B> {
 mod tests {
     use super::*;
     use crate::backends::memory::MemoryBackend;
-    use crate::core::executor::{block_on, oneshot, Executor, Receiver};
+    use crate::runtime::executor::{block_on, oneshot, Executor, Receiver};
 
     /// Returns `"1"` once its receiver fires.
     struct Wait(Receiver<()>);

@@ -4,14 +4,14 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
-use super::executor::{block_on, oneshot, Executor, Sender};
 use super::{DatastoreError, Store, UpdateError, Updater};
 use crate::backends::memory::MemoryBackend;
+use crate::runtime::executor::{block_on, oneshot, Executor, Sender};
 
 /// An updater made of a Rust closure; `gate` makes it wait until the test sends.
 struct FnUpdater<F> {
     f: F,
-    gate: Option<super::executor::Receiver<()>>,
+    gate: Option<crate::runtime::executor::Receiver<()>>,
 }
 
 impl<F> Updater for FnUpdater<F>

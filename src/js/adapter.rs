@@ -12,8 +12,8 @@ use super::error::{pending, Errors};
 use super::raw::{Js, JsAny, Kind, TextBuf, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
-use crate::core::executor::Outcome;
 use crate::core::{Backend, DatastoreError, Store, StoreOptions, UpdateError};
+use crate::runtime::executor::Outcome;
 
 /// Why a promise rejects: a store error, or an updater's own throw.
 enum Rejection {

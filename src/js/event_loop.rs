@@ -22,8 +22,8 @@ use std::time::Duration;
 use napi::sys;
 
 use super::boundary::quietly;
-use crate::core::busy_poll;
-use crate::core::reactor::{self, Reactor};
+use crate::runtime::busy_poll;
+use crate::runtime::reactor::{self, Reactor};
 
 // libuv, as exported by the Node binary (uv.h).
 const UV_IDLE: c_int = 6;

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 
 use super::boundary::quietly;
 use super::raw::{Js, Kind, Ref, Value};
-use crate::core::executor::Executor;
+use crate::runtime::executor::Executor;
 
 /// Made once per thread: `attach(p, token)` calls `settle(token, ok, value)` once `p` (a promise
 /// or thenable) settles. Only these two reactions reference `token`.

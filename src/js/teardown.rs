@@ -24,7 +24,7 @@ use super::boundary::quietly;
 use super::event_loop;
 use super::raw::Js;
 use super::runtime::Runtime;
-use crate::core::executor::Executor;
+use crate::runtime::executor::Executor;
 
 /// Registers [`env_ending`] for the env of `js` (once per thread, when its runtime is made).
 /// Hooks run in reverse order of registration, and N-API registered its own teardown of the

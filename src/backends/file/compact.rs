@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::disk::{self, FileId};
 use super::{format, DataFile, Shared};
-use crate::core::executor::{run_blocking, run_critical, Executor};
 use crate::core::Result;
+use crate::runtime::executor::{run_blocking, run_critical, Executor};
 
 impl Shared {
     /// See [`FileBackend::compact`].
@@ -154,24 +154,14 @@ impl Shared {
                 }
             }
             shared.compaction_queued.set(false);
-            for w in std::mem::take(&mut *shared.compaction_waiters.borrow_mut()) {
-                w.wake();
-            }
+            shared.compaction_waiters.wake_all();
         });
     }
 
     /// Resolves when no background compaction is running.
     pub(super) async fn background_done(&self) {
-        std::future::poll_fn(|cx| {
-            if self.compaction_queued.get() {
-                self.compaction_waiters
-                    .borrow_mut()
-                    .push(cx.waker().clone());
-                std::task::Poll::Pending
-            } else {
-                std::task::Poll::Ready(())
-            }
-        })
-        .await
+        self.compaction_waiters
+            .until(|| !self.compaction_queued.get())
+            .await
     }
 }

@@ -11,8 +11,8 @@ use futures_util::future::join;
 
 use super::faults::{self, Fault, Point};
 use super::*;
-use crate::core::executor::block_on;
 use crate::core::Store;
+use crate::runtime::executor::block_on;
 
 /// A fresh folder for one test (fault plans are per folder), removed on drop.
 struct TempDir(PathBuf);
@@ -377,7 +377,7 @@ fn failing_background_compactions_never_fail_writes() {
                 i += 1;
                 if i >= 200 {
                     let pause = std::time::Instant::now() + std::time::Duration::from_millis(1);
-                    crate::core::timer::Sleep::until(pause).await;
+                    crate::runtime::timer::Sleep::until(pause).await;
                 }
             }
             faults::clear(&folder);

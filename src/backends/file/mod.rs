@@ -32,13 +32,16 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::backends::process_lock::{Mode, ProcessLocks, RangeGuard};
-use crate::core::executor::run_critical;
+use crate::backends::process_lock::{lock_path, Mode, ProcessLocks, RangeGuard};
+use crate::core::key::with_prefix;
+use crate::core::lock_table::{KeyGuard, LockTable};
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
+use crate::runtime::executor::run_critical;
+use crate::runtime::wait_list::WaitList;
 
 use disk::FileId;
 use format::Op;
-use sync::{Gate, Syncer};
+use sync::Syncer;
 
 /// When a write has reached the level a caller waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -73,6 +76,11 @@ pub struct FileOptions {
 }
 
 const DEFAULT_COMPACT_MIN: u64 = 1 << 20;
+
+thread_local! {
+    /// The one key of a store's `gate`, made once per thread.
+    static STORE_LOCK: Rc<str> = Rc::from("store");
+}
 
 /// The data file as this process last saw it.
 struct DataFile {
@@ -144,23 +152,21 @@ struct Shared {
     shown: String,
     options: FileOptions,
     open: RefCell<Option<Open>>,
-    gate: Rc<Gate>,
+    /// This process's turn at the store-wide lock, which `ProcessLocks` counts per process and
+    /// so cannot make exclusive between two holders of one process: the in-process FIFO lock
+    /// of one key, [`STORE_LOCK`].
+    gate: Rc<LockTable>,
     syncer: Syncer,
     poisoned: RefCell<Option<DatastoreError>>,
     compaction_queued: Cell<bool>,
-    compaction_waiters: RefCell<Vec<std::task::Waker>>,
+    /// Woken when a background compaction ends.
+    compaction_waiters: WaitList,
     closed: Cell<bool>,
 }
 
 /// The file backend. Cheap to construct: nothing is opened until the first operation.
 pub struct FileBackend {
     shared: Rc<Shared>,
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
 }
 
 impl FileBackend {
@@ -178,11 +184,11 @@ impl FileBackend {
                 shown: path.to_owned(),
                 options,
                 open: RefCell::new(None),
-                gate: Rc::new(Gate::default()),
+                gate: LockTable::new(),
                 syncer: Syncer::default(),
                 poisoned: RefCell::new(None),
                 compaction_queued: Cell::new(false),
-                compaction_waiters: RefCell::new(Vec::new()),
+                compaction_waiters: WaitList::default(),
                 closed: Cell::new(false),
             }),
         })
@@ -279,7 +285,7 @@ impl Shared {
         if let Some(locks) = &open.locks {
             return Ok(locks.clone());
         }
-        let locks = ProcessLocks::open(&lock_path(self.path())).map_err(|e| match e {
+        let locks = ProcessLocks::open(&lock_path(self.path(), ".lock")).map_err(|e| match e {
             DatastoreError::Io { path, message } => self.io(format!("{message} ({path})")),
             other => other,
         })?;
@@ -430,9 +436,9 @@ impl Shared {
     }
 
     /// Takes the store-wide lock for this process (gate) and against other processes.
-    async fn lock_store(&self) -> Result<(sync::GateGuard, RangeGuard)> {
+    async fn lock_store(&self) -> Result<(KeyGuard, RangeGuard)> {
         let locks = self.locks()?;
-        let gate = self.gate.acquire().await;
+        let gate = self.gate.acquire(STORE_LOCK.with(Rc::clone)).await;
         let range = locks.lock_store(Mode::Exclusive).await?;
         self.check()?;
         Ok((gate, range))
@@ -536,12 +542,7 @@ impl Backend for FileBackend {
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         self.shared
             .read_current(|open| {
-                open.map
-                    .range::<str, _>((
-                        std::ops::Bound::Included(prefix),
-                        std::ops::Bound::Unbounded,
-                    ))
-                    .take_while(|(k, _)| k.starts_with(prefix))
+                with_prefix(&open.map, prefix)
                     .map(|(k, _)| k.clone())
                     .collect()
             })

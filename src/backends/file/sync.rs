@@ -1,112 +1,13 @@
-//! In-process coordination of the file backend, on the executor's thread:
-//! - [`Gate`]: a FIFO async mutex. Whoever holds it is this process's only user of the
-//!   store-wide lock, which [`crate::backends::process_lock::ProcessLocks`] counts per process
-//!   and so cannot make exclusive between two holders of one process.
-//! - [`Syncer`]: group commit. Writes that arrive while a flush runs share the next one.
+//! Group commit of the file backend, on the executor's thread ([`Syncer`]): writes that arrive
+//! while a flush runs share the next one.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fs::File;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use super::disk;
-use crate::core::executor::run_blocking;
-
-#[derive(Default)]
-struct Waiter {
-    granted: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-/// A FIFO async mutex. Invariant: `held` is true exactly while a guard exists or a waiter has
-/// been granted the gate and not yet taken it.
-#[derive(Default)]
-pub struct Gate {
-    held: Cell<bool>,
-    queue: RefCell<VecDeque<Rc<Waiter>>>,
-}
-
-impl Gate {
-    /// Joins the queue now; resolves when it is this caller's turn.
-    pub fn acquire(self: &Rc<Self>) -> GateAcquire {
-        let waiter = if self.held.replace(true) {
-            let w = Rc::new(Waiter::default());
-            self.queue.borrow_mut().push_back(w.clone());
-            Some(w)
-        } else {
-            None
-        };
-        GateAcquire {
-            gate: self.clone(),
-            waiter,
-            done: false,
-        }
-    }
-
-    fn release(&self) {
-        let next = self.queue.borrow_mut().pop_front();
-        match next {
-            Some(w) => {
-                w.granted.set(true);
-                if let Some(waker) = w.waker.borrow_mut().take() {
-                    waker.wake();
-                }
-            }
-            None => self.held.set(false),
-        }
-    }
-}
-
-pub struct GateAcquire {
-    gate: Rc<Gate>,
-    waiter: Option<Rc<Waiter>>,
-    done: bool,
-}
-
-impl Future for GateAcquire {
-    type Output = GateGuard;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<GateGuard> {
-        if let Some(w) = &self.waiter {
-            if !w.granted.get() {
-                *w.waker.borrow_mut() = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
-        }
-        self.done = true;
-        Poll::Ready(GateGuard {
-            gate: self.gate.clone(),
-        })
-    }
-}
-
-impl Drop for GateAcquire {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        match &self.waiter {
-            None => self.gate.release(),
-            Some(w) if w.granted.get() => self.gate.release(),
-            Some(w) => self.gate.queue.borrow_mut().retain(|x| !Rc::ptr_eq(x, w)),
-        }
-    }
-}
-
-/// Holding the gate; dropping it lets the next waiter in.
-pub struct GateGuard {
-    gate: Rc<Gate>,
-}
-
-impl Drop for GateGuard {
-    fn drop(&mut self) {
-        self.gate.release();
-    }
-}
+use crate::runtime::executor::run_blocking;
+use crate::runtime::wait_list::WaitList;
 
 /// Group commit: every write registers the file it went to and gets a sequence number;
 /// [`Syncer::wait_durable`] resolves once a flush that started after that write has finished.
@@ -118,7 +19,8 @@ pub struct Syncer {
     written: Cell<u64>,
     synced: Cell<u64>,
     running: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    /// Woken when a flush ends.
+    waiters: WaitList,
     flushes: Cell<u64>,
     /// The error of a failed flush. Sticky: after a failed `fdatasync` the kernel may have
     /// dropped the dirty pages, so a later flush that succeeds proves nothing about the
@@ -142,12 +44,6 @@ impl Syncer {
     #[cfg(test)]
     pub fn flushes(&self) -> u64 {
         self.flushes.get()
-    }
-
-    fn wake_all(&self) {
-        for w in std::mem::take(&mut *self.waiters.borrow_mut()) {
-            w.wake();
-        }
     }
 
     /// Resolves once write `seq` has reached the disk (`fdatasync`, on a thread).
@@ -177,24 +73,14 @@ impl Syncer {
                     Ok(()) => self.synced.set(self.synced.get().max(target)),
                     Err(e) => {
                         *self.failed.borrow_mut() = Some((e.kind(), e.to_string()));
-                        self.wake_all();
+                        self.waiters.wake_all();
                         return Err(e);
                     }
                 }
-                self.wake_all();
+                self.waiters.wake_all();
                 continue;
             }
-            let mut registered = false;
-            poll_fn(|cx| {
-                if registered {
-                    Poll::Ready(())
-                } else {
-                    registered = true;
-                    self.waiters.borrow_mut().push(cx.waker().clone());
-                    Poll::Pending
-                }
-            })
-            .await;
+            self.waiters.next_wake().await;
         }
     }
 }
@@ -202,33 +88,8 @@ impl Syncer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::executor::block_on;
-
-    #[test]
-    fn the_gate_is_fifo_and_survives_dropped_waiters() {
-        block_on(async {
-            let gate = Rc::new(Gate::default());
-            let order = Rc::new(RefCell::new(Vec::new()));
-            let first = gate.acquire().await;
-            let dropped = gate.acquire();
-            let mut tasks = Vec::new();
-            for i in 0..3 {
-                let (g, o) = (gate.clone(), order.clone());
-                let acq = g.acquire();
-                tasks.push(async move {
-                    let _guard = acq.await;
-                    o.borrow_mut().push(i);
-                });
-            }
-            drop(dropped);
-            drop(first);
-            for t in tasks {
-                t.await;
-            }
-            assert_eq!(*order.borrow(), vec![0, 1, 2]);
-            assert!(!gate.held.get());
-        });
-    }
+    use crate::runtime::executor::block_on;
+    use std::rc::Rc;
 
     #[test]
     fn writes_share_flushes() {

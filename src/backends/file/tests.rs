@@ -2,8 +2,8 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use super::*;
-use crate::core::executor::block_on;
 use crate::core::{Store, UpdateError, Updater};
+use crate::runtime::executor::block_on;
 
 /// A fresh folder for one test, removed on drop.
 struct TempDir(PathBuf);
@@ -307,7 +307,7 @@ fn fsync_durability_groups_writes() {
         };
         let s = Store::new(FileBackend::new(&path, options).unwrap());
         // Started together, as JS calls would be.
-        let exec = crate::core::executor::Executor::current().unwrap();
+        let exec = crate::runtime::executor::Executor::current().unwrap();
         let done = std::rc::Rc::new(Cell::new(0));
         for i in 0..50 {
             let (w, done) = (s.set(&format!("k{i}"), "true".into()), done.clone());

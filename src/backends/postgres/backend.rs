@@ -31,8 +31,8 @@ use super::keys;
 use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, reply, run};
 use crate::backends::sql_identifier::TableName;
-use crate::core::timer::Sleep;
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
+use crate::runtime::timer::Sleep;
 
 pub struct PgBackend {
     pool: Rc<Pool>,

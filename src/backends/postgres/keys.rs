@@ -5,6 +5,7 @@
 //! (or `list` prefix) is refused ([`check`]), never escaped, since no escape could keep every
 //! other key reading as itself.
 
+use crate::backends::lock_hash::fnv1a64;
 use crate::core::{DatastoreError, Result};
 
 /// Refuses what PostgreSQL text cannot hold: NUL (U+0000).
@@ -18,19 +19,6 @@ pub fn check(key: &str, what: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn fnv1a64(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff; // separator, so ("ab","c") and ("a","bc") differ
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 fn fold32(h: u64) -> i32 {

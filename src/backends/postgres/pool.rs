@@ -25,9 +25,9 @@ use super::error::pg_error;
 use super::keys;
 use super::socket::{self, LoopSocket};
 use super::tls;
-use crate::core::executor::Executor;
-use crate::core::timer::{with_timeout, Sleep};
 use crate::core::Result;
+use crate::runtime::executor::Executor;
+use crate::runtime::timer::{with_timeout, Sleep};
 
 /// Runs a session's connection task (the driver's socket I/O) on this thread's executor.
 fn spawn_connection<F>(conn: F) -> std::result::Result<(), String>

@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::core::busy_poll::Awaiting;
-use crate::core::executor::{BusyGuard, Executor};
+use crate::runtime::busy_poll::Awaiting;
+use crate::runtime::executor::{BusyGuard, Executor};
 
 /// Awaits `fut`, a statement expected to be answered soon, with the loop polling for its reply
 /// for up to `busy_poll`.

@@ -13,8 +13,8 @@ use std::task::{Context, Poll};
 use mio::event::Source;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::core::executor::run_blocking;
-use crate::core::reactor::{Direction, Reactor};
+use crate::runtime::executor::run_blocking;
+use crate::runtime::reactor::{Direction, Reactor};
 
 enum Stream {
     Tcp(mio::net::TcpStream),

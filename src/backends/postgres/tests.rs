@@ -9,8 +9,8 @@ use std::rc::Rc;
 use super::config::PgSettings;
 use super::PgBackend;
 use crate::backends::sql_identifier::TableName;
-use crate::core::executor::{block_on, Executor};
 use crate::core::{Store, UpdateError, Updater};
+use crate::runtime::executor::{block_on, Executor};
 
 fn settings() -> HashMap<String, String> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
@@ -119,7 +119,7 @@ fn two_stores_count_exactly() {
         let a = Rc::new(store(&table, 3));
         let b = Rc::new(store(&table, 3));
         let (tx, rx) = std::sync::mpsc::channel();
-        let exec = crate::core::executor::Executor::current().unwrap();
+        let exec = crate::runtime::executor::Executor::current().unwrap();
         for i in 0..100 {
             let s = if i % 2 == 0 { a.clone() } else { b.clone() };
             let tx = tx.clone();

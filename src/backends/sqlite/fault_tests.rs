@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::core::executor::block_on;
 use crate::core::Store;
+use crate::runtime::executor::block_on;
 
 struct TempDir(PathBuf);
 

@@ -28,11 +28,9 @@ mod tests;
 mod worker;
 
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 
 pub use conn::Durability;
 use sql::{is_busy, Statements};
@@ -42,6 +40,7 @@ use worker::Worker;
 use super::process_lock::{ProcessLocks, RangeGuard};
 use super::sql_identifier::TableName;
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result, Write};
+use crate::runtime::wait_list::WaitList;
 
 /// Where the database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +56,7 @@ const CHECKPOINT_EVERY_WRITES: u32 = 1000;
 
 /// The lock file next to a database file.
 pub fn lock_path(db: &Path) -> PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push(".reshuffle-lock");
-    PathBuf::from(p)
+    super::process_lock::lock_path(db, ".reshuffle-lock")
 }
 
 /// Runs `op` again while SQLite reports a lock conflict that its busy handler does not wait
@@ -241,7 +238,7 @@ impl Db {
 #[derive(Default)]
 struct Opening {
     result: RefCell<Option<Result<Rc<Db>>>>,
-    waiters: RefCell<Vec<Waker>>,
+    waiters: WaitList,
 }
 
 enum State {
@@ -299,14 +296,12 @@ impl SqliteBackend {
             State::Idle => None,
         };
         if let Some(o) = opening {
-            return poll_fn(|cx| match &*o.result.borrow() {
-                Some(r) => Poll::Ready(r.clone()),
-                None => {
-                    o.waiters.borrow_mut().push(cx.waker().clone());
-                    Poll::Pending
-                }
-            })
-            .await;
+            o.waiters.until(|| o.result.borrow().is_some()).await;
+            return o
+                .result
+                .borrow()
+                .clone()
+                .unwrap_or(Err(DatastoreError::Closed));
         }
         let o = Rc::new(Opening::default());
         *self.state.borrow_mut() = State::Opening(o.clone());
@@ -316,9 +311,7 @@ impl SqliteBackend {
             Err(_) => State::Idle,
         };
         *o.result.borrow_mut() = Some(result.clone());
-        for w in o.waiters.take() {
-            w.wake();
-        }
+        o.waiters.wake_all();
         result
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::*;
-use crate::core::executor::block_on;
 use crate::core::{Store, UpdateError, Updater};
+use crate::runtime::executor::block_on;
 
 /// A fresh folder under the temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -364,8 +364,8 @@ fn set_now_leaves_a_key_held_by_another_process_to_the_queued_path() {
         async move {
             // The queued set waits for the other process on a thread, until it lets go.
             let queued = s.set("k", "3".into());
-            let (tx, rx) = crate::core::executor::oneshot();
-            let exec = crate::core::executor::Executor::current().expect("executor");
+            let (tx, rx) = crate::runtime::executor::oneshot();
+            let exec = crate::runtime::executor::Executor::current().expect("executor");
             exec.spawn(async move { tx.send(queued.await) });
             drop(held);
             rx.await.expect("sent").unwrap();

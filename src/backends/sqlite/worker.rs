@@ -17,8 +17,8 @@ use super::conn::{open_inline, open_worker, Durability};
 use super::ops;
 use super::sql::Statements;
 use super::stmt::Conn;
-use crate::core::executor::{oneshot, run_blocking, start_thread, Critical, Executor, Sender};
 use crate::core::{Change, DatastoreError, Result};
+use crate::runtime::executor::{oneshot, run_blocking, start_thread, Critical, Executor, Sender};
 
 type Task = Box<dyn FnOnce(&Conn, &Statements) + Send>;
 

@@ -218,7 +218,7 @@ impl<F: Future + Unpin> Future for WithTimeout<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::executor::block_on;
+    use crate::runtime::executor::block_on;
     use std::future::pending;
 
     #[test]
