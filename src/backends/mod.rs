@@ -1,5 +1,7 @@
 //! Storage engines behind [`crate::core::Backend`].
 
+#[cfg(test)]
+mod contract_tests;
 pub mod file;
 pub mod lock_hash;
 pub mod memory;

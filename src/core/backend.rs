@@ -1,10 +1,34 @@
-//! The one trait every storage engine implements. The store (`store.rs`) owns ordering,
-//! in-process locking and the update algorithm; a backend only stores JSON text and, where
-//! several processes share the data, locks keys against the other processes.
+//! The one trait every storage engine implements, and its contract. The store (`store.rs`)
+//! owns ordering, in-process locking and the update algorithm; a backend only stores JSON text
+//! and, where several processes share the data, locks keys against the other processes.
 //!
-//! All methods are called on the executor's thread. A backend whose work is microseconds
-//! (memory, a file append, a SQLite statement) does it inline and returns a ready future; one
-//! that blocks (fsync, another process's lock, the network) parks on [`crate::runtime::executor`].
+//! The contract (checked for every engine by `backends::contract_tests`):
+//! - **Threads.** Every method is called on the executor's thread. Work of microseconds
+//!   (memory, a file append, a SQLite statement) is done inline, the future ready at its first
+//!   poll; work that blocks (fsync, another process's lock, the network) parks on
+//!   [`crate::runtime::executor`] and never blocks the thread.
+//! - **Keys.** Keys reach the backend valid (`core::key`) and are stored as themselves; a key
+//!   the engine cannot hold as itself is refused by [`Backend::check_key`], never escaped.
+//! - **One holder per key per store.** The store calls [`Backend::lock`] only while it holds
+//!   the key's in-process lock, so a backend never sees two holders of one key from one store;
+//!   across stores, threads, processes and servers, `lock` excludes every other holder.
+//! - **Locking.** `lock` may take the cross-process lock at once or defer it to the first
+//!   [`HeldKey::read`] or [`HeldKey::finish`], to send it with that statement; either way the
+//!   key is held from the first of those until `finish` ends or the [`HeldKey`] is dropped.
+//!   A wait for another holder gives up at the operation's [`Deadline`] with `LockTimeout`,
+//!   holding nothing, and leaving nothing (a thread, a server-side request) that could take
+//!   the key later.
+//! - **Reads.** [`HeldKey::read`] sees the last value committed by any holder before this one;
+//!   [`Backend::get`] and [`Backend::list`] see committed values without taking locks.
+//! - **Writes.** [`HeldKey::finish`] applies its change durably to the configured level, then
+//!   releases the key; on error nothing was applied. A `HeldKey` dropped without `finish`
+//!   (an updater threw, its task was dropped) writes nothing and releases the key.
+//! - **Fast paths.** [`Backend::get_now`] and [`Backend::write_now`] either do exactly what
+//!   the queued operation would do, completely and at once, or return `None` having changed
+//!   nothing; they never wait.
+//! - **Closing.** [`Backend::close`] is called once, when no operation is pending; afterwards
+//!   the store rejects everything before it reaches the backend. Dropping a backend without
+//!   `close` (its thread's env ended) releases its files, locks and connections.
 
 use super::deadline::Deadline;
 use super::error::Result;

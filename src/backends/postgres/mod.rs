@@ -15,3 +15,5 @@ pub use backend::{PgBackend, PgHeld};
 pub use config::{parse_url, process_env, PasswordSource, PgConfig, PgSettings, Tls};
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::with_test_table;

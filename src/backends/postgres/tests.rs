@@ -24,15 +24,24 @@ fn settings() -> HashMap<String, String> {
     env
 }
 
-fn store(table: &str, pool_size: usize) -> Store<PgBackend> {
+fn backend(table: &str, pool_size: usize) -> PgBackend {
     let config = PgSettings::default()
         .resolve(&settings(), Some(pool_size))
         .unwrap();
-    Store::new(PgBackend::new(
-        config,
-        None,
-        &TableName::parse(table).unwrap(),
-    ))
+    PgBackend::new(config, None, &TableName::parse(table).unwrap())
+}
+
+fn store(table: &str, pool_size: usize) -> Store<PgBackend> {
+    Store::new(backend(table, pool_size))
+}
+
+/// For the backend contract suite: runs `test` with a way to open backends on one fresh
+/// table (see [`with_table`]).
+pub(crate) fn with_test_table<F: Future<Output = ()> + 'static>(
+    name: &str,
+    test: impl FnOnce(Box<dyn Fn() -> PgBackend>) -> F,
+) {
+    with_table(name, |table| test(Box::new(move || backend(&table, 4))));
 }
 
 /// Runs `sql` on a connection of its own; `Err` when the server cannot be reached.

@@ -10,6 +10,8 @@
 //! a pending reply does, through its receiver's busy guard).
 
 use std::path::PathBuf;
+
+use rusqlite::{Transaction, TransactionBehavior};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -163,25 +165,31 @@ fn commit(conn: &Conn, sql: &Statements, writes: Vec<(String, Change, Sender<Res
     if writes.is_empty() {
         return;
     }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let e = sql.error(e);
-        for (_, _, reply) in writes {
-            reply.send(Err(e.clone()));
+    // A guard that rolls back when dropped uncommitted (a panic included), as rusqlite's
+    // transactions do; `new_unchecked` because the connection is shared with the prepared
+    // statements of `ops` (no `&mut`), and nothing else runs on it meanwhile.
+    let tx = match Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = sql.error(e);
+            for (_, _, reply) in writes {
+                reply.send(Err(e.clone()));
+            }
+            return;
         }
-        return;
-    }
+    };
     let results: Vec<Result<()>> = writes
         .iter()
         .map(|(key, change, _)| ops::apply(conn, sql, key, change).map_err(|e| sql.error(e)))
         .collect();
-    match conn.execute_batch("COMMIT") {
+    match tx.commit() {
         Ok(()) => {
             for ((_, _, reply), result) in writes.into_iter().zip(results) {
                 reply.send(result);
             }
         }
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            // Rolled back when the failed commit dropped the transaction.
             let e = sql.error(e);
             for (_, _, reply) in writes {
                 reply.send(Err(e.clone()));

@@ -1,0 +1,175 @@
+//! The backend contract (`core/backend.rs`), written once and checked for every engine:
+//! memory, file, SQLite and — when a server answers — PostgreSQL. Each engine gives a way to
+//! open a backend; engines whose data other instances can share open two on the same data,
+//! standing in for two processes.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::backends::file::{FileBackend, FileOptions};
+use crate::backends::memory::MemoryBackend;
+use crate::backends::sql_identifier::TableName;
+use crate::backends::sqlite::{Durability, SqliteBackend, Target};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Write};
+use crate::runtime::executor::block_on;
+
+/// A deadline `ms` from now.
+fn within(ms: u64) -> Deadline {
+    Deadline::after(Some(Duration::from_millis(ms)))
+}
+
+async fn put<B: Backend>(b: &B, key: &str, json: &str) {
+    let held = b.lock(key, &Deadline::never()).await.expect("lock");
+    held.finish(key, Change::Put(json.into()))
+        .await
+        .expect("finish");
+}
+
+/// The checks every engine passes. `second` opens another backend on the same data, for
+/// engines whose data is shared between processes.
+async fn check<B: Backend>(a: B, second: Option<B>) {
+    // Reads, writes, removals, prefix lists in code point order.
+    assert_eq!(a.get("k").await.unwrap(), None);
+    put(&a, "k", "1").await;
+    put(&a, "k/2", "\"two\"").await;
+    put(&a, "\u{FFFF}", "3").await;
+    put(&a, "j", "0").await;
+    assert_eq!(a.get("k").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(a.list("k").await.unwrap(), ["k", "k/2"]);
+    assert_eq!(a.list("").await.unwrap(), ["j", "k", "k/2", "\u{FFFF}"]);
+    let held = a.lock("j", &Deadline::never()).await.unwrap();
+    held.finish("j", Change::Delete).await.unwrap();
+    assert_eq!(a.get("j").await.unwrap(), None);
+
+    // A held key dropped without finish writes nothing and is free again at once.
+    let mut held = a.lock("k", &Deadline::never()).await.unwrap();
+    assert_eq!(held.read("k").await.unwrap().as_deref(), Some("1"));
+    drop(held);
+    assert_eq!(a.get("k").await.unwrap().as_deref(), Some("1"));
+    let mut again = a.lock("k", &within(2000)).await.expect("free again");
+    assert_eq!(again.read("k").await.unwrap().as_deref(), Some("1"));
+    again.finish("k", Change::Keep).await.unwrap();
+
+    // The fast paths do all of the queued operation at once, or nothing.
+    if let Some(done) = a.write_now("k", Write::Put("5")) {
+        done.unwrap();
+        assert_eq!(a.get("k").await.unwrap().as_deref(), Some("5"));
+    }
+    if let Some(v) = a.get_now("k", |v| v.map(str::to_owned)) {
+        assert_eq!(v.unwrap(), a.get("k").await.unwrap());
+    }
+
+    if let Some(b) = second {
+        check_shared(&a, &b).await;
+        b.close().await.unwrap();
+    }
+    a.close().await.unwrap();
+}
+
+/// Two backends on the same data, as two processes.
+async fn check_shared<B: Backend>(a: &B, b: &B) {
+    // What one holder commits, the next reads under the lock, and both get.
+    put(a, "c", "10").await;
+    let mut held = b.lock("c", &Deadline::never()).await.unwrap();
+    assert_eq!(held.read("c").await.unwrap().as_deref(), Some("10"));
+    held.finish("c", Change::Put("11".into())).await.unwrap();
+    assert_eq!(a.get("c").await.unwrap().as_deref(), Some("11"));
+
+    // A key one holds, the other cannot take: its wait gives up at the deadline, with
+    // LockTimeout, holding nothing; the fast path declines without writing.
+    let mut holder = a.lock("c", &Deadline::never()).await.unwrap();
+    holder.read("c").await.unwrap(); // an engine that defers locking locks here
+    let started = Instant::now();
+    let waited = async {
+        let mut h = b.lock("c", &within(300)).await?;
+        h.read("c").await?;
+        Ok::<_, DatastoreError>(h)
+    }
+    .await;
+    assert!(
+        matches!(waited, Err(DatastoreError::LockTimeout { .. })),
+        "a held key cannot be taken: {:?}",
+        waited.err()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(b.write_now("c", Write::Put("99")), None);
+    holder.finish("c", Change::Put("12".into())).await.unwrap();
+    // The waiter that gave up holds nothing: the key is free at once.
+    let mut next = b
+        .lock("c", &within(2000))
+        .await
+        .expect("free after the holder");
+    assert_eq!(next.read("c").await.unwrap().as_deref(), Some("12"));
+    next.finish("c", Change::Delete).await.unwrap();
+    assert_eq!(a.get("c").await.unwrap(), None);
+}
+
+/// A fresh folder, removed at the end.
+struct Folder(PathBuf);
+
+impl Folder {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("rd-contract-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Folder(p)
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run<F: Future<Output = ()> + 'static>(f: F) {
+    block_on(f);
+}
+
+#[test]
+fn memory() {
+    run(check(MemoryBackend::new(), None));
+}
+
+#[test]
+fn file() {
+    let dir = Folder::new("file");
+    let path = dir.0.join("store.json");
+    let path = path.to_str().unwrap().to_owned();
+    let open = move || FileBackend::new(&path, FileOptions::default()).unwrap();
+    run(check(open(), Some(open())));
+}
+
+#[test]
+fn sqlite() {
+    let dir = Folder::new("sqlite");
+    let path = dir.0.join("store.db");
+    let open = move || {
+        SqliteBackend::new(
+            Target::File(path.clone()),
+            &TableName::parse("kv").unwrap(),
+            Durability::Normal,
+        )
+    };
+    run(check(open(), Some(open())));
+}
+
+#[test]
+fn sqlite_in_memory() {
+    let open = || {
+        SqliteBackend::new(
+            Target::Memory,
+            &TableName::parse("kv").unwrap(),
+            Durability::Normal,
+        )
+    };
+    run(check(open(), None));
+}
+
+#[test]
+fn postgres() {
+    crate::backends::postgres::with_test_table("contract", |open| async move {
+        check(open(), Some(open())).await
+    });
+}
