@@ -8,8 +8,9 @@ const fs = require('fs')
 const path = require('path')
 const { SQLStoreAdapter } = require('..')
 const { runConformance, expectCode, gate, sleep, byCodePoint } = require('./conformance')
-const { applyDefaults, serverReachable } = require('./fixtures/postgres-env')
+const { applyDefaults, serverReachable } = require('./lib/postgres-env')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
+const { runNode: runNodeChild } = require('./lib/children')
 
 applyDefaults()
 // Settings from the PG* variables, passed explicitly: under jest, process.env is a copy that
@@ -103,30 +104,10 @@ afterAll(async () => {
   if (admin) await admin.end()
 })
 
-function runNode(args, timeout = 60000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env } })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`${args.join(' ')} did not exit within ${timeout} ms: ${out}${err}`))
-    }, timeout)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({
-        code,
-        out,
-        err,
-        lines: out
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l)),
-      })
-    })
-  })
+// Runs `node ...args` to its end (lib/children.js): { code, out, err, lines }.
+async function runNode(args, timeout = 60000) {
+  const r = await runNodeChild(args, { timeout })
+  return { code: r.code, out: r.stdout, err: r.stderr, lines: r.messages }
 }
 
 describePg('SQLStoreAdapter (PostgreSQL)', () => {
@@ -141,6 +122,7 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
   runConformance('SQLStoreAdapter (PostgreSQL)', async () => fresh(), {
     persistent: true,
     nul: false,
+    multiProcess: { spec: (store) => ({ kind: 'pg', table: tableOf.get(store), config: pgTarget() }) },
     reopen: async (store) => {
       const table = tableOf.get(store)
       await store.close()
@@ -440,21 +422,7 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
   })
 
   describe('locking', () => {
-    test('4 processes x 250 concurrent updates of a new key count exactly 1000', async () => {
-      const table = newTable()
-      const fixture = path.join(__dirname, 'fixtures', 'postgres-counter.js')
-      const runs = await Promise.all(
-        Array.from({ length: 4 }, () => runNode([fixture, table, 'counter', '250'], 120000)),
-      )
-      for (const r of runs) {
-        expect(r.code).toBe(0)
-        expect(r.lines).toEqual([{ ok: 250, errors: [] }])
-      }
-      const store = makePgStore(pgTarget(), table)
-      expect(await store.get('counter')).toBe(1000)
-      await store.close()
-    }, 150000)
-
+    // (4 processes counting at once: the conformance suite's multiProcess test.)
     test.each([2, 1])(
       'two stores with %i connection(s) each contend for one key without losing updates',
       async (poolSize) => {

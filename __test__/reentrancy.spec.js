@@ -4,13 +4,14 @@
 // process exiting by itself with stores left open. Every test has a jest timeout, so that a
 // regression fails instead of hanging.
 'use strict'
-const { spawn } = require('child_process')
+const { runNode } = require('./lib/children')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter, PersistentStore } = require('..')
 const { expectCode, gate } = require('./conformance')
-const { applyDefaults, serverReachable } = require('./fixtures/postgres-env')
+const { applyDefaults, serverReachable } = require('./lib/postgres-env')
+const { pgConfig } = require('./lib/stores')
 
 applyDefaults()
 const fixtures = path.join(__dirname, 'fixtures')
@@ -36,26 +37,11 @@ afterAll(async () => {
   }
 })
 
-// Runs a fixture; resolves to its JSON lines, its exit code and the signal that ended it (the
-// test kills it after `timeout` ms: a process that does not exit by itself fails).
-function runFixture(args, timeout = 30000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env } })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const lines = out
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l))
-      resolve({ lines, code, signal, stderr: err })
-    })
-  })
+// Runs a fixture (lib/children.js): its JSON lines, exit code, the signal that ended it (it is
+// killed after `timeout` ms: a process that does not exit by itself fails) and its stderr.
+async function runFixture(args, timeout = 30000) {
+  const r = await runNode(args, { timeout })
+  return { lines: r.messages, code: r.code, signal: r.signal, stderr: r.stderr }
 }
 
 const merged = (lines) => Object.assign({}, ...lines)
@@ -218,19 +204,20 @@ describe('re-entrancy details', () => {
   }, 10000)
 })
 
-// Child processes: one per backend, PostgreSQL when the server is reachable.
+// Child processes: one per backend, PostgreSQL when the server is reachable. Each makes a
+// fresh store spec (lib/stores.js) that the fixture opens.
 const backends = [
-  ['memory', () => 'unused'],
-  ['file', () => tmp('json')],
-  ['sqlite', () => tmp('db')],
+  ['memory', () => ({ kind: 'memory' })],
+  ['file', () => ({ kind: 'file', path: tmp('json') })],
+  ['sqlite', () => ({ kind: 'sqlite', path: tmp('db') })],
 ]
 if (server.ok) {
   backends.push([
     'postgres',
     () => {
-      const t = `rds_reentry_${run}_${pgTables.length}`
-      pgTables.push(t)
-      return t
+      const table = `rds_reentry_${run}_${pgTables.length}`
+      pgTables.push(table)
+      return { kind: 'pg', table, config: pgConfig() }
     },
   ])
 } else {
@@ -240,8 +227,8 @@ if (server.ok) {
 describe('an updater promise collected unsettled', () => {
   test.each(backends)(
     '%s: rejects with ERR_DATASTORE_UPDATER_ABANDONED and releases the key',
-    async (kind, target) => {
-      const r = await runFixture(['--expose-gc', path.join(fixtures, 'updater-abandoned.js'), kind, target()])
+    async (kind, spec) => {
+      const r = await runFixture(['--expose-gc', path.join(fixtures, 'updater-abandoned.js'), JSON.stringify(spec())])
       expect(r.stderr).toBe('')
       const out = merged(r.lines)
       expect(out.error).toBeUndefined()
@@ -259,8 +246,8 @@ describe('an updater promise collected unsettled', () => {
 describe('the process exits by itself with a store left open', () => {
   test.each(backends)(
     '%s: updaters that never settle and a queued waiter do not keep it alive',
-    async (kind, target) => {
-      const r = await runFixture([path.join(fixtures, 'stuck-exit.js'), kind, target(), 'plain'])
+    async (kind, spec) => {
+      const r = await runFixture([path.join(fixtures, 'stuck-exit.js'), JSON.stringify(spec()), 'plain'])
       expect(r.stderr).toBe('')
       expect(r.lines).toEqual([{ armed: true }, { exit: 0 }])
       expect([r.code, r.signal]).toEqual([0, null])
@@ -270,8 +257,8 @@ describe('the process exits by itself with a store left open', () => {
 
   test.each(backends)(
     '%s: with lockTimeout the waiter rejects first, then the process exits',
-    async (kind, target) => {
-      const r = await runFixture([path.join(fixtures, 'stuck-exit.js'), kind, target(), 'timeout'])
+    async (kind, spec) => {
+      const r = await runFixture([path.join(fixtures, 'stuck-exit.js'), JSON.stringify(spec()), 'timeout'])
       expect(r.stderr).toBe('')
       expect(r.lines).toEqual([{ armed: true }, { waiter: 'ERR_DATASTORE_LOCK_TIMEOUT' }, { exit: 0 }])
       expect([r.code, r.signal]).toEqual([0, null])

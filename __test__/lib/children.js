@@ -33,12 +33,38 @@ function startChild(script, args, onMessage, { stdin = false, env } = {}) {
   return { child, send, exited }
 }
 
-// Runs `node <script> ...args` to its end: { code, signal, messages } (every JSON line).
-async function runChild(script, args = [], options = {}) {
-  const messages = []
-  const { exited } = startChild(script, args, (m) => messages.push(m), options)
-  const { code, signal } = await exited
-  return { code, signal, messages }
+// Runs `node ...argv` to its end and resolves once its output is read whole ('close'):
+// { code, signal, messages (its JSON lines, parsed), stdout, stderr }. A child still running
+// after `timeout` ms is killed (SIGKILL; `signal` says so), so a process that does not exit by
+// itself fails the test that waits for it rather than hanging it.
+function runNode(argv, { timeout = 60000, env } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: env || { ...process.env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const messages = []
+      for (const line of stdout.split('\n')) {
+        if (!line.trim()) continue
+        try {
+          messages.push(JSON.parse(line))
+        } catch {
+          // not a message: left in stdout
+        }
+      }
+      resolve({ code, signal, messages, stdout, stderr })
+    })
+  })
+}
+
+// Runs `node <script> ...args` to its end (see runNode).
+function runChild(script, args = [], options = {}) {
+  return runNode([script, ...args], options)
 }
 
 // Reads JSON-line requests from stdin (for fixtures): `handle(msg)` is awaited per line, in order.
@@ -64,4 +90,4 @@ const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 // starting it (and is killed) must use this.
 const sayNow = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n')
 
-module.exports = { startChild, runChild, serveStdin, say, sayNow, fixture }
+module.exports = { startChild, runChild, runNode, serveStdin, say, sayNow, fixture }

@@ -8,7 +8,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter } = require('../..')
-const { applyDefaults, serverReachable } = require('../fixtures/postgres-env')
+const { applyDefaults, serverReachable } = require('./postgres-env')
 
 function pgConfig() {
   const env = applyDefaults({ ...process.env })
@@ -93,10 +93,11 @@ async function dropTables(config, tables) {
   }
 }
 
-function openStore(spec, options) {
+// Opens the store `spec` describes; `options` default to the spec's own (`spec.options`).
+function openStore(spec, options = spec.options) {
   switch (spec.kind) {
     case 'memory':
-      return new MemoryStoreAdapter()
+      return new MemoryStoreAdapter(options)
     case 'file':
       return new FileStoreAdapter(spec.path, options)
     case 'sqlite':
