@@ -287,6 +287,8 @@ describe('source build: the main tarball alone, with cargo on PATH', () => {
       'Cargo.lock',
       'build.rs',
       'src/lib.rs',
+      'crates/core/Cargo.toml',
+      'crates/core/src/lib.rs',
     ]) {
       expect(fs.existsSync(path.join(main, f))).toBe(true)
     }

@@ -1,21 +1,10 @@
-//! reshuffle-datastore: a key-value datastore for Reshuffle apps and Node services.
-//!
-//! - [`core`]: the domain — keys, JSON values, errors, deadlines, per-key FIFO locks, the
-//!   [`core::Backend`] trait with its contract, and the [`core::Store`] that implements
-//!   `get`/`set`/`update`/`remove`/`list`/`close` once over any backend.
-//! - [`runtime`]: where operations run — the single-threaded executor, deadlines, socket
-//!   readiness and busy polling on the JS thread.
-//! - [`backends`]: the storage engines.
-//! - `js`: the napi-rs binding, thin classes over the core.
-//!
-//! Only `js` knows napi; `cargo test` covers the rest without Node.
+//! reshuffle-datastore: a key-value datastore for Reshuffle apps and Node services — the Node
+//! binding. Everything that is not napi (the domain, the runtime, the engines) is the crate
+//! `reshuffle-datastore-core` (crates/core), re-exported here under its module names; `js` is
+//! the napi-rs binding, thin classes over it.
 
-pub mod backends;
-pub mod core;
-pub mod runtime;
-// The properties the fuzz targets check; fuzz/ compiles this file with format.rs and key.rs.
-#[cfg(test)]
-mod fuzzing;
+pub use reshuffle_datastore_core::{backends, core, runtime};
+
 // napi-derive registers the exports only outside `cfg(test)`, so unit-test builds see them unused.
 #[cfg_attr(test, allow(dead_code))]
 mod js;

@@ -5,7 +5,9 @@ mod contract_tests;
 pub mod file;
 pub mod lock_hash;
 pub mod memory;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process_lock;
 pub mod sql_identifier;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -1,6 +1,6 @@
 //! Properties checked by the fuzz targets in `fuzz/` (cargo-fuzz) and, over seeded random
-//! inputs, by `cargo test`. Not part of the package: built for its tests, and by `fuzz/` with
-//! the two files it uses (`src/backends/file/format.rs`, `src/core/key.rs`).
+//! inputs, by `cargo test`. Not part of the package's API: built for tests and with the
+//! `fuzzing` feature, which `fuzz/` turns on.
 //!
 //! Each `check_*` function panics when its property does not hold for the input.
 

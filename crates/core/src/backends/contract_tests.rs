@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::backends::file::{FileBackend, FileOptions};
 use crate::backends::memory::MemoryBackend;
+#[cfg(feature = "sqlite")]
 use crate::backends::sql_identifier::TableName;
+#[cfg(feature = "sqlite")]
 use crate::backends::sqlite::{Durability, SqliteBackend, Target};
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Write};
 use crate::runtime::executor::block_on;
@@ -141,6 +143,7 @@ fn file() {
     run(check(open(), Some(open())));
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn sqlite() {
     let dir = Folder::new("sqlite");
@@ -155,6 +158,7 @@ fn sqlite() {
     run(check(open(), Some(open())));
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn sqlite_in_memory() {
     let open = || {
@@ -167,6 +171,7 @@ fn sqlite_in_memory() {
     run(check(open(), None));
 }
 
+#[cfg(feature = "postgres")]
 #[test]
 fn postgres() {
     crate::backends::postgres::with_test_table("contract", |open| async move {
