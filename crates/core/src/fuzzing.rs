@@ -22,7 +22,7 @@ fn replay(base: &BTreeMap<String, String>, ops: &[Op]) -> BTreeMap<String, Strin
     let mut map = base.clone();
     for op in ops {
         match op {
-            Op::Put(k, v) => map.insert(k.clone(), v.clone()),
+            Op::Put(k, v) | Op::PutUntil(k, v, _) => map.insert(k.clone(), v.clone()),
             Op::Delete(k) => map.remove(k),
         };
     }
@@ -75,10 +75,7 @@ pub fn check_store_file(bytes: &[u8]) {
 
     let mut file = format::encode_base(&parsed.map);
     for op in &log.ops {
-        file.extend(match op {
-            Op::Put(k, v) => format::encode_put(k, v),
-            Op::Delete(k) => format::encode_delete(k),
-        });
+        file.extend(format::encode(op));
     }
     let again = format::parse_file(&file).expect("re-encoded records read");
     assert_eq!(again.map, parsed.map);
@@ -88,6 +85,7 @@ pub fn check_store_file(bytes: &[u8]) {
         .iter()
         .map(|op| match op {
             Op::Put(k, v) => Op::Put(k.clone(), v.replace('\r', " ")),
+            Op::PutUntil(k, v, at) => Op::PutUntil(k.clone(), v.replace('\r', " "), *at),
             other => other.clone(),
         })
         .collect();

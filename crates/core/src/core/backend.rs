@@ -30,6 +30,9 @@
 //!   the store rejects everything before it reaches the backend. Dropping a backend without
 //!   `close` (its thread's env ended) releases its files, locks and connections.
 
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
 use super::deadline::Deadline;
 use super::error::Result;
 
@@ -38,8 +41,10 @@ use super::error::Result;
 pub enum Change {
     /// Nothing to write (an updater returned `undefined`).
     Keep,
-    /// Store this JSON text.
+    /// Store this JSON text, with no expiry (an earlier one is cleared).
     Put(String),
+    /// Store this JSON text, expiring this long after the write (see `core::expiry`).
+    PutFor(String, Duration),
     /// Remove the key (a missing key is not an error).
     Delete,
 }
@@ -50,7 +55,16 @@ impl Change {
         match self {
             Change::Keep => None,
             Change::Put(json) => Some(Write::Put(json)),
+            Change::PutFor(json, ttl) => Some(Write::PutFor(json, *ttl)),
             Change::Delete => Some(Write::Delete),
+        }
+    }
+
+    /// A put of `json`, expiring after `ttl` when one is given.
+    pub fn put(json: String, ttl: Option<Duration>) -> Change {
+        match ttl {
+            Some(ttl) => Change::PutFor(json, ttl),
+            None => Change::Put(json),
         }
     }
 }
@@ -58,10 +72,23 @@ impl Change {
 /// A write with its text borrowed (see [`Backend::write_now`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Write<'a> {
-    /// Store this JSON text.
+    /// Store this JSON text, with no expiry.
     Put(&'a str),
+    /// Store this JSON text, expiring this long after the write.
+    PutFor(&'a str, Duration),
     /// Remove the key (a missing key is not an error).
     Delete,
+}
+
+impl Write<'_> {
+    /// The change this write makes, owned.
+    pub fn to_change(self) -> Change {
+        match self {
+            Write::Put(json) => Change::Put(json.to_owned()),
+            Write::PutFor(json, ttl) => Change::PutFor(json.to_owned(), ttl),
+            Write::Delete => Change::Delete,
+        }
+    }
 }
 
 /// A storage engine. Values are JSON text; keys are already validated.
@@ -104,6 +131,77 @@ pub trait Backend: 'static {
 
     /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// The values of `keys`, in their order (`None`: missing), read as one snapshot: no write
+    /// of another holder lands between two of the reads. The default reads one by one, which
+    /// is a snapshot for engines whose reads never wait (every write of this process is
+    /// ordered by the store, and there are no other processes).
+    async fn get_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    /// Up to `limit` keys starting with `prefix` and sorting strictly after `after`, in code
+    /// point order: one page of [`Backend::list`]. A key that exists throughout a walk of the
+    /// pages is on exactly one of them. The default lists and cuts.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let keys = self.list(prefix).await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| after.is_none_or(|a| k.as_str() > a))
+            .take(limit)
+            .collect())
+    }
+
+    /// [`Backend::list_page`] with the values. The default reads the page's keys; one that
+    /// vanished in between is left out.
+    async fn entries_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        let keys = self.list_page(prefix, after, limit).await?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(value) = self.get(&key).await? {
+                entries.push((key, value));
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Applies `changes` to the keys of `held` (same order, distinct keys, each held), all or
+    /// nothing, durably to the configured level, then releases them. The default finishes
+    /// them one by one, which is all or nothing only for engines whose writes cannot fail
+    /// half-way (memory); engines that can fail or crash in between override it with one
+    /// transaction or one record.
+    async fn finish_many(
+        &self,
+        held: Vec<(Rc<str>, Self::Held)>,
+        changes: Vec<Change>,
+    ) -> Result<()> {
+        for ((key, h), change) in held.into_iter().zip(changes) {
+            h.finish(&key, change).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the keys whose expiry passed (values written with a time to live), in the
+    /// background; reads already leave them out. Returns when the next known expiry comes,
+    /// for the store to purge again then (`None`: none known). Called on the executor's
+    /// thread, never concurrently with itself. The default purges nothing.
+    async fn purge_expired(&self) -> Result<Option<SystemTime>> {
+        Ok(None)
+    }
 
     /// Refuses a key (already valid by `core::key`) that this engine cannot hold as itself, with
     /// `InvalidKey` saying why (PostgreSQL text cannot hold NUL). A key must never be

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod deadline;
 pub mod error;
+pub mod expiry;
 pub mod key;
 pub mod lock_table;
 pub mod store;

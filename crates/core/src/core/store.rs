@@ -20,15 +20,19 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::backend::{Backend, Change, HeldKey, Write};
 use super::deadline::Deadline;
 use super::error::{DatastoreError, Result};
 use super::key::validate_key;
 use super::lock_table::{Acquire, KeyGuard, LockTable};
+
+/// A key's place in this store's queue, as a bulk call takes it.
+type Turn = (Rc<str>, Acquire);
 use super::updater::{UpdateError, Updater};
-use crate::runtime::timer::with_deadline;
+use crate::runtime::executor::Executor;
+use crate::runtime::timer::{with_deadline, Sleep};
 use crate::runtime::wait_list::WaitList;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -111,6 +115,11 @@ struct Inner<B> {
     /// Keys whose updater's synchronous part is running now, innermost last (an updater may
     /// synchronously start an update of another key, whose updater then runs inline).
     calling: RefCell<Vec<Rc<str>>>,
+    /// Whether the background purge of expired keys runs (see [`Store::written`]).
+    purging: Cell<bool>,
+    /// Whether a write has started the purge once: expiring keys may be in the store already,
+    /// written before it opened or by another process.
+    purge_checked: Cell<bool>,
 }
 
 impl<B> Inner<B> {
@@ -199,6 +208,8 @@ impl<B: Backend> Store<B> {
                 state: Cell::new(State::Open),
                 options,
                 calling: RefCell::new(Vec::new()),
+                purging: Cell::new(false),
+                purge_checked: Cell::new(false),
             }),
         }
     }
@@ -258,11 +269,19 @@ impl<B: Backend> Store<B> {
     /// write at once ([`Backend::write_now`]). Nothing else runs in between, so this is exactly
     /// a `set` that completes on its first poll, without queueing; as it is over before the
     /// call returns, no `list` or `close` can be waiting for it. `None`: call [`Store::set`].
-    pub fn set_now(&self, key: &str, json: &str) -> Option<Result<()>> {
+    pub fn set_now(&self, key: &str, json: &str, ttl: Option<Duration>) -> Option<Result<()>> {
         if !self.is_free(key) {
             return None;
         }
-        self.inner.backend.write_now(key, Write::Put(json))
+        let write = match ttl {
+            Some(ttl) => Write::PutFor(json, ttl),
+            None => Write::Put(json),
+        };
+        let done = self.inner.backend.write_now(key, write)?;
+        if done.is_ok() {
+            self.written(ttl.is_some());
+        }
+        Some(done)
     }
 
     /// [`Store::remove`] done synchronously when nothing has to wait (see [`Store::set_now`]).
@@ -287,7 +306,17 @@ impl<B: Backend> Store<B> {
 
     /// Stores `json` under `key`.
     pub fn set(&self, key: &str, json: String) -> impl Future<Output = Result<()>> + 'static {
-        self.write(key, Change::Put(json), "set")
+        self.set_expiring(key, json, None)
+    }
+
+    /// Stores `json` under `key`, expiring after `ttl` when one is given (see `core::expiry`).
+    pub fn set_expiring(
+        &self,
+        key: &str,
+        json: String,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + 'static {
+        self.write(key, Change::put(json, ttl), "set")
     }
 
     /// Removes `key`; a missing key is not an error.
@@ -302,14 +331,18 @@ impl<B: Backend> Store<B> {
         operation: &'static str,
     ) -> impl Future<Output = Result<()>> + 'static {
         let entered = self.enter(key, true, operation);
-        let inner = self.inner.clone();
+        let store = self.clone();
         async move {
+            let inner = &store.inner;
             let (_ticket, turn, key) = entered?;
             let deadline = inner.deadline();
             let _guard = inner.turn(turn, &key, &deadline).await?;
             let fix = |e| Inner::<B>::backend_error(&deadline, &key, e);
             let held = inner.backend.lock(&key, &deadline).await.map_err(fix)?;
-            held.finish(&key, change).await.map_err(fix)
+            let expiring = matches!(change, Change::PutFor(..));
+            held.finish(&key, change).await.map_err(fix)?;
+            store.written(expiring);
+            Ok(())
         }
     }
 
@@ -321,9 +354,20 @@ impl<B: Backend> Store<B> {
         key: &str,
         updater: U,
     ) -> impl Future<Output = UpdateResult<U::Error>> + 'static {
+        self.update_expiring(key, updater, None)
+    }
+
+    /// [`Store::update`] whose new value, if any, expires after `ttl` when one is given.
+    pub fn update_expiring<U: Updater>(
+        &self,
+        key: &str,
+        updater: U,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = UpdateResult<U::Error>> + 'static {
         let entered = self.enter(key, true, "update");
-        let inner = self.inner.clone();
+        let store = self.clone();
         async move {
+            let inner = &store.inner;
             let (_ticket, turn, key) = entered?;
             let deadline = inner.deadline();
             let _guard = inner.turn(turn, &key, &deadline).await?;
@@ -335,12 +379,199 @@ impl<B: Backend> Store<B> {
             inner.calling.borrow_mut().pop();
             let new = call.await?;
             let change = match &new {
-                Some(json) => Change::Put(json.clone()),
+                Some(json) => Change::put(json.clone(), ttl),
                 None => Change::Keep,
             };
+            let expiring = matches!(change, Change::PutFor(..));
             held.finish(&key, change).await.map_err(fix)?;
+            store.written(expiring);
             Ok((old, new))
         }
+    }
+
+    /// Validates and queues an operation on several keys (`keys`, in any order, duplicates
+    /// allowed), in call order: one registration, and a place in each distinct key's queue.
+    /// Returns the distinct keys sorted, with their turns.
+    fn enter_many(
+        &self,
+        keys: &[String],
+        is_write: bool,
+        operation: &'static str,
+    ) -> Result<(Ticket, Vec<Turn>)> {
+        let inner = &self.inner;
+        for key in keys {
+            validate_key(key)?;
+            inner.backend.check_key(key)?;
+        }
+        if inner.state.get() != State::Open {
+            return Err(DatastoreError::Closed);
+        }
+        let mut distinct: Vec<&str> = keys.iter().map(String::as_str).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for key in &distinct {
+            inner.check_reentry(Some(key), operation)?;
+        }
+        let turns = distinct
+            .into_iter()
+            .map(|k| {
+                let key: Rc<str> = k.into();
+                (key.clone(), inner.locks.acquire(key))
+            })
+            .collect();
+        Ok((inner.activity.begin(is_write), turns))
+    }
+
+    /// The values of `keys`, in their order (`None`: missing), as one snapshot: after every
+    /// write of these keys called before, with no write landing between two of the reads.
+    pub fn get_many(
+        &self,
+        keys: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<Option<String>>>> + 'static {
+        let entered = self.enter_many(&keys, false, "getMany");
+        let inner = self.inner.clone();
+        async move {
+            let (_ticket, turns) = entered?;
+            let deadline = inner.deadline();
+            let mut guards = Vec::with_capacity(turns.len());
+            for (key, turn) in turns {
+                guards.push(inner.turn(turn, &key, &deadline).await?);
+            }
+            let keys: Vec<Rc<str>> = keys.iter().map(|k| Rc::from(k.as_str())).collect();
+            inner.backend.get_many(&keys).await
+        }
+    }
+
+    /// Applies `changes` to `keys` (same order) all or nothing, holding every key's lock here
+    /// and in other processes (taken in key order, so two such calls never deadlock). A key
+    /// given twice takes its last change.
+    pub fn write_many(
+        &self,
+        keys: Vec<String>,
+        changes: Vec<Change>,
+        operation: &'static str,
+    ) -> impl Future<Output = Result<()>> + 'static {
+        let entered = self.enter_many(&keys, true, operation);
+        let store = self.clone();
+        async move {
+            let inner = &store.inner;
+            let (_ticket, turns) = entered?;
+            let mut last: std::collections::HashMap<&str, Change> =
+                keys.iter().map(String::as_str).zip(changes).collect();
+            let deadline = inner.deadline();
+            let mut guards = Vec::with_capacity(turns.len());
+            let mut held = Vec::with_capacity(turns.len());
+            let mut ordered = Vec::with_capacity(turns.len());
+            for (key, turn) in turns {
+                guards.push(inner.turn(turn, &key, &deadline).await?);
+                let fix = |e| Inner::<B>::backend_error(&deadline, &key, e);
+                held.push((
+                    key.clone(),
+                    inner.backend.lock(&key, &deadline).await.map_err(fix)?,
+                ));
+                ordered.push(last.remove(&*key).unwrap_or(Change::Keep));
+            }
+            let expiring = ordered.iter().any(|c| matches!(c, Change::PutFor(..)));
+            inner.backend.finish_many(held, ordered).await?;
+            store.written(expiring);
+            Ok(())
+        }
+    }
+
+    /// One page of keys: up to `limit` starting with `prefix` and sorting strictly after
+    /// `after`, after every write called before (see [`Backend::list_page`]).
+    pub fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>>> + 'static {
+        let inner = self.inner.clone();
+        let checked = inner.backend.check_prefix(prefix);
+        let prefix = prefix.to_owned();
+        self.after_writes_named(
+            async move {
+                checked?;
+                inner
+                    .backend
+                    .list_page(&prefix, after.as_deref(), limit)
+                    .await
+            },
+            "keys",
+        )
+    }
+
+    /// [`Store::list_page`] with the values.
+    pub fn entries_page(
+        &self,
+        prefix: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(String, String)>>> + 'static {
+        let inner = self.inner.clone();
+        let checked = inner.backend.check_prefix(prefix);
+        let prefix = prefix.to_owned();
+        self.after_writes_named(
+            async move {
+                checked?;
+                inner
+                    .backend
+                    .entries_page(&prefix, after.as_deref(), limit)
+                    .await
+            },
+            "entries",
+        )
+    }
+
+    /// A value was written (`expiring`: with a time to live): starts the purge when it may have
+    /// work — after an expiring write, and once after the store's first write.
+    fn written(&self, expiring: bool) {
+        if expiring || !self.inner.purge_checked.replace(true) {
+            self.start_purge();
+        }
+    }
+
+    /// Makes sure the background purge of expired keys runs. It sleeps without keeping the
+    /// host alive, wakes at least every second while the backend knows of keys to expire (a
+    /// later write may expire sooner than the one it waits for), and ends when none are left
+    /// or with the store.
+    fn start_purge(&self) {
+        let inner = &self.inner;
+        if inner.purging.replace(true) {
+            return;
+        }
+        let Some(exec) = Executor::current() else {
+            inner.purging.set(false);
+            return;
+        };
+        let weak = Rc::downgrade(inner);
+        exec.start(async move {
+            let mut next = SystemTime::now();
+            loop {
+                let wait = next
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .min(Duration::from_secs(1));
+                Sleep::background(Instant::now() + wait).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.state.get() != State::Open {
+                    inner.purging.set(false);
+                    return;
+                }
+                if SystemTime::now() < next {
+                    continue;
+                }
+                match inner.backend.purge_expired().await {
+                    Ok(Some(at)) => next = at,
+                    Ok(None) => {
+                        inner.purging.set(false);
+                        return;
+                    }
+                    // Reads leave expired keys out meanwhile; try again a little later.
+                    Err(_) => next = SystemTime::now() + Duration::from_secs(5),
+                }
+            }
+        });
     }
 
     /// Keys starting with `prefix`, sorted by code point, after every write called before.

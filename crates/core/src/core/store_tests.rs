@@ -255,10 +255,10 @@ fn get_now_answers_only_when_nothing_has_to_wait() {
 fn set_now_and_remove_now_write_only_when_nothing_has_to_wait() {
     block_on(async {
         let store = Store::new(MemoryBackend::new());
-        assert_eq!(store.set_now("k", "1"), Some(Ok(())));
+        assert_eq!(store.set_now("k", "1", None), Some(Ok(())));
         assert_eq!(store.get("k").await, Ok(Some("1".into())));
         assert_eq!(
-            store.set_now("", "1"),
+            store.set_now("", "1", None),
             None,
             "invalid keys are for `set` to report"
         );
@@ -266,7 +266,11 @@ fn set_now_and_remove_now_write_only_when_nothing_has_to_wait() {
         let pending = store.update("k", upd);
         let exec = Executor::current().expect("executor");
         exec.spawn(async move { pending.await.map(|_| ()).unwrap_or(()) });
-        assert_eq!(store.set_now("k", "5"), None, "held: the write must queue");
+        assert_eq!(
+            store.set_now("k", "5", None),
+            None,
+            "held: the write must queue"
+        );
         assert_eq!(store.remove_now("k"), None);
         let queued = store.set("k", "5".into());
         tx.send(());
@@ -276,6 +280,6 @@ fn set_now_and_remove_now_write_only_when_nothing_has_to_wait() {
         assert_eq!(store.get("k").await, Ok(None));
         assert_eq!(store.held_keys(), 0);
         store.close().await.unwrap();
-        assert_eq!(store.set_now("k", "1"), None);
+        assert_eq!(store.set_now("k", "1", None), None);
     });
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::disk::{self, FileId};
-use super::{format, DataFile, Shared};
+use super::{DataFile, Shared};
 use crate::core::Result;
 use crate::runtime::executor::{run_blocking, run_critical, Executor};
 
@@ -16,7 +16,7 @@ impl Shared {
     pub(super) async fn compact(&self) -> Result<()> {
         let (_gate, _range) = self.lock_store().await?;
         let base = self.with_current(true, |open| match &open.data {
-            Some(d) if d.applied > d.base_end => Some(format::encode_base(&open.map)),
+            Some(d) if d.applied > d.base_end => Some(open.encode_base()),
             _ => None,
         })?;
         let Some(base) = base else {
@@ -50,12 +50,9 @@ impl Shared {
         let snapshot = {
             let (_gate, _range) = self.lock_store().await?;
             self.with_current(true, |open| match &open.data {
-                Some(d) if d.applied > d.base_end => Some((
-                    format::encode_base(&open.map),
-                    d.id,
-                    d.applied,
-                    d.file.clone(),
-                )),
+                Some(d) if d.applied > d.base_end => {
+                    Some((open.encode_base(), d.id, d.applied, d.file.clone()))
+                }
                 _ => None,
             })?
         };

@@ -3,9 +3,15 @@
 //!
 //! ```text
 //! <crc32 of BODY, 8 lowercase hex digits> <BODY>\n
-//! BODY = ["s",<key as JSON string>,<value JSON>]   (set)
-//!      | ["d",<key as JSON string>]                (delete)
+//! BODY = ["s",<key as JSON string>,<value JSON>]                    (set)
+//!      | ["t",<key as JSON string>,<expiry>,<value JSON>]           (set, expiring)
+//!      | ["d",<key as JSON string>]                                 (delete)
+//!      | ["b",[BODY,BODY,…]]                  (a batch of s, t, d: all or nothing)
 //! ```
+//!
+//! `<expiry>` is when the value expires, in milliseconds since the Unix epoch. A base whose
+//! keys expire holds their expiries under [`EXPIRIES_KEY`], a key longer than any key can be
+//! (so never a key of the store), as an object of key → expiry.
 //!
 //! Invariants: a record never contains a newline except its last byte (JSON text from
 //! `JSON.stringify` has none; [`encode_put`] turns any stray CR/LF, which JSON only allows as
@@ -20,7 +26,15 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Put(String, String),
+    /// A put that expires at the given time (ms since the Unix epoch).
+    PutUntil(String, String, u64),
     Delete(String),
+}
+
+/// The base's entry that holds the expiries of its keys: longer than the longest key
+/// (`core::key::MAX_KEY_BYTES`), so no key of the store can be it.
+pub fn expiries_key() -> String {
+    format!("reshuffle-datastore expiries {}", "-".repeat(2048))
 }
 
 /// Damage at byte `position` of the file.
@@ -48,25 +62,62 @@ fn frame(body: &str) -> Vec<u8> {
     line
 }
 
-/// The record that sets `key` to the JSON text `value`.
-pub fn encode_put(key: &str, value: &str) -> Vec<u8> {
+/// JSON text as a record holds it: on one line (any stray CR/LF, which JSON only allows as
+/// whitespace, becomes a space), trimmed.
+fn one_line(value: &str) -> std::borrow::Cow<'_, str> {
     // Byte searches (memchr in std), fast for values of many megabytes.
     let bytes = value.as_bytes();
-    let value = if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
-        std::borrow::Cow::Owned(value.replace(['\n', '\r'], " "))
+    if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+        std::borrow::Cow::Owned(value.replace(['\n', '\r'], " ").trim().to_owned())
     } else {
-        std::borrow::Cow::Borrowed(value)
-    };
-    frame(&format!("[\"s\",{},{}]", json_string(key), value.trim()))
+        std::borrow::Cow::Borrowed(value.trim())
+    }
+}
+
+/// The body of the record of `op`.
+pub fn body(op: &Op) -> String {
+    match op {
+        Op::Put(key, value) => format!("[\"s\",{},{}]", json_string(key), one_line(value)),
+        Op::PutUntil(key, value, at) => {
+            format!("[\"t\",{},{at},{}]", json_string(key), one_line(value))
+        }
+        Op::Delete(key) => format!("[\"d\",{}]", json_string(key)),
+    }
+}
+
+/// The record that sets `key` to the JSON text `value`.
+#[cfg(test)]
+pub fn encode_put(key: &str, value: &str) -> Vec<u8> {
+    frame(&body(&Op::Put(key.to_owned(), value.to_owned())))
+}
+
+/// The record of `op`.
+pub fn encode(op: &Op) -> Vec<u8> {
+    frame(&body(op))
 }
 
 /// The record that deletes `key`.
+#[cfg(test)]
 pub fn encode_delete(key: &str) -> Vec<u8> {
-    frame(&format!("[\"d\",{}]", json_string(key)))
+    frame(&body(&Op::Delete(key.to_owned())))
+}
+
+/// One record holding every op of `ops`: a reader applies all of them or, torn, none.
+pub fn encode_batch(ops: &[Op]) -> Vec<u8> {
+    let bodies: Vec<String> = ops.iter().map(body).collect();
+    frame(&format!("[\"b\",[{}]]", bodies.join(",")))
 }
 
 /// A base holding `map`: one JSON object, then a newline.
 pub fn encode_base(map: &BTreeMap<String, String>) -> Vec<u8> {
+    encode_base_expiring(map, &BTreeMap::new())
+}
+
+/// A base holding `map`, and the `expiries` of its keys under [`expiries_key`] if any.
+pub fn encode_base_expiring(
+    map: &BTreeMap<String, String>,
+    expiries: &BTreeMap<String, u64>,
+) -> Vec<u8> {
     let size: usize = map.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     let mut out = Vec::with_capacity(size + 3);
     out.push(b'{');
@@ -77,6 +128,18 @@ pub fn encode_base(map: &BTreeMap<String, String>) -> Vec<u8> {
         out.extend_from_slice(json_string(k).as_bytes());
         out.push(b':');
         out.extend_from_slice(v.as_bytes());
+    }
+    if !expiries.is_empty() {
+        if !map.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(json_string(&expiries_key()).as_bytes());
+        out.push(b':');
+        out.extend_from_slice(
+            serde_json::to_string(expiries)
+                .unwrap_or_else(|_| "{}".into())
+                .as_bytes(),
+        );
     }
     out.extend_from_slice(b"}\n");
     out
@@ -104,10 +167,39 @@ fn is_json(text: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The body of a record, or why it is not one.
+/// The ops of a record's body (one, or a batch's), or why it is not a record.
+fn decode_ops(body: &str, ops: &mut Vec<Op>) -> Result<(), String> {
+    let Some(rest) = body.strip_prefix("[\"b\",") else {
+        ops.push(decode_body(body)?);
+        return Ok(());
+    };
+    let items = rest
+        .strip_suffix(']')
+        .and_then(|list| serde_json::from_str::<Vec<&RawValue>>(list).ok())
+        .ok_or("bad batch record")?;
+    let start = ops.len();
+    for item in items {
+        if item.get().starts_with("[\"b\",") {
+            ops.truncate(start);
+            return Err("a batch inside a batch".into());
+        }
+        match decode_body(item.get()) {
+            Ok(op) => ops.push(op),
+            Err(e) => {
+                ops.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The body of one record (not a batch), or why it is not one.
 fn decode_body(body: &str) -> Result<Op, String> {
     let (kind, rest) = if let Some(rest) = body.strip_prefix("[\"s\",") {
         ('s', rest)
+    } else if let Some(rest) = body.strip_prefix("[\"t\",") {
+        ('t', rest)
     } else if let Some(rest) = body.strip_prefix("[\"d\",") {
         ('d', rest)
     } else {
@@ -129,13 +221,25 @@ fn decode_body(body: &str) -> Result<Op, String> {
                 .ok_or("bad value in record")?;
             Ok(Op::Put(key, value.to_owned()))
         }
+        't' => {
+            let rest = after.strip_prefix(',').ok_or("bad expiring record")?;
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let at: u64 = rest[..digits].parse().map_err(|_| "bad expiry in record")?;
+            let value = rest[digits..]
+                .strip_prefix(',')
+                .and_then(|v| v.strip_suffix(']'))
+                .map(str::trim)
+                .filter(|v| is_json(v))
+                .ok_or("bad value in record")?;
+            Ok(Op::PutUntil(key, value.to_owned(), at))
+        }
         _ if after == "]" => Ok(Op::Delete(key)),
         _ => Err("bad delete record".into()),
     }
 }
 
-/// One line without its newline: checksum, space, body.
-fn decode_line(line: &[u8]) -> Result<Op, String> {
+/// One line without its newline (checksum, space, body): its ops.
+fn decode_line(line: &[u8]) -> Result<Vec<Op>, String> {
     if line.len() < 10 || line[8] != b' ' {
         return Err("not a record".into());
     }
@@ -148,7 +252,9 @@ fn decode_line(line: &[u8]) -> Result<Op, String> {
         return Err("checksum mismatch".into());
     }
     let body = std::str::from_utf8(body).map_err(|_| "record is not UTF-8")?;
-    decode_body(body)
+    let mut ops = Vec::with_capacity(1);
+    decode_ops(body, &mut ops)?;
+    Ok(ops)
 }
 
 /// Records parsed from a stretch of the log.
@@ -173,7 +279,7 @@ pub fn parse_log(buf: &[u8], start: u64) -> Result<Log, Damage> {
             break;
         };
         match decode_line(&buf[pos..nl]) {
-            Ok(op) => log.ops.push(op),
+            Ok(ops) => log.ops.extend(ops),
             Err(_) if nl + 1 == buf.len() => {
                 log.torn = true;
                 break;
@@ -195,6 +301,8 @@ pub fn parse_log(buf: &[u8], start: u64) -> Result<Log, Damage> {
 #[derive(Debug)]
 pub struct Parsed {
     pub map: BTreeMap<String, String>,
+    /// Expiries of the base's keys (from [`expiries_key`]).
+    pub expiries: BTreeMap<String, u64>,
     /// Where the records start (after the base and its trailing whitespace).
     pub base_end: u64,
     pub log: Log,
@@ -271,12 +379,20 @@ pub fn parse_file(buf: &[u8]) -> Result<Parsed, Damage> {
         base_end += 1;
     }
     let log = parse_log(&buf[base_end..], base_end as u64)?;
-    let map = map
+    let mut map: BTreeMap<String, String> = map
         .into_iter()
         .map(|(k, v)| (k, String::from(Box::<str>::from(v))))
         .collect();
+    let expiries = match map.remove(&expiries_key()) {
+        None => BTreeMap::new(),
+        Some(text) => serde_json::from_str::<BTreeMap<String, u64>>(&text).map_err(|e| Damage {
+            position: 0,
+            reason: format!("the base's expiries are not an object of key → time: {e}"),
+        })?,
+    };
     Ok(Parsed {
         map,
+        expiries,
         base_end: base_end as u64,
         log,
     })

@@ -33,6 +33,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::backends::process_lock::{lock_path, Mode, ProcessLocks, RangeGuard};
+use crate::core::expiry::now_ms;
 use crate::core::key::with_prefix;
 use crate::core::lock_table::{KeyGuard, LockTable};
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
@@ -104,26 +105,93 @@ struct Open {
     seen_changes: Option<u64>,
     data: Option<DataFile>,
     map: BTreeMap<String, String>,
+    /// When keys written with a time to live expire (ms since the epoch); a key absent here
+    /// never expires. Reads leave expired keys out; the purge deletes them.
+    expiries: BTreeMap<String, u64>,
     /// Sum of key and value lengths: the size of a compacted base, roughly.
     live_bytes: u64,
 }
 
 impl Open {
     fn apply(&mut self, op: Op) {
-        match op {
-            Op::Put(k, v) => {
-                let add = (k.len() + v.len() + 4) as u64;
-                if let Some(old) = self.map.insert(k.clone(), v) {
-                    self.live_bytes -= (k.len() + old.len() + 4) as u64;
-                }
-                self.live_bytes += add;
-            }
+        let (k, v, expires) = match op {
+            Op::Put(k, v) => (k, v, None),
+            Op::PutUntil(k, v, at) => (k, v, Some(at)),
             Op::Delete(k) => {
                 if let Some(old) = self.map.remove(&k) {
                     self.live_bytes -= (k.len() + old.len() + 4) as u64;
                 }
+                self.expiries.remove(&k);
+                return;
             }
+        };
+        match expires {
+            Some(at) => {
+                self.expiries.insert(k.clone(), at);
+            }
+            None if !self.expiries.is_empty() => {
+                self.expiries.remove(&k);
+            }
+            None => {}
         }
+        let add = (k.len() + v.len() + 4) as u64;
+        if let Some(old) = self.map.insert(k.clone(), v) {
+            self.live_bytes -= (k.len() + old.len() + 4) as u64;
+        }
+        self.live_bytes += add;
+    }
+
+    /// Whether `key` has expired at `now` (read lazily: most stores have no expiring key).
+    fn expired(&self, key: &str, now: &mut Option<u64>) -> bool {
+        !self.expiries.is_empty()
+            && self.expiries.get(key).is_some_and(|&at| {
+                crate::core::expiry::is_expired(at, *now.get_or_insert_with(now_ms))
+            })
+    }
+
+    /// The live value of `key`.
+    fn value(&self, key: &str) -> Option<&str> {
+        let v = self.map.get(key)?;
+        (!self.expired(key, &mut None)).then_some(v.as_str())
+    }
+
+    /// The live entries starting with `prefix`, after `after`.
+    fn live_from<'a>(
+        &'a self,
+        prefix: &'a str,
+        after: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
+        let mut now = None;
+        with_prefix(&self.map, prefix)
+            .filter(move |(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .filter(move |(k, _)| !self.expired(k, &mut now))
+    }
+
+    /// A base of the live data (expired keys dropped), with the expiries of its keys.
+    fn encode_base(&self) -> Vec<u8> {
+        if self.expiries.is_empty() {
+            return format::encode_base(&self.map);
+        }
+        let now = now_ms();
+        let live = |k: &String| {
+            !self
+                .expiries
+                .get(k)
+                .is_some_and(|&at| crate::core::expiry::is_expired(at, now))
+        };
+        let map = self
+            .map
+            .iter()
+            .filter(|(k, _)| live(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let expiries = self
+            .expiries
+            .iter()
+            .filter(|(k, _)| live(k))
+            .map(|(k, &at)| (k.clone(), at))
+            .collect();
+        format::encode_base_expiring(&map, &expiries)
     }
 
     /// Whether the file has records and is larger than both `min` and twice the live data.
@@ -133,12 +201,13 @@ impl Open {
             .is_some_and(|d| d.applied > d.base_end && d.applied > min.max(2 * self.live_bytes))
     }
 
-    fn reset(&mut self, map: BTreeMap<String, String>) {
+    fn reset(&mut self, map: BTreeMap<String, String>, expiries: BTreeMap<String, u64>) {
         self.live_bytes = map
             .iter()
             .map(|(k, v)| (k.len() + v.len() + 4) as u64)
             .sum();
         self.map = map;
+        self.expiries = expiries;
     }
 }
 
@@ -271,6 +340,7 @@ impl Shared {
             seen_changes: None,
             data: None,
             map: BTreeMap::new(),
+            expiries: BTreeMap::new(),
             live_bytes: 0,
         });
         Ok(())
@@ -349,7 +419,7 @@ impl Shared {
         let guard = self.open.borrow();
         let open = guard.as_ref()?;
         let changes = open.locks.as_ref().and_then(|l| l.changes());
-        Self::is_current(open, changes).then(|| read(open.map.get(key).map(String::as_str)))
+        Self::is_current(open, changes).then(|| read(open.value(key)))
     }
 
     fn compare_with_file(&self, open: &mut Open, locked: bool) -> Result<()> {
@@ -357,7 +427,7 @@ impl Shared {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if open.data.take().is_some() {
-                    open.reset(BTreeMap::new());
+                    open.reset(BTreeMap::new(), BTreeMap::new());
                 }
                 return Ok(());
             }
@@ -408,7 +478,7 @@ impl Shared {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 open.data = None;
-                open.reset(BTreeMap::new());
+                open.reset(BTreeMap::new(), BTreeMap::new());
                 return Ok(());
             }
             Err(e) => return Err(self.io(e)),
@@ -421,7 +491,7 @@ impl Shared {
         if parsed.log.torn && locked {
             disk::cut(&file, applied).map_err(|e| self.io(e))?;
         }
-        open.reset(parsed.map);
+        open.reset(parsed.map, parsed.expiries);
         for op in parsed.log.ops {
             open.apply(op);
         }
@@ -459,7 +529,7 @@ impl Shared {
         let meta = file.metadata().map_err(|e| self.io(e))?;
         let mut guard = self.open.borrow_mut();
         let open = guard.as_mut().ok_or(DatastoreError::Closed)?;
-        open.reset(BTreeMap::new());
+        open.reset(BTreeMap::new(), BTreeMap::new());
         open.data = Some(DataFile {
             file: Arc::new(file),
             id: disk::file_id(&meta),
@@ -470,30 +540,41 @@ impl Shared {
         Ok(())
     }
 
-    /// Appends `change` to the file (store lock held); returns the file written and whether
+    /// Appends the changes of `writes` to the file as one record (store lock held): a reader
+    /// applies all of them or, torn by a crash, none. Returns the file written and whether
     /// the log has grown enough to compact.
-    fn append(&self, key: &str, change: Change) -> Result<Option<(Arc<File>, bool)>> {
-        if change == Change::Keep {
-            return Ok(None);
-        }
+    fn append(&self, writes: Vec<(&str, Change)>) -> Result<Option<(Arc<File>, bool)>> {
         let min = self.compact_min();
         self.with_current(true, |open| {
+            let ops: Vec<Op> = writes
+                .into_iter()
+                .filter_map(|(key, change)| {
+                    let key = key.to_owned();
+                    match change {
+                        Change::Keep => None,
+                        Change::Put(json) => Some(Op::Put(key, json)),
+                        Change::PutFor(json, ttl) => Some(Op::PutUntil(
+                            key,
+                            json,
+                            crate::core::expiry::expires_at(ttl),
+                        )),
+                        Change::Delete => Some(Op::Delete(key)),
+                    }
+                })
+                .filter(|op| !Self::committed(open, op))
+                .collect();
             let d = open
                 .data
                 .as_mut()
                 .ok_or_else(|| self.io("the data file is missing"))?;
             let file = d.file.clone();
-            let unchanged = match &change {
-                Change::Put(json) => open.map.get(key) == Some(json),
-                _ => !open.map.contains_key(key),
-            };
-            if unchanged {
+            if ops.is_empty() {
                 // Already committed: nothing to append (the flush, if any, still runs).
                 return Ok(Some((file, false)));
             }
-            let record = match &change {
-                Change::Put(json) => format::encode_put(key, json),
-                _ => format::encode_delete(key),
+            let record = match ops.as_slice() {
+                [one] => format::encode(one),
+                many => format::encode_batch(many),
             };
             if let Err(e) = disk::append(&file, &record) {
                 // A partial record is a torn tail: cut it off now if we can (the next writer
@@ -502,12 +583,71 @@ impl Shared {
                 return Err(self.io(e));
             }
             d.applied += record.len() as u64;
-            match change {
-                Change::Put(json) => open.apply(Op::Put(key.to_owned(), json)),
-                _ => open.apply(Op::Delete(key.to_owned())),
+            for op in ops {
+                open.apply(op);
             }
             Ok(Some((file, open.compaction_due(min))))
         })?
+    }
+
+    /// Whether `op` would change nothing: the same value, with no expiry, already there (or
+    /// the key already absent).
+    fn committed(open: &Open, op: &Op) -> bool {
+        match op {
+            Op::Put(key, json) => {
+                open.map.get(key) == Some(json) && !open.expiries.contains_key(key)
+            }
+            Op::PutUntil(..) => false,
+            Op::Delete(key) => !open.map.contains_key(key),
+        }
+    }
+
+    /// Appends `writes` (their keys held) and waits until they are as durable as configured;
+    /// then starts a compaction if the log has grown enough.
+    async fn write(self: &Rc<Self>, writes: Vec<(&str, Change)>) -> Result<()> {
+        let written = {
+            let (_gate, _range) = self.lock_store().await?;
+            self.create_if_missing().await?;
+            self.append(writes)?
+        };
+        let Some((file, due)) = written else {
+            return Ok(());
+        };
+        if self.options.durability == Durability::Fsync {
+            let seq = self.syncer.note_write(&file);
+            if let Err(e) = self.syncer.wait_durable(seq).await {
+                return Err(self.flush_failed(e));
+            }
+        }
+        if due {
+            self.compact_soon();
+        }
+        Ok(())
+    }
+
+    /// Deletes the keys whose expiry passed (one record); returns the next expiry.
+    async fn purge_expired(&self) -> Result<Option<u64>> {
+        let has_expiring = self.read_current(|open| !open.expiries.is_empty()).await?;
+        if !has_expiring {
+            return Ok(None);
+        }
+        let (_gate, _range) = self.lock_store().await?;
+        let now = now_ms();
+        let expired: Vec<String> = self.with_current(true, |open| {
+            open.expiries
+                .iter()
+                .filter(|(_, &at)| crate::core::expiry::is_expired(at, now))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })?;
+        if !expired.is_empty() {
+            let writes = expired
+                .iter()
+                .map(|k| (k.as_str(), Change::Delete))
+                .collect();
+            self.append(writes)?;
+        }
+        self.with_current(true, |open| open.expiries.values().min().copied())
     }
 }
 
@@ -531,7 +671,7 @@ impl Backend for FileBackend {
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
         self.shared
-            .read_current(|open| open.map.get(key).cloned())
+            .read_current(|open| open.value(key).map(str::to_owned))
             .await
     }
 
@@ -542,11 +682,77 @@ impl Backend for FileBackend {
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         self.shared
             .read_current(|open| {
-                with_prefix(&open.map, prefix)
+                open.live_from(prefix, None)
                     .map(|(k, _)| k.clone())
                     .collect()
             })
             .await
+    }
+
+    /// One read of the data as it is now: a snapshot.
+    async fn get_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {
+        self.shared
+            .read_current(|open| {
+                keys.iter()
+                    .map(|k| open.value(k).map(str::to_owned))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.shared
+            .read_current(|open| {
+                open.live_from(prefix, after)
+                    .take(limit)
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .await
+    }
+
+    async fn entries_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        self.shared
+            .read_current(|open| {
+                open.live_from(prefix, after)
+                    .take(limit)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .await
+    }
+
+    /// One record for all the changes: all or nothing, even across a crash.
+    async fn finish_many(
+        &self,
+        held: Vec<(Rc<str>, FileHeld)>,
+        changes: Vec<Change>,
+    ) -> Result<()> {
+        let writes = held
+            .iter()
+            .zip(changes)
+            .map(|((key, _), change)| (&**key, change))
+            .collect();
+        // The key locks (`held`) are released after the write, when this returns.
+        self.shared.write(writes).await
+    }
+
+    async fn purge_expired(&self) -> Result<Option<std::time::SystemTime>> {
+        Ok(self
+            .shared
+            .purge_expired()
+            .await?
+            .map(crate::core::expiry::system_time))
     }
 
     async fn close(&self) -> Result<()> {
@@ -577,7 +783,7 @@ impl Backend for FileBackend {
 impl HeldKey for FileHeld {
     async fn read(&mut self, key: &str) -> Result<Option<String>> {
         self.shared
-            .read_current(|open| open.map.get(key).cloned())
+            .read_current(|open| open.value(key).map(str::to_owned))
             .await
     }
 
@@ -585,25 +791,7 @@ impl HeldKey for FileHeld {
         if change == Change::Keep {
             return Ok(());
         }
-        let shared = &self.shared;
-        let written = {
-            let (_gate, _range) = shared.lock_store().await?;
-            shared.create_if_missing().await?;
-            shared.append(key, change)?
-        };
-        let Some((file, due)) = written else {
-            return Ok(());
-        };
-        if shared.options.durability == Durability::Fsync {
-            let seq = shared.syncer.note_write(&file);
-            if let Err(e) = shared.syncer.wait_durable(seq).await {
-                return Err(shared.flush_failed(e));
-            }
-        }
-        if due {
-            shared.compact_soon();
-        }
-        Ok(())
+        self.shared.write(vec![(key, change)]).await
     }
 }
 

@@ -272,6 +272,12 @@ async fn write_and_unlock(
         match &change {
             Change::Keep => Ok(0),
             Change::Put(json) => conn.client.execute(&conn.stmts.put, &[&id, json]).await,
+            Change::PutFor(json, ttl) => {
+                let ms = ttl_ms(*ttl);
+                conn.client
+                    .execute(&conn.stmts.put_for, &[&id, json, &ms])
+                    .await
+            }
             Change::Delete => conn.client.execute(&conn.stmts.delete, &[&id]).await,
         }
     };
@@ -288,6 +294,27 @@ async fn write_and_unlock(
         Poll::Pending => reply(busy_poll, write).await,
     };
     written.map(|_| ()).map_err(|e| failed(&conn, &table, &e))
+}
+
+/// Keys held through their leases, unlocked (in the background, each on its connection)
+/// when this is dropped.
+struct Unlocks(Vec<(Lease, (i32, i32))>);
+
+impl Drop for Unlocks {
+    fn drop(&mut self) {
+        for (lease, (t, k)) in self.0.drain(..) {
+            detach(async move {
+                let c = &lease.conn;
+                let _ = c.client.execute(&c.stmts.unlock, &[&t, &k]).await;
+                drop(lease);
+            });
+        }
+    }
+}
+
+/// A time to live in whole milliseconds (a fraction counts as one), for the server's clock.
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
 impl Backend for PgBackend {
@@ -349,6 +376,134 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    async fn get_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {
+        let ids: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let pool = self.pool.clone();
+        let rows = run(async move {
+            let (rows, _lease) = on_shared(&pool, |c| {
+                let ids = ids.clone();
+                async move { c.client.query(&c.stmts.get_many, &[&ids]).await }
+            })
+            .await?;
+            Ok::<_, DatastoreError>(rows)
+        })
+        .await?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let pair = row
+                .try_get::<_, String>(0)
+                .and_then(|id| Ok((id, row.try_get::<_, Option<String>>(1)?)))
+                .map_err(|e| pg_error(&self.pool.table_display, &e))?;
+            found.insert(pair.0, pair.1);
+        }
+        Ok(keys
+            .iter()
+            .map(|k| found.get(&**k).cloned().flatten())
+            .collect())
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let page = self.entries_page(prefix, after, limit).await?;
+        Ok(page.into_iter().map(|(k, _)| k).collect())
+    }
+
+    async fn entries_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let pool = self.pool.clone();
+        run(async move {
+            let (rows, _lease) = on_shared(&pool, |c| {
+                let (p, a) = (prefix.clone(), after.clone());
+                async move { c.client.query(&c.stmts.page, &[&p, &a, &limit]).await }
+            })
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<std::result::Result<Vec<(String, String)>, PgErr>>()
+                .map_err(|e| pg_error(&pool.table_display, &e))
+        })
+        .await
+    }
+
+    /// Takes every key's lock (in key order), writes them all in one statement (all or
+    /// nothing), then unlocks each on the connection that holds it.
+    async fn finish_many(&self, held: Vec<(Rc<str>, PgHeld)>, changes: Vec<Change>) -> Result<()> {
+        let pool = self.pool.clone();
+        run(async move {
+            // Unlocks every key taken so far when dropped: after the write, or on an error.
+            let mut leases = Unlocks(Vec::with_capacity(held.len()));
+            let (mut put_ids, mut put_values, mut put_ttls, mut deletes) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((_, mut h), change) in held.into_iter().zip(changes) {
+                let lease = match h.lease.take() {
+                    Some(lease) => lease,
+                    None => lock_key(pool.clone(), h.ids, None, h.deadline).await?.0,
+                };
+                let id = std::mem::take(&mut h.id);
+                match change {
+                    Change::Keep => {}
+                    Change::Put(json) => {
+                        put_ids.push(id);
+                        put_values.push(json);
+                        put_ttls.push(None::<i64>);
+                    }
+                    Change::PutFor(json, ttl) => {
+                        put_ids.push(id);
+                        put_values.push(json);
+                        put_ttls.push(Some(ttl_ms(ttl)));
+                    }
+                    Change::Delete => deletes.push(id),
+                }
+                leases.0.push((lease, h.ids));
+            }
+            let written = on_shared(&pool, |c| {
+                let (a, b, t, d) = (
+                    put_ids.clone(),
+                    put_values.clone(),
+                    put_ttls.clone(),
+                    deletes.clone(),
+                );
+                async move {
+                    c.client
+                        .execute(&c.stmts.write_many, &[&a, &b, &t, &d])
+                        .await
+                }
+            })
+            .await;
+            // Unlocked whatever happened: the write is one statement, done or not.
+            drop(leases);
+            written.map(|_| ())
+        })
+        .await
+    }
+
+    async fn purge_expired(&self) -> Result<Option<std::time::SystemTime>> {
+        let pool = self.pool.clone();
+        run(async move {
+            let (row, _lease) = on_shared(&pool, |c| async move {
+                c.client.query_one(&c.stmts.purge, &[]).await
+            })
+            .await?;
+            let next: Option<i64> = row
+                .try_get(0)
+                .map_err(|e| pg_error(&pool.table_display, &e))?;
+            Ok(next
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(crate::core::expiry::system_time))
+        })
+        .await
+    }
+
     fn check_key(&self, key: &str) -> Result<()> {
         keys::check(key, "key")
     }
@@ -405,17 +560,30 @@ impl HeldKey for PgHeld {
         }
         let pool = self.pool.clone();
         run(async move {
-            if let Change::Put(json) = &change {
+            if let Change::Put(json) | Change::PutFor(json, _) = &change {
                 // One statement: a transaction-scoped try-lock, and the upsert when it is free.
                 // ON CONFLICT DO UPDATE acts on the latest row version, whatever the snapshot.
                 let (t, k) = ids;
+                let ttl = match &change {
+                    Change::PutFor(_, ttl) => Some(ttl_ms(*ttl)),
+                    _ => None,
+                };
                 let (written, _lease) = on_shared(&pool, |c| {
                     let id = id.clone();
                     let json = json.clone();
                     async move {
-                        c.client
-                            .execute(&c.stmts.put_if_free, &[&id, &json, &t, &k])
-                            .await
+                        match ttl {
+                            None => {
+                                c.client
+                                    .execute(&c.stmts.put_if_free, &[&id, &json, &t, &k])
+                                    .await
+                            }
+                            Some(ms) => {
+                                c.client
+                                    .execute(&c.stmts.put_for_if_free, &[&id, &json, &t, &k, &ms])
+                                    .await
+                            }
+                        }
                     }
                 })
                 .await?;

@@ -59,6 +59,26 @@ pub struct Statements {
     pub set_lock_timeout: Statement,
     /// Back to the session's own `lock_timeout`.
     pub reset_lock_timeout: Statement,
+    /// `$1` id, `$2` JSON, `$3` milliseconds to live.
+    pub put_for: Statement,
+    /// `put_if_free` with `$5` milliseconds to live.
+    pub put_for_if_free: Statement,
+    /// `$1` ids: `(id, value)` of the live ones.
+    pub get_many: Statement,
+    /// `$1` prefix, `$2` the id to start after (or NULL), `$3` the most rows.
+    pub page: Statement,
+    /// One statement, all or nothing: upserts of `$1` ids, `$2` values, `$3` milliseconds to
+    /// live (NULL: none), then deletes of `$4` ids.
+    pub write_many: Statement,
+    /// Deletes the expired rows, then says when the next expires (ms since the epoch).
+    pub purge: Statement,
+}
+
+/// The SQL of a row that has not expired.
+const LIVE: &str = "(expires_at IS NULL OR expires_at > now())";
+/// When a value written now with `$n` milliseconds to live expires.
+fn expiry_of(n: u8) -> String {
+    format!("now() + ${n}::bigint * interval '1 millisecond'")
 }
 
 pub struct Conn {
@@ -315,20 +335,42 @@ impl Pool {
 
     async fn prepare(&self, client: Client) -> Result<Conn> {
         let t = &self.table;
-        let sql = [
-            format!("SELECT value FROM {t} WHERE id = $1"),
+        let (put_for, put_for_if_free, purge) = (
             format!(
-                "SELECT id FROM {t} WHERE value IS NOT NULL \
-                 AND left(id, char_length($1::varchar)) = $1"
-            ),
-            format!(
-                "INSERT INTO {t} (id, value) VALUES ($1, $2) \
-                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value"
+                "INSERT INTO {t} (id, value, expires_at) VALUES ($1, $2, {}) \
+                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, \
+                 expires_at = EXCLUDED.expires_at",
+                expiry_of(3)
             ),
             format!(
                 "WITH l AS (SELECT pg_try_advisory_xact_lock($3::int4, $4::int4) AS free) \
-                 INSERT INTO {t} (id, value) SELECT $1::varchar, $2::varchar FROM l WHERE l.free \
-                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value"
+                 INSERT INTO {t} (id, value, expires_at) \
+                 SELECT $1::varchar, $2::varchar, {} FROM l WHERE l.free \
+                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, \
+                 expires_at = EXCLUDED.expires_at",
+                expiry_of(5)
+            ),
+            format!(
+                "WITH gone AS (DELETE FROM {t} WHERE expires_at <= now()) \
+                 SELECT (extract(epoch FROM min(expires_at)) * 1000)::bigint FROM {t} \
+                 WHERE expires_at > now()"
+            ),
+        );
+        let sql = [
+            format!("SELECT value FROM {t} WHERE id = $1 AND {LIVE}"),
+            format!(
+                "SELECT id FROM {t} WHERE value IS NOT NULL \
+                 AND left(id, char_length($1::varchar)) = $1 AND {LIVE}"
+            ),
+            format!(
+                "INSERT INTO {t} (id, value, expires_at) VALUES ($1, $2, NULL) \
+                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, expires_at = NULL"
+            ),
+            format!(
+                "WITH l AS (SELECT pg_try_advisory_xact_lock($3::int4, $4::int4) AS free) \
+                 INSERT INTO {t} (id, value, expires_at) \
+                 SELECT $1::varchar, $2::varchar, NULL FROM l WHERE l.free \
+                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, expires_at = NULL"
             ),
             format!("DELETE FROM {t} WHERE id = $1"),
             "SELECT pg_try_advisory_lock($1::int4, $2::int4)".to_owned(),
@@ -336,6 +378,29 @@ impl Pool {
             "SELECT pg_advisory_unlock($1::int4, $2::int4)".to_owned(),
             "SELECT set_config('lock_timeout', $1::text, false)".to_owned(),
             "RESET lock_timeout".to_owned(),
+            put_for,
+            put_for_if_free,
+            format!(
+                "SELECT id, value FROM {t} WHERE id = ANY($1::varchar[]) \
+                 AND value IS NOT NULL AND {LIVE}"
+            ),
+            format!(
+                "SELECT id, value FROM {t} WHERE value IS NOT NULL \
+                 AND left(id, char_length($1::varchar)) = $1 \
+                 AND ($2::varchar IS NULL OR id COLLATE \"C\" > $2::varchar COLLATE \"C\") \
+                 AND {LIVE} ORDER BY id COLLATE \"C\" LIMIT $3::bigint"
+            ),
+            format!(
+                "WITH gone AS (DELETE FROM {t} WHERE id = ANY($4::varchar[])), \
+                 put AS (INSERT INTO {t} (id, value, expires_at) \
+                 SELECT k, v, CASE WHEN e IS NULL THEN NULL \
+                 ELSE now() + e * interval '1 millisecond' END \
+                 FROM unnest($1::varchar[], $2::varchar[], $3::bigint[]) AS u(k, v, e) \
+                 ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, \
+                 expires_at = EXCLUDED.expires_at) \
+                 SELECT 1"
+            ),
+            purge,
         ];
         let prepared =
             futures_util::future::try_join_all(sql.iter().map(|s| client.prepare(s))).await;
@@ -354,6 +419,12 @@ impl Pool {
             unlock: next()?,
             set_lock_timeout: next()?,
             reset_lock_timeout: next()?,
+            put_for: next()?,
+            put_for_if_free: next()?,
+            get_many: next()?,
+            page: next()?,
+            write_many: next()?,
+            purge: next()?,
         };
         Ok(Conn {
             client,
@@ -451,6 +522,8 @@ impl Pool {
                     .map_err(|e| pg_error(&self.table_display, &e))?;
                 if !exists {
                     self.create_table(&client).await?;
+                } else {
+                    self.add_expiry(&client).await?;
                 }
                 let conn = Arc::new(self.prepare(client).await?);
                 let mut st = self.state.lock();
@@ -471,10 +544,12 @@ impl Pool {
     async fn create_table(&self, client: &Client) -> Result<()> {
         let sql = format!(
             "BEGIN; SELECT pg_advisory_xact_lock({}); \
-             CREATE TABLE IF NOT EXISTS {} (id varchar primary key, value varchar); \
-             COMMIT",
+             CREATE TABLE IF NOT EXISTS {} \
+             (id varchar primary key, value varchar, expires_at timestamptz); \
+             {}; COMMIT",
             keys::create_lock_id(&self.table),
-            self.table
+            self.table,
+            self.expiry_index()
         );
         let mut attempt = 0;
         loop {
@@ -492,6 +567,55 @@ impl Pool {
                 Err(e) => return Err(pg_error(&self.table_display, &e)),
             }
         }
+    }
+
+    /// The partial index of the rows that expire, which the purge reads (rows that never expire
+    /// cost nothing in it). Its name is made from a hash of the table's: one per table, within
+    /// PostgreSQL's 63 bytes whatever the table's name.
+    fn expiry_index(&self) -> String {
+        format!(
+            "CREATE INDEX IF NOT EXISTS \"reshuffle_expiry_{:016x}\" ON {} (expires_at) \
+             WHERE expires_at IS NOT NULL",
+            keys::create_lock_id(&self.table) as u64,
+            self.table
+        )
+    }
+
+    /// Adds `expires_at` (for values written with a time to live) to a table that lacks it,
+    /// one made by reshuffle or an older version of this package; reshuffle's statements name
+    /// their columns, so they go on working. Under the table's creation lock.
+    async fn add_expiry(&self, client: &Client) -> Result<()> {
+        let has = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1::text) \
+                 AND attname = 'expires_at' AND NOT attisdropped)",
+                &[&self.table],
+            )
+            .await
+            .and_then(|row| row.try_get::<_, bool>(0))
+            .map_err(|e| pg_error(&self.table_display, &e))?;
+        if has {
+            return Ok(());
+        }
+        let sql = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}); \
+             ALTER TABLE {} ADD COLUMN IF NOT EXISTS expires_at timestamptz; {}; COMMIT",
+            keys::create_lock_id(&self.table),
+            self.table,
+            self.expiry_index()
+        );
+        if let Err(e) = client.batch_execute(&sql).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(pg_error_text(format!(
+                "PostgreSQL table {}: it has no expires_at column (for values with a time to \
+                 live) and this role cannot add it ({}); run: ALTER TABLE {} ADD COLUMN \
+                 expires_at timestamptz",
+                self.table_display,
+                super::error::describe(&e),
+                self.table
+            )));
+        }
+        Ok(())
     }
 
     /// Ends every connection; leases still out end theirs when dropped.

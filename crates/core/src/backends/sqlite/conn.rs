@@ -99,9 +99,26 @@ pub fn open_worker(path: &Path, durability: Durability, sql: &Statements) -> Res
         set_synchronous(&conn, durability)
     };
     setup().map_err(|e| open_error(path, e))?;
-    retry_while_busy(OPEN_BUSY_LIMIT, || conn.execute(&sql.create, []))
-        .map_err(|e| sql.error(e))?;
+    retry_while_busy(OPEN_BUSY_LIMIT, || create_table(&conn, sql)).map_err(|e| sql.error(e))?;
     Ok(Conn::new(conn))
+}
+
+/// Creates the table, or adds `expires_at` to one that lacks it (a table reshuffle or an older
+/// version of this package made), and the partial index of expiring rows.
+fn create_table(conn: &Connection, sql: &Statements) -> rusqlite::Result<()> {
+    conn.execute(&sql.create, [])?;
+    let has_expiry = conn.prepare(&sql.has_expiry)?.exists([])?;
+    if !has_expiry {
+        match conn.execute(&sql.add_expiry, []) {
+            // Another process added it meanwhile.
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            r => {
+                r?;
+            }
+        }
+    }
+    conn.execute(&sql.expiry_index, [])?;
+    Ok(())
 }
 
 /// Opens the connection of the JS thread, once [`open_worker`] has set the database up. It
@@ -123,7 +140,7 @@ pub fn open_inline(path: &Path, durability: Durability) -> Result<Conn> {
 pub fn open_memory(sql: &Statements) -> Result<Conn> {
     configure_sqlite();
     let conn = Connection::open_in_memory_with_flags(flags()).map_err(|e| sql.error(e))?;
-    conn.execute(&sql.create, []).map_err(|e| sql.error(e))?;
+    create_table(&conn, sql).map_err(|e| sql.error(e))?;
     Ok(Conn::new(conn))
 }
 

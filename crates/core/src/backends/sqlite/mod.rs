@@ -184,6 +184,61 @@ impl Db {
         .await
     }
 
+    async fn read_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {
+        self.run(
+            |c, s| ops::read_many(c, s, keys),
+            || {
+                let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                move |c, s| {
+                    let keys: Vec<Rc<str>> = keys.iter().map(|k| Rc::from(k.as_str())).collect();
+                    ops::read_many(c, s, &keys)
+                }
+            },
+        )
+        .await
+    }
+
+    async fn page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        self.run(
+            |c, s| ops::page(c, s, prefix, after, limit),
+            || {
+                let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
+                move |c, s| ops::page(c, s, &prefix, after.as_deref(), limit)
+            },
+        )
+        .await
+    }
+
+    /// Applies `changes` to `keys` in one transaction; with `Fsync` on the worker, whose
+    /// commits reach the disk.
+    async fn write_many(&self, keys: &[Rc<str>], changes: Vec<Change>) -> Result<()> {
+        let owned = || {
+            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            let changes = changes.clone();
+            move |c: &Conn, s: &Statements| {
+                let keys: Vec<Rc<str>> = keys.iter().map(|k| Rc::from(k.as_str())).collect();
+                ops::write_many(c, s, &keys, &changes)
+            }
+        };
+        if let (false, Some(w)) = (self.writes_inline(), &self.worker) {
+            let op = owned();
+            return w.run(move |c, s| op(c, s).map_err(|e| s.error(e))).await;
+        }
+        self.run(|c, s| ops::write_many(c, s, keys, &changes), owned)
+            .await?;
+        self.wrote();
+        Ok(())
+    }
+
+    async fn purge(&self) -> Result<Option<u64>> {
+        self.run(ops::purge, || ops::purge).await
+    }
+
     async fn write(&self, key: &str, change: Change) -> Result<()> {
         if change == Change::Keep {
             return Ok(());
@@ -395,6 +450,51 @@ impl Backend for SqliteBackend {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         self.db().await?.list(prefix).await
+    }
+
+    async fn get_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {
+        self.db().await?.read_many(keys).await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let page = self.db().await?.page(prefix, after, limit).await?;
+        Ok(page.into_iter().map(|(k, _)| k).collect())
+    }
+
+    async fn entries_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        self.db().await?.page(prefix, after, limit).await
+    }
+
+    /// One transaction, while every key's process lock is held (released after the commit).
+    async fn finish_many(
+        &self,
+        held: Vec<(Rc<str>, SqliteHeld)>,
+        changes: Vec<Change>,
+    ) -> Result<()> {
+        let Some((_, first)) = held.first() else {
+            return Ok(());
+        };
+        let db = first.db.clone();
+        let keys: Vec<Rc<str>> = held.iter().map(|(k, _)| k.clone()).collect();
+        db.write_many(&keys, changes).await
+    }
+
+    async fn purge_expired(&self) -> Result<Option<std::time::SystemTime>> {
+        let db = match &*self.state.borrow() {
+            State::Open(db) => db.clone(),
+            _ => return Ok(None),
+        };
+        Ok(db.purge().await?.map(crate::core::expiry::system_time))
     }
 
     async fn close(&self) -> Result<()> {

@@ -1,8 +1,13 @@
 //! The statements of the backend as plain functions of a connection, so that the JS thread's
 //! connection and the worker's run exactly the same code.
 
-use super::sql::{prefix_upper_bound, Statements, TextBytes};
+use std::rc::Rc;
+
+use rusqlite::{Transaction, TransactionBehavior};
+
+use super::sql::{prefix_upper_bound, with_value_text, Statements, TextBytes};
 use super::stmt::{Conn, Query};
+use crate::core::expiry;
 use crate::core::{Change, Write};
 
 /// The committed value of `key`.
@@ -30,18 +35,32 @@ pub fn list(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec
         rows.mapped(|row| row.get::<_, String>(0))
             .collect::<rusqlite::Result<Vec<String>>>()
     };
+    // One read transaction: the check for expiring rows and the list see one snapshot.
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+    let expiring = conn.prepare_cached(&sql.any_expiring)?.exists([])?;
     let keys = match prefix_upper_bound(prefix.as_bytes()) {
         None => {
-            let mut stmt = conn.prepare_cached(&sql.list_all)?;
+            let list = if expiring {
+                &sql.list_all_live
+            } else {
+                &sql.list_all
+            };
+            let mut stmt = conn.prepare_cached(list)?;
             let rows = stmt.query([])?;
             collect(rows)?
         }
         Some(upper) => {
-            let mut stmt = conn.prepare_cached(&sql.list_range)?;
+            let list = if expiring {
+                &sql.list_range_live
+            } else {
+                &sql.list_range
+            };
+            let mut stmt = conn.prepare_cached(list)?;
             let rows = stmt.query((prefix, TextBytes(&upper)))?;
             collect(rows)?
         }
     };
+    tx.commit()?;
     // An empty prefix lists everything; otherwise the range already holds only matches.
     Ok(keys)
 }
@@ -59,6 +78,95 @@ pub fn write(conn: &Conn, sql: &Statements, key: &str, write: Write<'_>) -> rusq
         Write::Put(json) => conn
             .start(sql, Query::Put, &[key.as_bytes(), json.as_bytes()])?
             .execute(),
+        Write::PutFor(json, ttl) => {
+            let at = expiry::expires_at(ttl).to_string();
+            let done = conn
+                .start(
+                    sql,
+                    Query::PutFor,
+                    &[key.as_bytes(), json.as_bytes(), at.as_bytes()],
+                )?
+                .execute();
+            done
+        }
         Write::Delete => conn.start(sql, Query::Delete, &[key.as_bytes()])?.execute(),
     }
+}
+
+/// Applies `changes` to `keys` in one transaction: all or nothing. A transaction guard rolls
+/// back whatever did not commit.
+pub fn write_many(
+    conn: &Conn,
+    sql: &Statements,
+    keys: &[Rc<str>],
+    changes: &[Change],
+) -> rusqlite::Result<()> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    for (key, change) in keys.iter().zip(changes) {
+        apply(conn, sql, key, change)?;
+    }
+    tx.commit()
+}
+
+/// The live values of `keys`, in their order, read by one statement (one snapshot).
+pub fn read_many(
+    conn: &Conn,
+    sql: &Statements,
+    keys: &[Rc<str>],
+) -> rusqlite::Result<Vec<Option<String>>> {
+    let mut found = std::collections::HashMap::with_capacity(keys.len());
+    // SQLite takes at most 32,766 parameters: one statement per chunk (one snapshot needs one
+    // transaction then).
+    let tx = (keys.len() > MANY_CHUNK)
+        .then(|| Transaction::new_unchecked(conn, TransactionBehavior::Deferred))
+        .transpose()?;
+    for chunk in keys.chunks(MANY_CHUNK) {
+        let mut stmt = conn.prepare(&sql.get_many(chunk.len()))?;
+        let params = rusqlite::params_from_iter(chunk.iter().map(|k| &**k));
+        let mut rows = stmt.query(params)?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let value = with_value_text(row.get_ref(1)?, |v| v.map(str::to_owned))?;
+            found.insert(key, value);
+        }
+    }
+    if let Some(tx) = tx {
+        tx.commit()?;
+    }
+    Ok(keys
+        .iter()
+        .map(|k| found.get(&**k).cloned().flatten())
+        .collect())
+}
+
+/// Keys per `read_many` statement.
+const MANY_CHUNK: usize = 10_000;
+
+/// One page of live entries: up to `limit` keys starting with `prefix`, after `after`.
+pub fn page(
+    conn: &Conn,
+    sql: &Statements,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let upper = prefix_upper_bound(prefix.as_bytes());
+    let mut stmt = conn.prepare_cached(&sql.page)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = stmt.query((prefix, upper.as_deref().map(TextBytes), after, limit))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        if let Some(value) = with_value_text(row.get_ref(1)?, |v| v.map(str::to_owned))? {
+            out.push((key, value));
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes the rows whose expiry passed; returns the next expiry (ms since the epoch).
+pub fn purge(conn: &Conn, sql: &Statements) -> rusqlite::Result<Option<u64>> {
+    conn.execute(&sql.purge, [])?;
+    let next: Option<i64> = conn.query_row(&sql.next_expiry, [], |row| row.get(0))?;
+    Ok(next.and_then(|n| u64::try_from(n).ok()))
 }

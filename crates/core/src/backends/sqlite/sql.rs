@@ -1,8 +1,11 @@
 //! The SQL text of the SQLite backend, and the mapping of SQLite's errors and values.
 //!
-//! The table layout is reshuffle's: `(id varchar primary key, value varchar)` holding JSON
-//! text. Every comparison of `id` says `COLLATE BINARY`, so keys sort by UTF-8 bytes (= code
-//! point order) whatever collation the table was declared with.
+//! The table layout is reshuffle's, `(id varchar primary key, value varchar)` holding JSON
+//! text, plus `expires_at integer` (ms since the epoch; NULL: never) for values written with a
+//! time to live, added to a table that lacks it when the database is opened. A row whose
+//! expiry passed reads as missing; the purge deletes it. Every comparison of `id` says
+//! `COLLATE BINARY`, so keys sort by UTF-8 bytes (= code point order) whatever collation the
+//! table was declared with.
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ErrorCode, ToSql};
@@ -16,13 +19,38 @@ pub struct Statements {
     /// Shown in error messages.
     pub table: String,
     pub create: String,
+    /// Whether the table has `expires_at`: `SELECT` of its `name` in `pragma_table_info`.
+    pub has_expiry: String,
+    pub add_expiry: String,
+    /// A partial index of the rows that expire: the purge, the next expiry and
+    /// [`Statements::any_expiring`] read it, and rows that never expire cost nothing in it.
+    pub expiry_index: String,
+    /// Whether any row expires (a row of the partial index). When none does, `list` runs the
+    /// plain statements, a scan of the primary key's covering index.
+    pub any_expiring: String,
     pub get: String,
     pub put: String,
+    pub put_for: String,
     pub delete: String,
     pub list_all: String,
     /// `?1` is the prefix, `?2` its exclusive upper bound ([`prefix_upper_bound`]).
     pub list_range: String,
+    /// [`Statements::list_all`] and [`Statements::list_range`] leaving out expired rows.
+    pub list_all_live: String,
+    pub list_range_live: String,
+    /// One page: `?1` the prefix, `?2` its exclusive upper bound (or NULL), `?3` the key to
+    /// start after (or NULL), `?4` the most rows.
+    pub page: String,
+    /// Deletes the rows whose expiry passed.
+    pub purge: String,
+    /// The next expiry, in ms since the epoch (NULL: none).
+    pub next_expiry: String,
+    table_quoted: String,
 }
+
+/// A row that has not expired (`now` in ms since the epoch, by SQLite's clock, the system's).
+const LIVE: &str =
+    "(expires_at IS NULL OR expires_at > CAST(unixepoch('subsec') * 1000 AS INTEGER))";
 
 impl Statements {
     pub fn new(table: &TableName) -> Self {
@@ -30,12 +58,36 @@ impl Statements {
         Statements {
             table: table.display(),
             create: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (id varchar primary key, value varchar)"
+                "CREATE TABLE IF NOT EXISTS {t} \
+                 (id varchar primary key, value varchar, expires_at integer)"
             ),
-            get: format!("SELECT value FROM {t} WHERE id = ?1"),
+            // Identifiers are validated (letters, digits, `_`, `$`): safe in a string literal.
+            has_expiry: format!(
+                "SELECT 1 FROM pragma_table_info('{}', '{}') WHERE name = 'expires_at'",
+                table.table,
+                table.schema.as_deref().unwrap_or("main")
+            ),
+            add_expiry: format!("ALTER TABLE {t} ADD COLUMN expires_at integer"),
+            expiry_index: format!(
+                "CREATE INDEX IF NOT EXISTS {} ON \"{}\" (expires_at) \
+                 WHERE expires_at IS NOT NULL",
+                TableName {
+                    schema: table.schema.clone(),
+                    table: format!("{}_expires_at", table.table),
+                }
+                .quoted(),
+                table.table
+            ),
+            any_expiring: format!("SELECT 1 FROM {t} WHERE expires_at IS NOT NULL LIMIT 1"),
+            get: format!("SELECT value FROM {t} WHERE id = ?1 AND {LIVE}"),
             put: format!(
-                "INSERT INTO {t} (id, value) VALUES (?1, ?2) \
-                 ON CONFLICT(id) DO UPDATE SET value = excluded.value"
+                "INSERT INTO {t} (id, value, expires_at) VALUES (?1, ?2, NULL) \
+                 ON CONFLICT(id) DO UPDATE SET value = excluded.value, expires_at = NULL"
+            ),
+            put_for: format!(
+                "INSERT INTO {t} (id, value, expires_at) VALUES (?1, ?2, CAST(?3 AS INTEGER)) \
+                 ON CONFLICT(id) DO UPDATE SET value = excluded.value, \
+                 expires_at = excluded.expires_at"
             ),
             delete: format!("DELETE FROM {t} WHERE id = ?1"),
             list_all: format!("SELECT id FROM {t} ORDER BY id COLLATE BINARY"),
@@ -43,7 +95,34 @@ impl Statements {
                 "SELECT id FROM {t} WHERE id >= ?1 COLLATE BINARY AND id < ?2 COLLATE BINARY \
                  ORDER BY id COLLATE BINARY"
             ),
+            list_all_live: format!("SELECT id FROM {t} WHERE {LIVE} ORDER BY id COLLATE BINARY"),
+            list_range_live: format!(
+                "SELECT id FROM {t} WHERE id >= ?1 COLLATE BINARY AND id < ?2 COLLATE BINARY \
+                 AND {LIVE} ORDER BY id COLLATE BINARY"
+            ),
+            page: format!(
+                "SELECT id, value FROM {t} WHERE id >= ?1 COLLATE BINARY \
+                 AND (?2 IS NULL OR id < ?2 COLLATE BINARY) \
+                 AND (?3 IS NULL OR id > ?3 COLLATE BINARY) AND {LIVE} \
+                 ORDER BY id COLLATE BINARY LIMIT ?4"
+            ),
+            purge: format!(
+                "DELETE FROM {t} WHERE expires_at <= CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+            ),
+            next_expiry: format!("SELECT min(expires_at) FROM {t} WHERE expires_at IS NOT NULL"),
+            table_quoted: t.clone(),
         }
+    }
+
+    /// `SELECT id, value` of the live rows among `n` keys (`?1`…`?n`), one statement: one
+    /// snapshot.
+    pub fn get_many(&self, n: usize) -> String {
+        let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+        format!(
+            "SELECT id, value FROM {} WHERE id IN ({}) AND {LIVE}",
+            self.table_quoted,
+            params.join(", ")
+        )
     }
 
     /// A SQLite error as the store reports it: SQLite's message and the table.

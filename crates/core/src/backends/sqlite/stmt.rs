@@ -27,19 +27,22 @@ use super::sql::{with_value_text, Statements};
 pub enum Query {
     /// `?1` = key; one row with the value, or none.
     Get,
-    /// `?1` = key, `?2` = JSON text.
+    /// `?1` = key, `?2` = JSON text (no expiry).
     Put,
+    /// `?1` = key, `?2` = JSON text, `?3` = when it expires, in ms since the epoch (as text).
+    PutFor,
     /// `?1` = key.
     Delete,
 }
 
-const QUERIES: usize = 3;
+const QUERIES: usize = 4;
 
 impl Query {
     fn sql(self, sql: &Statements) -> &str {
         match self {
             Query::Get => &sql.get,
             Query::Put => &sql.put,
+            Query::PutFor => &sql.put_for,
             Query::Delete => &sql.delete,
         }
     }
@@ -286,6 +289,9 @@ mod tests {
     fn conn(ddl: &str) -> (Conn, Statements) {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch(ddl).unwrap();
+        // The column the backend adds on first use (conn.rs).
+        c.execute_batch("ALTER TABLE t ADD COLUMN expires_at integer")
+            .unwrap();
         (
             Conn::new(c),
             Statements::new(&TableName::parse("t").unwrap()),

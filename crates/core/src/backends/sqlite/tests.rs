@@ -157,6 +157,39 @@ fn list_is_a_range_scan_of_the_primary_key() {
         "{plan}"
     );
     assert!(!plan.contains("TEMP B-TREE"), "no sort step: {plan}");
+    // With expiring rows: the same range, reading each row's expiry.
+    let live: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.list_range_live))
+        .unwrap()
+        .query_map(("a", "b"), |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let live = live.join("; ");
+    assert!(live.contains("id>? AND id<?"), "{live}");
+    assert!(!live.contains("TEMP B-TREE"), "no sort step: {live}");
+}
+
+#[test]
+fn the_purge_and_the_expiry_check_read_the_partial_index() {
+    let conn = Connection::open_in_memory().unwrap();
+    let sql = Statements::new(&TableName::parse("reshuffledb").unwrap());
+    conn.execute(&sql.create, []).unwrap();
+    conn.execute(&sql.expiry_index, []).unwrap();
+    for statement in [&sql.purge, &sql.next_expiry, &sql.any_expiring] {
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("reshuffledb_expires_at"),
+            "{statement}: {plan}"
+        );
+    }
 }
 
 #[test]
@@ -172,7 +205,10 @@ fn a_write_waits_out_another_connections_transaction_on_the_worker() {
     let other = Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     other
-        .execute("INSERT INTO reshuffledb VALUES ('other', '2')", [])
+        .execute(
+            "INSERT INTO reshuffledb (id, value) VALUES ('other', '2')",
+            [],
+        )
         .unwrap();
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
@@ -332,7 +368,10 @@ fn get_now_answers_once_open_and_borrows_the_stored_text() {
     assert_eq!(s.get_now("b", owned), Some(Ok(None)));
     let other = Connection::open(&path).unwrap();
     other
-        .execute("INSERT INTO reshuffledb VALUES ('n', NULL), ('i', 7)", [])
+        .execute(
+            "INSERT INTO reshuffledb (id, value) VALUES ('n', NULL), ('i', 7)",
+            [],
+        )
         .unwrap();
     assert_eq!(s.get_now("n", owned), Some(Ok(None)));
     assert_eq!(s.get_now("i", owned), Some(Ok(Some("7".into()))));
@@ -344,21 +383,21 @@ fn set_now_leaves_a_key_held_by_another_process_to_the_queued_path() {
     let dir = TempDir::new("set-now");
     let path = dir.db();
     let s = store(&path, "reshuffledb", Durability::Normal);
-    assert_eq!(s.set_now("k", "1"), None, "not opened yet");
+    assert_eq!(s.set_now("k", "1", None), None, "not opened yet");
     block_on({
         let s = s.clone();
         async move { s.set("k", "1".into()).await.unwrap() }
     });
-    assert_eq!(s.set_now("k", "2"), Some(Ok(())));
+    assert_eq!(s.set_now("k", "2", None), Some(Ok(())));
     // Another open file description of the lock file stands for another process.
     let other = ProcessLocks::open(&lock_path(&path)).unwrap();
     let held = other
         .try_lock_key(&s.backend().lock_name("k"))
         .unwrap()
         .expect("free");
-    assert_eq!(s.set_now("k", "3"), None);
+    assert_eq!(s.set_now("k", "3", None), None);
     assert_eq!(s.remove_now("k"), None);
-    assert_eq!(s.set_now("other", "4"), Some(Ok(())));
+    assert_eq!(s.set_now("other", "4", None), Some(Ok(())));
     let got = block_on({
         let s = s.clone();
         async move {
@@ -379,7 +418,7 @@ fn set_now_leaves_a_key_held_by_another_process_to_the_queued_path() {
         async move { f.get("k").await.unwrap() }
     });
     assert_eq!(
-        fsync.set_now("k", "5"),
+        fsync.set_now("k", "5", None),
         None,
         "fsync writes go to the worker"
     );
