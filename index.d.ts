@@ -8,20 +8,42 @@ export type Updater<T> = (value: T | undefined) => T | undefined | Promise<T | u
 export interface DatastoreAdapter {
   /** The value of `key` (a fresh copy), or `undefined` when it is missing. */
   get<T = any>(key: string): Promise<T | undefined>
-  /** Stores a copy of `value`; resolves to `value` itself, as reshuffle's adapters do. */
-  set<T = any>(key: string, value: T): Promise<T>
+  /**
+   * Stores a copy of `value`; resolves to `value` itself, as reshuffle's adapters do. With
+   * `{ ttl }` the key expires that many milliseconds later; without, an earlier expiry is cleared.
+   */
+  set<T = any>(key: string, value: T, options?: WriteOptions): Promise<T>
   /**
    * Atomically replaces the value of `key` with what `updater` returns, holding the key's lock
    * (in this process and, for shared backends, in all others) while it runs. Resolves to
    * `[oldValue, newValue]`; an updater's error rejects with that same error.
    */
-  update<T = any>(key: string, updater: Updater<T>): Promise<[T | undefined, T | undefined]>
+  update<T = any>(key: string, updater: Updater<T>, options?: WriteOptions): Promise<[T | undefined, T | undefined]>
   /** Removes `key`; a missing key is not an error. */
   remove(key: string): Promise<void>
   /** Alias of `remove`, the name reshuffle's connectors call. */
   del(key: string): Promise<void>
   /** Keys starting with `prefix` (all keys without it), sorted by Unicode code point. */
   list(prefix?: string): Promise<string[]>
+  /**
+   * The values of `keys` in their order (`undefined` for a missing key), read as one snapshot
+   * in one round trip.
+   */
+  getMany<T = any>(keys: readonly string[]): Promise<Array<T | undefined>>
+  /**
+   * Sets every `[key, value]`, all or nothing, waiting for each key's lock; a key given twice
+   * takes its last value. `{ ttl }` applies to every entry.
+   */
+  setMany<T = any>(entries: ReadonlyArray<readonly [string, T]>, options?: WriteOptions): Promise<void>
+  /** Removes every key of `keys`, all or nothing; missing keys are not an error. */
+  removeMany(keys: readonly string[]): Promise<void>
+  /** One page of keys, sorted by Unicode code point (see {@link KeysOptions}). */
+  keys(options?: KeysOptions): Promise<string[]>
+  /**
+   * Every `[key, value]` in key order, fetched `batch` at a time: memory stays bounded by one
+   * page, and a key that exists throughout the walk is seen exactly once while others write.
+   */
+  entries<T = any>(options?: EntriesOptions): AsyncIterable<[string, T]>
   /** Waits for pending operations and releases the store; later calls reject with ERR_DATASTORE_CLOSED. */
   close(): Promise<void>
   /** The same as `close()`: `await using store = new MemoryStoreAdapter()` closes it at the end of the block. */
@@ -30,6 +52,37 @@ export interface DatastoreAdapter {
   validateKey(key: string): void
   /** Throws ERR_DATASTORE_INVALID_VALUE for `undefined` (reshuffle's check). */
   validateValue(value: any): void
+}
+
+/** Options of `set`, `update` and `setMany`. */
+export interface WriteOptions {
+  /**
+   * Milliseconds from this write until the key expires: from then on `get` returns
+   * `undefined`, `list`/`keys`/`entries` omit it and an updater sees `undefined`, in every
+   * process sharing the store. Greater than 0, at most 2^53 - 1. Expired keys are purged in
+   * the background by a timer that never keeps the process alive.
+   */
+  ttl?: number
+}
+
+/** Options of `keys()`. */
+export interface KeysOptions {
+  /** Only keys that start with `prefix`. */
+  prefix?: string
+  /** Only keys that sort strictly after `after`: the last key of the previous page. */
+  after?: string
+  /** At most this many keys (a whole number from 1); all of them without it. */
+  limit?: number
+}
+
+/** Options of `entries()`. */
+export interface EntriesOptions {
+  /** Only keys that start with `prefix`. */
+  prefix?: string
+  /** Start strictly after this key. */
+  after?: string
+  /** Entries fetched per round trip, 1 to 100000; 100 by default. */
+  batch?: number
 }
 
 /**
@@ -111,6 +164,11 @@ export interface AdapterLike {
   set(key: string, value: any): Promise<any>
   update(key: string, updater: (value: any) => any): Promise<any[]>
   list(prefix?: string): Promise<string[]>
+  getMany?(keys: string[]): Promise<any[]>
+  setMany?(entries: Array<[string, any]>, options?: WriteOptions): Promise<void>
+  removeMany?(keys: string[]): Promise<void>
+  keys?(options?: KeysOptions): Promise<string[]>
+  entries?(options?: EntriesOptions): AsyncIterable<[string, any]>
   del?(key: string): Promise<void>
   remove?(key: string): Promise<void>
   close?(): Promise<void>
@@ -118,8 +176,11 @@ export interface AdapterLike {
 
 /**
  * A namespaced view over an adapter, compatible with reshuffle's PersistentStore: keys are
- * stored as `prefix + key`; `list()` returns the full keys of this namespace. Wrapping another
- * PersistentStore uses its adapter with the new prefix.
+ * stored as `prefix + key`; `list()` returns the full keys of this namespace, and so do `keys()`
+ * and `entries()` (their `after` is a full key too). Wrapping another PersistentStore uses its
+ * adapter with the new prefix. Over an adapter without the bulk and paged methods (reshuffle's
+ * own), they are made of its get, set, del and list — one call per key, and `setMany` is not
+ * all or nothing — and `{ ttl }` is refused.
  */
 export declare class PersistentStore {
   constructor(backend: AdapterLike | PersistentStore, prefix?: string)

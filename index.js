@@ -89,6 +89,87 @@ function invalidArgument(message) {
   return new DatastoreError('ERR_DATASTORE_INVALID_ARGUMENT', `invalid argument: ${message}`)
 }
 
+// The `ttl` of a write's options: a number of milliseconds (checked again natively).
+function ttlOf(options) {
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgument('options must be an object like { ttl: 60000 }')
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== 'ttl') throw invalidArgument(`unknown option ${JSON.stringify(name)} (known: ttl)`)
+  }
+  return options.ttl
+}
+
+function keysArray(keys) {
+  if (!Array.isArray(keys)) throw invalidArgument('the keys must be an array of strings')
+  return keys
+}
+
+// The keys and the JSON texts of [key, value] entries; a value JSON cannot store throws
+// ERR_DATASTORE_INVALID_VALUE naming its key.
+function entriesArrays(entries) {
+  if (!Array.isArray(entries)) throw invalidArgument('the entries must be an array of [key, value]')
+  const keys = new Array(entries.length)
+  const jsons = new Array(entries.length)
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]
+    if (!Array.isArray(entry) || entry.length < 2) {
+      throw invalidArgument(`entry ${i} must be an array [key, value]`)
+    }
+    const [key, value] = entry
+    let json
+    let reason = NO_TEXT
+    try {
+      json = JSON.stringify(value)
+    } catch (e) {
+      reason = describeThrown(e)
+    }
+    if (typeof json !== 'string') {
+      throw new DatastoreError(
+        'ERR_DATASTORE_INVALID_VALUE',
+        `invalid value for key ${JSON.stringify(String(key))}: ${reason}`,
+        { key: String(key) },
+      )
+    }
+    keys[i] = key
+    jsons[i] = json
+  }
+  return [keys, jsons]
+}
+
+const PAGE_OPTIONS = { keys: ['prefix', 'after', 'limit'], entries: ['prefix', 'after', 'batch'] }
+
+// `{ prefix, after, limit }` of keys() or `{ prefix, after, batch }` of entries().
+function pageOptions(options, method) {
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgument(`${method}(options): options must be an object`)
+  }
+  const known = PAGE_OPTIONS[method]
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw invalidArgument(`${method}(options): unknown option ${JSON.stringify(name)} (known: ${known.join(', ')})`)
+    }
+  }
+  const { prefix, after, limit } = options
+  let { batch } = options
+  if (method === 'entries') {
+    if (batch === undefined) batch = 100
+    if (!Number.isInteger(batch) || batch < 1 || batch > 100000) {
+      throw invalidArgument('entries(options): batch must be a whole number from 1 to 100000')
+    }
+  }
+  return { prefix, after, limit, batch }
+}
+
+// An async iterable whose first step throws `error`.
+function failingIterable(error) {
+  return {
+    [Symbol.asyncIterator]() {
+      return { next: () => Promise.reject(error) }
+    },
+  }
+}
+
 // reshuffle's PersistentStore checks, which connectors call (the store checks the rest: key
 // length and lone surrogates, JSON's rules for values).
 function validateKey(key) {
@@ -173,13 +254,16 @@ function wrapEnd(target, name, stores) {
 // function that stops following (called by the store's own close()).
 function follow(target, store, methods) {
   if (target === null || typeof target !== 'object') return () => {}
-  const present = methods.filter((m) => typeof target[m] === 'function')
-  if (present.length === 0) return () => {}
   let stores = followed.get(target)
   if (!stores) {
     stores = new Set()
     followed.set(target, stores)
-    for (const m of present) wrapEnd(target, m, stores)
+    try {
+      for (const m of methods) if (typeof target[m] === 'function') wrapEnd(target, m, stores)
+    } catch {
+      // A method that cannot be read or replaced (a Proxy, a frozen client) is not followed:
+      // the store still works, and the app closes it itself.
+    }
   }
   stores.add(store)
   return () => stores.delete(store)
@@ -216,7 +300,9 @@ class StoreAdapter {
     return r.then((text) => fromJson(key, text))
   }
 
-  set(key, value) {
+  // `options.ttl`: milliseconds after which the key expires (a set without it clears an
+  // earlier expiry).
+  set(key, value, options) {
     let json
     let reason
     try {
@@ -227,7 +313,7 @@ class StoreAdapter {
     }
     let r
     try {
-      r = this.#native.set(key, json, reason)
+      r = this.#native.set(key, json, reason, options === undefined ? undefined : ttlOf(options))
     } catch (e) {
       return Promise.reject(e)
     }
@@ -237,10 +323,10 @@ class StoreAdapter {
     return Promise.resolve(value)
   }
 
-  update(key, updater) {
+  update(key, updater, options) {
     let r
     try {
-      r = this.#native.update(key, updater)
+      r = this.#native.update(key, updater, options === undefined ? undefined : ttlOf(options))
     } catch (e) {
       return Promise.reject(e)
     }
@@ -264,6 +350,86 @@ class StoreAdapter {
 
   del(key) {
     return this.remove(key)
+  }
+
+  // The values of `keys`, in their order (undefined for missing), as one snapshot.
+  getMany(keys) {
+    let r
+    try {
+      r = this.#native.getMany(keysArray(keys))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const values = (texts) => texts.map((text, i) => fromJson(keys[i], text))
+    if (isPending(r)) return r.then(values)
+    try {
+      return Promise.resolve(values(r))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  // Sets every [key, value] of `entries`, all or nothing (a value JSON cannot store rejects
+  // before anything is written); `options.ttl` as for set.
+  setMany(entries, options) {
+    let r
+    try {
+      const [keys, jsons] = entriesArrays(entries)
+      r = this.#native.setMany(keys, jsons, options === undefined ? undefined : ttlOf(options))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return isPending(r) ? r.then(toUndefined) : Promise.resolve(undefined)
+  }
+
+  // Removes every key of `keys`, all or nothing.
+  removeMany(keys) {
+    let r
+    try {
+      r = this.#native.removeMany(keysArray(keys))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return isPending(r) ? r.then(toUndefined) : Promise.resolve(undefined)
+  }
+
+  // One page of keys, sorted by code point: those starting with `prefix` and sorting
+  // strictly after `after`, at most `limit` (default: all).
+  keys(options = {}) {
+    let r
+    try {
+      const { prefix, after, limit } = pageOptions(options, 'keys')
+      r = this.#native.keysPage(prefix, after, limit)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return isPending(r) ? r.then(parseKeys) : Promise.resolve(parseKeys(r))
+  }
+
+  // An async iterable of [key, value], in key order, fetched `batch` entries at a time
+  // (default 100): memory stays bounded by one page. A key that exists throughout the walk is
+  // seen exactly once, whatever other callers write meanwhile.
+  entries(options = {}) {
+    const native = this.#native
+    let page
+    try {
+      page = pageOptions(options, 'entries')
+    } catch (e) {
+      return failingIterable(e)
+    }
+    const batch = page.batch
+    return {
+      async *[Symbol.asyncIterator]() {
+        let after = page.after
+        for (;;) {
+          const r = native.entriesPage(page.prefix, after, batch)
+          const entries = JSON.parse(isPending(r) ? await r : r)
+          for (const entry of entries) yield entry
+          if (entries.length < batch) return
+          after = entries[entries.length - 1][0]
+        }
+      },
+    }
   }
 
   // Throws ERR_DATASTORE_INVALID_KEY unless `key` is a non-empty string (reshuffle's check).
@@ -392,18 +558,13 @@ class PersistentStore {
   // Throws ERR_DATASTORE_INVALID_KEY unless `key` is a non-empty string (reshuffle's check;
   // the adapter checks the rest: length, lone surrogates).
   validateKey(key) {
-    if (typeof key !== 'string' || key === '') {
-      const got = key === '' ? "''" : key === null ? 'null' : typeof key
-      throw invalidKey(`a key must be a non-empty string, got ${got}`)
-    }
+    validateKey(key)
   }
 
   // Throws ERR_DATASTORE_INVALID_VALUE for `undefined` (reshuffle's check; the adapter checks
   // the rest with JSON's rules).
   validateValue(value) {
-    if (value === undefined) {
-      throw new DatastoreError('ERR_DATASTORE_INVALID_VALUE', 'invalid value: JSON has no text for undefined')
-    }
+    validateValue(value)
   }
 
   #call(method, key, ...rest) {
@@ -419,12 +580,80 @@ class PersistentStore {
     return this.#call('get', key)
   }
 
-  set(key, value) {
-    return this.#call('set', key, value)
+  set(key, value, options) {
+    if (options === undefined) return this.#call('set', key, value)
+    return this.#withOptions(options, () => this.#call('set', key, value, options))
   }
 
-  update(key, updater) {
-    return this.#call('update', key, updater)
+  update(key, updater, options) {
+    if (options === undefined) return this.#call('update', key, updater)
+    return this.#withOptions(options, () => this.#call('update', key, updater, options))
+  }
+
+  // Options (a ttl) are passed on only to this package's adapters: another adapter would
+  // ignore them, and a key meant to expire would live forever.
+  #withOptions(options, call) {
+    if (this.adapter instanceof StoreAdapter) return call()
+    return Promise.reject(
+      invalidArgument('options (a ttl) need an adapter of reshuffle-datastore: this one would ignore them'),
+    )
+  }
+
+  // The bulk and paged methods take this namespace's keys and answer with full keys (as
+  // list() does). Over an adapter without them (reshuffle's), they are made of get, set,
+  // del and list: correct, but one call per key, and setMany/removeMany not all or nothing.
+  async getMany(keys) {
+    const full = keysArray(keys).map((k) => (this.validateKey(k), this.prefix + k))
+    if (typeof this.adapter.getMany === 'function') return this.adapter.getMany(full)
+    return Promise.all(full.map((k) => this.adapter.get(k)))
+  }
+
+  async setMany(entries, options) {
+    entriesArrays(entries) // the shape and every value, before any key is written
+    const full = entries.map(([k, v]) => (this.validateKey(k), [this.prefix + k, v]))
+    if (options !== undefined) return this.#withOptions(options, () => this.adapter.setMany(full, options))
+    if (typeof this.adapter.setMany === 'function') return this.adapter.setMany(full)
+    for (const [k, v] of full) await this.adapter.set(k, v)
+  }
+
+  async removeMany(keys) {
+    const full = keysArray(keys).map((k) => (this.validateKey(k), this.prefix + k))
+    if (typeof this.adapter.removeMany === 'function') return this.adapter.removeMany(full)
+    for (const k of full) await this.remove(k.slice(this.prefix.length))
+  }
+
+  async keys(options = {}) {
+    const { prefix = '', after, limit } = pageOptions(options, 'keys')
+    if (typeof prefix !== 'string') throw invalidArgument('keys(options): prefix must be a string')
+    if (typeof this.adapter.keys === 'function')
+      return this.adapter.keys({ prefix: this.prefix + prefix, after, limit })
+    const keys = (await this.list(prefix)).filter((k) => after === undefined || byCodePoint(k, after) > 0)
+    return limit === undefined ? keys : keys.slice(0, limit)
+  }
+
+  entries(options = {}) {
+    let page
+    try {
+      page = pageOptions(options, 'entries')
+      if (page.prefix !== undefined && typeof page.prefix !== 'string') {
+        throw invalidArgument('entries(options): prefix must be a string')
+      }
+    } catch (e) {
+      return failingIterable(e)
+    }
+    const prefix = this.prefix + (page.prefix || '')
+    if (typeof this.adapter.entries === 'function') {
+      return this.adapter.entries({ prefix, after: page.after, batch: page.batch })
+    }
+    const store = this
+    return {
+      async *[Symbol.asyncIterator]() {
+        for (const key of await store.keys({ prefix: page.prefix, after: page.after })) {
+          const value = await store.adapter.get(key)
+          if (value !== undefined) yield [key, value]
+        }
+      },
+    }
   }
 
   remove(key) {

@@ -6,13 +6,14 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::boundary::CatchPanic;
 use super::error::{pending, Errors};
 use super::raw::{Js, JsAny, Kind, TextBuf, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
-use crate::core::{Backend, DatastoreError, Store, StoreOptions, UpdateError};
+use crate::core::{Backend, Change, DatastoreError, Store, StoreOptions, UpdateError};
 use crate::runtime::executor::Outcome;
 
 /// Why a promise rejects: a store error, or an updater's own throw.
@@ -100,6 +101,99 @@ fn run<T: 'static, E: Into<Rejection> + From<DatastoreError> + 'static>(
     }
 }
 
+/// The longest time to live: about 285,000 years, the most milliseconds a JS number holds
+/// exactly.
+const MAX_TTL_MS: f64 = 9_007_199_254_740_991.0;
+
+/// The `ttl` option of a write (milliseconds; `undefined`: none), checked before any
+/// conversion.
+fn read_ttl(js: Js, v: Value) -> Result<Option<Duration>, DatastoreError> {
+    if matches!(js.kind(v), Kind::Undefined | Kind::Null) {
+        return Ok(None);
+    }
+    let invalid = || {
+        DatastoreError::invalid_argument(format!(
+            "the option ttl must be a number of milliseconds greater than 0 and at most \
+             {MAX_TTL_MS}"
+        ))
+    };
+    let ms = js.number_value(v).ok_or_else(invalid)?;
+    if !(ms > 0.0 && ms <= MAX_TTL_MS) {
+        return Err(invalid());
+    }
+    Duration::try_from_secs_f64(ms / 1000.0)
+        .map(Some)
+        .map_err(|_| invalid())
+}
+
+/// The most keys one bulk call takes.
+const MAX_BULK: usize = 1_000_000;
+
+/// The keys of the array `v`, each checked as a key.
+fn read_keys(js: Js, v: Value) -> Result<Vec<String>, DatastoreError> {
+    let items = js.array_items(v, MAX_BULK).ok_or_else(|| {
+        DatastoreError::invalid_argument(format!(
+            "the keys must be an array of at most {MAX_BULK} strings"
+        ))
+    })?;
+    let mut buf = [0; 256];
+    items
+        .into_iter()
+        .map(|item| read_key(js, item, &mut buf).map(Cow::into_owned))
+        .collect()
+}
+
+/// `n` JSON texts from the array `v` (made by index.js).
+fn read_texts(js: Js, v: Value, n: usize) -> Result<Vec<String>, DatastoreError> {
+    let items = js
+        .array_items(v, MAX_BULK)
+        .filter(|items| items.len() == n)
+        .ok_or_else(|| DatastoreError::invalid_argument("a value for every key"))?;
+    items
+        .into_iter()
+        .map(|item| {
+            js.to_string(item)
+                .ok_or_else(|| DatastoreError::invalid_argument("values must be JSON text"))
+        })
+        .collect()
+}
+
+/// The most keys one page holds.
+const MAX_PAGE: f64 = 1_000_000_000.0;
+
+/// `prefix` (a string, or `undefined` for all), `after` (a key or `undefined`) and `limit`
+/// (a whole number from 1; `undefined`: no limit) of a page.
+fn read_page(
+    js: Js,
+    prefix: Value,
+    after: Value,
+    limit: Value,
+) -> Result<(String, Option<String>, usize), DatastoreError> {
+    let text = |v: Value, what: &str| match js.kind(v) {
+        Kind::Undefined | Kind::Null => Ok(None),
+        Kind::String => Ok(js.to_string(v)),
+        kind => Err(DatastoreError::invalid_argument(format!(
+            "{what} must be a string, got {}",
+            describe(kind)
+        ))),
+    };
+    let prefix = text(prefix, "prefix")?.unwrap_or_default();
+    let after = text(after, "after")?;
+    let limit = match js.kind(limit) {
+        Kind::Undefined | Kind::Null => usize::MAX,
+        _ => match js.number_value(limit) {
+            Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= MAX_PAGE => n as usize,
+            Some(n) if n == f64::INFINITY => usize::MAX,
+            _ => {
+                return Err(DatastoreError::invalid_argument(format!(
+                    "limit must be a whole number from 1 to {MAX_PAGE}, or Infinity"
+                )))
+            }
+        },
+    };
+    Ok((prefix, after, limit))
+}
+
 /// A JSON text, or `undefined` for a missing value.
 fn text_or_undefined(js: Js, text: Option<&str>) -> Value {
     match text {
@@ -158,8 +252,10 @@ impl<B: Backend> JsStore<B> {
         key: Value,
         json: Value,
         reason: Value,
+        ttl: Value,
     ) -> napi::Result<JsAny> {
         let js = rt.js;
+        let ttl = read_ttl(js, ttl).map_err(|e| self.throw(js, &e))?;
         let mut buf = [0; 256];
         let key = self.key(js, key, &mut buf)?;
         let mut text = [0; 256];
@@ -169,13 +265,13 @@ impl<B: Backend> JsStore<B> {
             });
             return Err(self.throw(js, &DatastoreError::invalid_value(&key, reason)));
         };
-        match self.store.set_now(&key, &json) {
+        match self.store.set_now(&key, &json, ttl) {
             Some(done) => self.settled(js, done),
             None => run(
                 rt,
                 &self.errors,
                 "set",
-                self.store.set(&key, json.into_owned()),
+                self.store.set_expiring(&key, json.into_owned(), ttl),
                 |rt, ()| rt.js.undefined(),
             ),
         }
@@ -205,8 +301,15 @@ impl<B: Backend> JsStore<B> {
     }
 
     /// `[oldJson, newJson]`, each JSON text or `undefined`.
-    pub fn update(&self, rt: &'static Runtime, key: Value, updater: Value) -> napi::Result<JsAny> {
+    pub fn update(
+        &self,
+        rt: &'static Runtime,
+        key: Value,
+        updater: Value,
+        ttl: Value,
+    ) -> napi::Result<JsAny> {
         let js = rt.js;
+        let ttl = read_ttl(js, ttl).map_err(|e| self.throw(js, &e))?;
         let mut buf = [0; 256];
         let key = self.key(js, key, &mut buf)?;
         if js.kind(updater) != Kind::Function {
@@ -227,7 +330,7 @@ impl<B: Backend> JsStore<B> {
             rt,
             &self.errors,
             "update",
-            self.store.update(&key, updater),
+            self.store.update_expiring(&key, updater, ttl),
             |rt, (old, new)| {
                 let js = rt.js;
                 js.array(&[
@@ -266,6 +369,116 @@ impl<B: Backend> JsStore<B> {
                     .string(&serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
             },
         )
+    }
+
+    /// The values of the keys of the array `keys`, in order: JSON text or `undefined` each.
+    pub fn get_many(&self, rt: &'static Runtime, keys: Value) -> napi::Result<JsAny> {
+        let js = rt.js;
+        let keys = read_keys(js, keys).map_err(|e| self.throw(js, &e))?;
+        run(
+            rt,
+            &self.errors,
+            "getMany",
+            self.store.get_many(keys),
+            |rt, values| {
+                let js = rt.js;
+                let items: Vec<Value> = values
+                    .iter()
+                    .map(|v| text_or_undefined(js, v.as_deref()))
+                    .collect();
+                js.array(&items)
+            },
+        )
+    }
+
+    /// Sets each key of the array `keys` to the JSON text at its index in `jsons` (made by the
+    /// wrapper, which has checked every value), all or nothing; with `ttl` they expire.
+    pub fn set_many(
+        &self,
+        rt: &'static Runtime,
+        keys: Value,
+        jsons: Value,
+        ttl: Value,
+    ) -> napi::Result<JsAny> {
+        let js = rt.js;
+        let read = || -> Result<_, DatastoreError> {
+            let ttl = read_ttl(js, ttl)?;
+            let keys = read_keys(js, keys)?;
+            let jsons = read_texts(js, jsons, keys.len())?;
+            let changes = jsons.into_iter().map(|j| Change::put(j, ttl)).collect();
+            Ok((keys, changes))
+        };
+        let (keys, changes) = read().map_err(|e| self.throw(js, &e))?;
+        run(
+            rt,
+            &self.errors,
+            "setMany",
+            self.store.write_many(keys, changes, "setMany"),
+            |rt, ()| rt.js.undefined(),
+        )
+    }
+
+    /// Removes every key of the array `keys`, all or nothing.
+    pub fn remove_many(&self, rt: &'static Runtime, keys: Value) -> napi::Result<JsAny> {
+        let js = rt.js;
+        let keys = read_keys(js, keys).map_err(|e| self.throw(js, &e))?;
+        let changes = vec![Change::Delete; keys.len()];
+        run(
+            rt,
+            &self.errors,
+            "removeMany",
+            self.store.write_many(keys, changes, "removeMany"),
+            |rt, ()| rt.js.undefined(),
+        )
+    }
+
+    /// One page of keys as one JSON text (an array), after every write called before.
+    pub fn keys_page(
+        &self,
+        rt: &'static Runtime,
+        prefix: Value,
+        after: Value,
+        limit: Value,
+    ) -> napi::Result<JsAny> {
+        let js = rt.js;
+        let (prefix, after, limit) =
+            read_page(js, prefix, after, limit).map_err(|e| self.throw(js, &e))?;
+        let page = self.store.list_page(&prefix, after, limit);
+        run(rt, &self.errors, "keys", page, |rt, keys| {
+            rt.js
+                .string(&serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+        })
+    }
+
+    /// One page of entries as one JSON text: `[[key, value], …]`, the values as stored.
+    pub fn entries_page(
+        &self,
+        rt: &'static Runtime,
+        prefix: Value,
+        after: Value,
+        limit: Value,
+    ) -> napi::Result<JsAny> {
+        let js = rt.js;
+        let (prefix, after, limit) =
+            read_page(js, prefix, after, limit).map_err(|e| self.throw(js, &e))?;
+        let page = self.store.entries_page(&prefix, after, limit);
+        run(rt, &self.errors, "entries", page, |rt, entries| {
+            let size: usize = entries.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+            let mut text = String::with_capacity(size + 2);
+            text.push('[');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push('[');
+                text.push_str(&serde_json::to_string(k).unwrap_or_default());
+                text.push(',');
+                text.push_str(v);
+                text.push(']');
+            }
+            text.push(']');
+            rt.js.string(&text)
+        })
     }
 
     /// Runs backend maintenance (`op`, such as a compaction) after every write called before.

@@ -34,11 +34,11 @@ pub struct NativeStoreMethods {
     #[napi(ts_type = "(key: string) => string | undefined | Promise<string | undefined>")]
     pub get: JsAny,
     #[napi(
-        ts_type = "(key: string, json: string | undefined, reason?: string) => void | Promise<void>"
+        ts_type = "(key: string, json: string | undefined, reason?: string, ttl?: number) => void | Promise<void>"
     )]
     pub set: JsAny,
     #[napi(
-        ts_type = "(key: string, updater: (value: any) => any) => [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
+        ts_type = "(key: string, updater: (value: any) => any, ttl?: number) => [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>"
     )]
     pub update: JsAny,
     #[napi(ts_type = "(key: string) => void | Promise<void>")]
@@ -48,6 +48,34 @@ pub struct NativeStoreMethods {
     pub list: JsAny,
     #[napi(ts_type = "() => void | Promise<void>")]
     pub close: JsAny,
+    /// Values as JSON text (`undefined`: missing), in the order of the keys.
+    #[napi(
+        js_name = "getMany",
+        ts_type = "(keys: string[]) => Array<string | undefined> | Promise<Array<string | undefined>>"
+    )]
+    pub get_many: JsAny,
+    #[napi(
+        js_name = "setMany",
+        ts_type = "(keys: string[], jsons: string[], ttl?: number) => void | Promise<void>"
+    )]
+    pub set_many: JsAny,
+    #[napi(
+        js_name = "removeMany",
+        ts_type = "(keys: string[]) => void | Promise<void>"
+    )]
+    pub remove_many: JsAny,
+    /// One page of keys as one JSON text (an array of strings).
+    #[napi(
+        js_name = "keysPage",
+        ts_type = "(prefix?: string, after?: string, limit?: number) => string | Promise<string>"
+    )]
+    pub keys_page: JsAny,
+    /// One page of entries as one JSON text: `[[key, value], …]`.
+    #[napi(
+        js_name = "entriesPage",
+        ts_type = "(prefix?: string, after?: string, limit?: number) => string | Promise<string>"
+    )]
+    pub entries_page: JsAny,
     /// Keys whose lock is held or awaited (0 when idle); for leak checks in tests.
     #[napi(js_name = "__heldKeys", ts_type = "() => number")]
     pub held_keys: JsAny,
@@ -65,6 +93,11 @@ pub fn store_methods<B: Backend>(
         remove: bind(js, c"remove", store, remove::<B>)?,
         list: bind(js, c"list", store, list::<B>)?,
         close: bind(js, c"close", store, close::<B>)?,
+        get_many: bind(js, c"getMany", store, get_many::<B>)?,
+        set_many: bind(js, c"setMany", store, set_many::<B>)?,
+        remove_many: bind(js, c"removeMany", store, remove_many::<B>)?,
+        keys_page: bind(js, c"keysPage", store, keys_page::<B>)?,
+        entries_page: bind(js, c"entriesPage", store, entries_page::<B>)?,
         held_keys: bind(js, c"__heldKeys", store, held_keys::<B>)?,
     })
 }
@@ -174,8 +207,8 @@ unsafe extern "C" fn get<B: Backend>(env: sys::napi_env, info: sys::napi_callbac
 unsafe extern "C" fn set<B: Backend>(env: sys::napi_env, info: sys::napi_callback_info) -> Value {
     // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
     unsafe {
-        call::<B, 3>(env, info, "set", |s, rt, [key, json, reason]| {
-            s.set(rt, key, json, reason)
+        call::<B, 4>(env, info, "set", |s, rt, [key, json, reason, ttl]| {
+            s.set(rt, key, json, reason, ttl)
         })
     }
 }
@@ -186,8 +219,8 @@ unsafe extern "C" fn update<B: Backend>(
 ) -> Value {
     // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
     unsafe {
-        call::<B, 2>(env, info, "update", |s, rt, [key, updater]| {
-            s.update(rt, key, updater)
+        call::<B, 3>(env, info, "update", |s, rt, [key, updater, ttl]| {
+            s.update(rt, key, updater, ttl)
         })
     }
 }
@@ -218,6 +251,62 @@ unsafe extern "C" fn held_keys<B: Backend>(
     unsafe {
         call::<B, 0>(env, info, "__heldKeys", |s, rt, []| {
             Ok(JsAny::new(rt.js.number(f64::from(s.held_keys()))))
+        })
+    }
+}
+
+unsafe extern "C" fn get_many<B: Backend>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Value {
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe { call::<B, 1>(env, info, "getMany", |s, rt, [keys]| s.get_many(rt, keys)) }
+}
+
+unsafe extern "C" fn set_many<B: Backend>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Value {
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe {
+        call::<B, 3>(env, info, "setMany", |s, rt, [keys, jsons, ttl]| {
+            s.set_many(rt, keys, jsons, ttl)
+        })
+    }
+}
+
+unsafe extern "C" fn remove_many<B: Backend>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Value {
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe {
+        call::<B, 1>(env, info, "removeMany", |s, rt, [keys]| {
+            s.remove_many(rt, keys)
+        })
+    }
+}
+
+unsafe extern "C" fn keys_page<B: Backend>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Value {
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe {
+        call::<B, 3>(env, info, "keys", |s, rt, [prefix, after, limit]| {
+            s.keys_page(rt, prefix, after, limit)
+        })
+    }
+}
+
+unsafe extern "C" fn entries_page<B: Backend>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Value {
+    // SAFETY: N-API calls this for a function `bind` made for a `JsStore<B>`.
+    unsafe {
+        call::<B, 3>(env, info, "entries", |s, rt, [prefix, after, limit]| {
+            s.entries_page(rt, prefix, after, limit)
         })
     }
 }
