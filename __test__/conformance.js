@@ -591,6 +591,175 @@ function runConformance(name, makeStore, caps = {}) {
       }, 10000)
     })
 
+    describe('time to live', () => {
+      test('a key set with ttl reads as missing once it expires, everywhere', async () => {
+        await store.set('short', 1, { ttl: 1 })
+        await store.set('long', 2, { ttl: 600000 })
+        await store.setMany(
+          [
+            ['many-short', 3],
+            ['many-short2', 4],
+          ],
+          { ttl: 1 },
+        )
+        await store.update('upd-short', () => 5, { ttl: 1 })
+        await sleep(30)
+        expect(await store.get('short')).toBeUndefined()
+        expect(await store.get('long')).toBe(2)
+        expect(await store.getMany(['short', 'long', 'many-short', 'upd-short'])).toEqual([
+          undefined,
+          2,
+          undefined,
+          undefined,
+        ])
+        expect(await store.list()).toEqual(['long'])
+        expect(await store.keys()).toEqual(['long'])
+        const seen = []
+        for await (const entry of store.entries()) seen.push(entry)
+        expect(seen).toEqual([['long', 2]])
+        let old = 'not called'
+        expect(await store.update('short', (v) => ((old = v), 'again'))).toEqual([undefined, 'again'])
+        expect(old).toBeUndefined()
+        expect(await store.get('short')).toBe('again') // no ttl now: it stays
+      })
+
+      test('a set without ttl clears an earlier expiry; an update without ttl keeps none', async () => {
+        await store.set('k', 1, { ttl: 1 })
+        await store.set('k', 2)
+        await store.set('u', 1, { ttl: 1 })
+        await store.update('u', () => 2)
+        await sleep(30)
+        expect(await store.get('k')).toBe(2)
+        expect(await store.get('u')).toBe(2)
+      })
+
+      test('bad ttl values and unknown write options reject with ERR_DATASTORE_INVALID_ARGUMENT', async () => {
+        for (const ttl of [0, -1, NaN, Infinity, '100', {}, 2 ** 60]) {
+          await expectCode(store.set('k', 1, { ttl }), 'ERR_DATASTORE_INVALID_ARGUMENT')
+          await expectCode(
+            store.update('k', () => 1, { ttl }),
+            'ERR_DATASTORE_INVALID_ARGUMENT',
+          )
+          await expectCode(store.setMany([['k', 1]], { ttl }), 'ERR_DATASTORE_INVALID_ARGUMENT')
+        }
+        await expectCode(store.set('k', 1, { tll: 5 }), 'ERR_DATASTORE_INVALID_ARGUMENT')
+        await expectCode(store.set('k', 1, null), 'ERR_DATASTORE_INVALID_ARGUMENT')
+        expect(await store.get('k')).toBeUndefined()
+      })
+
+      if (caps.persistent) {
+        test('expiries survive close and reopen', async () => {
+          await store.set('kept', 1, { ttl: 600000 })
+          await store.set('gone', 2, { ttl: 1 })
+          await store.set('plain', 3)
+          store = await caps.reopen(store)
+          await sleep(30)
+          expect(await store.getMany(['kept', 'gone', 'plain'])).toEqual([1, undefined, 3])
+          expect(await store.keys()).toEqual(['kept', 'plain'])
+        })
+      }
+    })
+
+    describe('bulk', () => {
+      test('getMany: values in order, undefined for missing, duplicates allowed', async () => {
+        await store.set('a', { n: 1 })
+        await store.set('b', null)
+        expect(await store.getMany(['b', 'missing', 'a', 'a'])).toEqual([null, undefined, { n: 1 }, { n: 1 }])
+        expect(await store.getMany([])).toEqual([])
+      })
+
+      test('getMany sees every write called before it, awaited or not', async () => {
+        store.set('x', 1)
+        store.update('y', () => 2)
+        expect(await store.getMany(['x', 'y'])).toEqual([1, 2])
+      })
+
+      test('setMany writes all or nothing: one value JSON cannot store, and nothing changes', async () => {
+        await store.set('a', 'before')
+        await expectCode(
+          store.setMany([
+            ['a', 'after'],
+            ['b', () => {}],
+          ]),
+          'ERR_DATASTORE_INVALID_VALUE',
+        )
+        await expectCode(store.setMany([['a', 1], ['']]), 'ERR_DATASTORE_INVALID_ARGUMENT')
+        await expectCode(store.setMany([['', 1]]), 'ERR_DATASTORE_INVALID_KEY')
+        expect(await store.getMany(['a', 'b'])).toEqual(['before', undefined])
+        await store.setMany([
+          ['a', 1],
+          ['b', 2],
+          ['a', 3],
+        ])
+        expect(await store.getMany(['a', 'b'])).toEqual([3, 2])
+      })
+
+      test("setMany and removeMany wait for each key's lock", async () => {
+        const g = gate()
+        const upd = store.update('held', async () => {
+          await g.promise
+          return 'from update'
+        })
+        let settled = false
+        const many = store
+          .setMany([
+            ['held', 'from setMany'],
+            ['free', 1],
+          ])
+          .finally(() => (settled = true))
+        await sleep(20)
+        // All or nothing: not even the free key is written while another key is held.
+        expect(settled).toBe(false)
+        g.open()
+        await upd
+        await many
+        expect(await store.getMany(['held', 'free'])).toEqual(['from setMany', 1])
+        await store.removeMany(['held', 'free', 'never'])
+        expect(await store.keys()).toEqual([])
+      })
+    })
+
+    describe('paging', () => {
+      test('keys({ prefix, after, limit }) pages through every key once, in order', async () => {
+        const all = Array.from({ length: 57 }, (_, i) => `p/${String(i).padStart(3, '0')}`)
+        await store.setMany(all.map((k) => [k, k.length]))
+        await store.set('q/other', 1)
+        const seen = []
+        let after
+        for (;;) {
+          const page = await store.keys({ prefix: 'p/', after, limit: 10 })
+          expect(page.length).toBeLessThanOrEqual(10)
+          seen.push(...page)
+          if (page.length < 10) break
+          after = page[page.length - 1]
+        }
+        expect(seen).toEqual(all)
+        expect(await store.keys({ after: 'p/055' })).toEqual(['p/056', 'q/other'])
+        await expectCode(store.keys({ limit: 0 }), 'ERR_DATASTORE_INVALID_ARGUMENT')
+        await expectCode(store.keys({ size: 1 }), 'ERR_DATASTORE_INVALID_ARGUMENT')
+      })
+
+      test('entries({ prefix, batch }) yields every [key, value] once while others write', async () => {
+        const all = Array.from({ length: 120 }, (_, i) => `e/${String(i).padStart(3, '0')}`)
+        await store.setMany(all.map((k, i) => [k, { i }]))
+        const seen = []
+        let n = 0
+        for await (const [key, value] of store.entries({ prefix: 'e/', batch: 7 })) {
+          seen.push(key)
+          if (all.includes(key)) expect(value).toEqual({ i: all.indexOf(key) })
+          else expect(value).toBe('new')
+          // Meanwhile others write keys before and after the walk's position.
+          await store.set(`e/${String(n++).padStart(3, '0')}x`, 'new')
+          await store.remove(`e/zz${n}`)
+        }
+        // Every key that existed throughout is seen exactly once, in order.
+        expect(seen.filter((k) => all.includes(k))).toEqual(all)
+        expect(new Set(seen).size).toBe(seen.length)
+        const bad = store.entries({ batch: 0 })[Symbol.asyncIterator]()
+        await expectCode(bad.next(), 'ERR_DATASTORE_INVALID_ARGUMENT')
+      })
+    })
+
     if (caps.persistent) {
       describe('persistence', () => {
         test('values survive close and reopen', async () => {

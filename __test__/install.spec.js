@@ -19,6 +19,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { applyDefaults, serverReachable } = require('./lib/postgres-env')
+const { requiredOrSkipped } = require('./lib/servers')
 const { envWithoutRust, newProject, npmInstall, runApp, runs } = require('./fixtures/install-project')
 const { highestGlibc, compareVersions } = require('../scripts/glibc')
 const { packMain } = require('../scripts/pack-main')
@@ -28,17 +29,10 @@ const root = path.resolve(__dirname, '..')
 const pkg = manifest()
 const platform = hostPlatform()
 const target = prebuiltTargets(pkg).find((t) => t.platform === platform)
-const banner = '#'.repeat(78)
 
 applyDefaults()
 const pgServer = serverReachable()
-const pgRequired = process.env.RESHUFFLE_DATASTORE_REQUIRE_PG === '1'
-if (!pgServer.ok) {
-  console.warn(
-    `${banner}\n# install tests: the PostgreSQL part of the app is SKIPPED: no server at ${process.env.PGHOST}` +
-      ` (${pgServer.why.split('\n')[0]}).\n# Set RESHUFFLE_DATASTORE_REQUIRE_PG=1 to make this a failure.\n${banner}`,
-  )
-}
+requiredOrSkipped('install tests, the PostgreSQL part of the app', pgServer, 'RESHUFFLE_DATASTORE_REQUIRE_PG')
 const pgTables = []
 // The backends of one run of the app, each on fresh storage.
 function backends() {
@@ -86,28 +80,20 @@ afterAll(() => {
   for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true })
 })
 
-test('the PostgreSQL part of the app runs, or may be skipped', () => {
-  expect(pgServer.ok || !pgRequired).toBe(true)
-})
-
 // --- 1. prebuilt ---------------------------------------------------------------------------------
 
 const needsZig = process.platform === 'linux' && platform.endsWith('-gnu')
 const canPack = !!target && (!needsZig || runs('cargo-zigbuild'))
-const prebuiltRequired = process.env.RESHUFFLE_DATASTORE_REQUIRE_PREBUILT === '1'
-if (!canPack) {
-  console.warn(
-    `${banner}\n# prebuilt install tests SKIPPED: ` +
-      (target
-        ? 'cargo-zigbuild is not installed (pip install cargo-zigbuild ziglang).'
-        : `${platform} is not one of napi.targets.`) +
-      `\n# Set RESHUFFLE_DATASTORE_REQUIRE_PREBUILT=1 to make this a failure.\n${banner}`,
-  )
-}
-
-test('the prebuilt binary can be built here, or its tests may be skipped', () => {
-  expect(canPack || !prebuiltRequired).toBe(true)
-})
+requiredOrSkipped(
+  'prebuilt install tests',
+  {
+    ok: canPack,
+    why: target
+      ? 'cargo-zigbuild is not installed (pip install cargo-zigbuild ziglang).'
+      : `${platform} is not one of napi.targets.`,
+  },
+  'RESHUFFLE_DATASTORE_REQUIRE_PREBUILT',
+)
 
 ;(canPack ? describe : describe.skip)('prebuilt: npm run pack:prebuilt, installed without Rust', () => {
   let tarballs

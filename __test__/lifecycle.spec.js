@@ -7,21 +7,11 @@ const fs = require('fs')
 const { Worker } = require('worker_threads')
 const { makeSpec, makeSpecs, openStore, pgReachable, pgConfig, sleep } = require('./lib/stores')
 const { startChild, runChild, fixture } = require('./lib/children')
+const { requiredOrSkipped } = require('./lib/servers')
 const { SQLStoreAdapter } = require('..')
 
-const requirePg = process.env.RESHUFFLE_DATASTORE_REQUIRE_PG === '1'
 const pg = pgReachable()
-if (!pg.ok) {
-  const banner = '#'.repeat(78)
-  console.warn(
-    `${banner}\n# PostgreSQL lifecycle tests SKIPPED: no server (${pg.why.split('\n')[0]}).\n` +
-      `# Set RESHUFFLE_DATASTORE_REQUIRE_PG=1 to make this a failure.\n${banner}`,
-  )
-}
-
-test('the PostgreSQL server is reachable, or its tests are allowed to be skipped', () => {
-  expect(pg.ok || !requirePg).toBe(true)
-})
+requiredOrSkipped('PostgreSQL lifecycle tests', pg, 'RESHUFFLE_DATASTORE_REQUIRE_PG')
 
 const kinds = ['file', 'sqlite', ...(pg.ok ? ['pg'] : [])]
 

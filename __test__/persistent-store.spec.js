@@ -69,6 +69,30 @@ describe('PersistentStore', () => {
     expect(await ns.list()).toEqual(['p:a', 'p:b'])
     await ns.remove('a')
     expect(await ns.list()).toEqual(['p:b'])
+    // The bulk and paged methods are made of theirs, and answer with full keys as list() does.
+    await ns.setMany([
+      ['c', 3],
+      ['d', { n: 4 }],
+    ])
+    expect(await ns.getMany(['d', 'x', 'b'])).toEqual([{ n: 4 }, undefined, 1])
+    expect(await ns.keys({ after: 'p:b', limit: 1 })).toEqual(['p:c'])
+    const seen = []
+    for await (const entry of ns.entries({ batch: 2 })) seen.push(entry)
+    expect(seen).toEqual([
+      ['p:b', 1],
+      ['p:c', 3],
+      ['p:d', { n: 4 }],
+    ])
+    await ns.removeMany(['b', 'c'])
+    expect(await ns.list()).toEqual(['p:d'])
+    // A ttl their adapter would ignore is refused, and nothing is written.
+    await expectCode(ns.set('t', 1, { ttl: 10 }), 'ERR_DATASTORE_INVALID_ARGUMENT')
+    await expectCode(ns.setMany([['t', 1]], { ttl: 10 }), 'ERR_DATASTORE_INVALID_ARGUMENT')
+    await expectCode(
+      ns.update('t', () => 1, { ttl: 10 }),
+      'ERR_DATASTORE_INVALID_ARGUMENT',
+    )
+    expect(await ns.get('t')).toBeUndefined()
     await expect(ns.close()).resolves.toBeUndefined()
   })
 })

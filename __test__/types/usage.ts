@@ -79,3 +79,29 @@ async function disposing(): Promise<void> {
   void namespaced
 }
 void disposing
+
+// Expiry, bulk and paged reads.
+async function bulk(store: DatastoreAdapter): Promise<void> {
+  await store.set<string>('token', 'abc', { ttl: 60_000 })
+  await store.update<number>('seen', (n = 0) => n + 1, { ttl: 1000 })
+  const values: Array<Job | undefined> = await store.getMany<Job>(['a', 'b'])
+  await store.setMany<number>([
+    ['a', 1],
+    ['b', 2],
+  ])
+  await store.setMany([['c', { any: 'thing' }]], { ttl: 5 })
+  await store.removeMany(['a', 'b'])
+  const page: string[] = await store.keys({ prefix: 'job/', after: 'job/9', limit: 100 })
+  for await (const [key, job] of store.entries<Job>({ prefix: 'job/', batch: 500 })) {
+    const tries: number = job.tries
+    void [key, tries]
+  }
+  // @ts-expect-error setMany takes [key, value] pairs
+  await store.setMany<number>([['a', 'one']])
+  // @ts-expect-error ttl is a number of milliseconds
+  await store.set('k', 1, { ttl: '1m' })
+  // @ts-expect-error keys() takes options, not a prefix string
+  await store.keys('job/')
+  void [values, page]
+}
+void bulk
