@@ -430,6 +430,7 @@ describe('errors', () => {
     const cases = [
       [[], /no command given/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['constructor'], /unknown command "constructor"/],
       [['export'], /export takes <target>/],
       [['copy', file], /copy takes <from> <to>/],
       [['export', file, 'extra'], /export takes <target>/],

@@ -59,7 +59,10 @@ const COMMANDS = {
 
 const VALUE_OPTIONS = new Set(['table', 'from-table', 'to-table'])
 const FLAG_OPTIONS = new Set(['merge', 'quiet', 'json', 'help', 'version'])
-const SHORT = { '-h': 'help', '-q': 'quiet' }
+const SHORT = new Map([
+  ['-h', 'help'],
+  ['-q', 'quiet'],
+])
 
 // Up to this many bytes of values are written in one batch (and at most BATCH keys).
 const BATCH_BYTES = 8 * 1024 * 1024
@@ -73,8 +76,8 @@ function parseArgs(argv) {
       positionals.push(...argv.slice(i + 1))
       break
     }
-    if (SHORT[arg]) {
-      options[SHORT[arg]] = true
+    if (SHORT.has(arg)) {
+      options[SHORT.get(arg)] = true
     } else if (arg.startsWith('--')) {
       const eq = arg.indexOf('=')
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq)

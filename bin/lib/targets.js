@@ -29,8 +29,8 @@ const KINDS = {
   file: { name: 'file store', sql: false },
   sqlite: { name: 'SQLite database', sql: true },
   postgres: { name: 'PostgreSQL', sql: true },
-  mysql: { name: 'MySQL', sql: true, className: 'MySQLStoreAdapter' },
-  redis: { name: 'Redis', sql: false, className: 'RedisStoreAdapter' },
+  mysql: { name: 'MySQL', sql: true, className: 'MySQLStoreAdapter', product: 'MySQL' },
+  redis: { name: 'Redis database', sql: false, className: 'RedisStoreAdapter', product: 'Redis' },
 }
 
 const SCHEMES = [
@@ -116,7 +116,7 @@ function resolveTarget(text, { role, table, strict = true }) {
   const target = parseTarget(text, role)
   const kind = KINDS[target.kind]
   if (table !== undefined && !kind.sql && strict) {
-    throw new UsageError(`${redact(text)} is a ${kind.name}, which has no table: --table is for SQL targets`)
+    throw new UsageError(`${redact(text)} is a ${kind.name}, which has no tables: --table is for SQL targets`)
   }
   if (kind.sql) target.table = table === undefined ? DEFAULT_TABLE : table
   if (target.path !== undefined && role === 'source' && sniff(target.path) === 'missing') {
@@ -145,11 +145,11 @@ function openTarget(api, target) {
       return new api.SQLStoreAdapter(target.url, target.table)
     case 'mysql':
     case 'redis': {
-      const { className, name } = KINDS[target.kind]
+      const { className, product } = KINDS[target.kind]
       const Adapter = api[className]
       if (typeof Adapter !== 'function') {
         throw new UsageError(
-          `${redact(target.url)}: ${name} targets are not supported yet by this version of reshuffle-datastore ` +
+          `${redact(target.url)}: ${product} targets are not supported yet by this version of reshuffle-datastore ` +
             `(it has no ${className})`,
         )
       }
