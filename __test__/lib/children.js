@@ -36,10 +36,16 @@ function startChild(script, args, onMessage, { stdin = false, env } = {}) {
 // Runs `node ...argv` to its end and resolves once its output is read whole ('close'):
 // { code, signal, messages (its JSON lines, parsed), stdout, stderr }. A child still running
 // after `timeout` ms is killed (SIGKILL; `signal` says so), so a process that does not exit by
-// itself fails the test that waits for it rather than hanging it.
-function runNode(argv, { timeout = 60000, env } = {}) {
+// itself fails the test that waits for it rather than hanging it. `input` (a string or Buffer),
+// if given, is the child's stdin; otherwise it has none.
+function runNode(argv, { timeout = 60000, env, input } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: env || { ...process.env } })
+    const stdin = input === undefined ? 'ignore' : 'pipe'
+    const child = spawn(process.execPath, argv, { stdio: [stdin, 'pipe', 'pipe'], env: env || { ...process.env } })
+    if (input !== undefined) {
+      child.stdin.on('error', () => {}) // a child that exits without reading it all
+      child.stdin.end(input)
+    }
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
