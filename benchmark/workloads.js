@@ -121,6 +121,34 @@ const workloads = {
     return { value: (now() - start) / count, unit: 'ms/op', ok: bad === 0 }
   },
 
+  // getMany of 100 keys of a store holding 10,000 (prefilled by the runner): ms per call. A
+  // store without getMany gets the 100 keys with concurrent gets.
+  async getMany100(store, { count }) {
+    const batches = Array.from({ length: count }, (_, i) =>
+      Array.from({ length: 100 }, (_, j) => `fill${(i * 100 + j * 97) % 10000}`),
+    )
+    let bad = 0
+    const start = now()
+    for (const keys of batches) {
+      const values = store.getMany ? await store.getMany(keys) : await Promise.all(keys.map((k) => store.get(k)))
+      if (values.length !== 100 || values.some((v) => v === undefined)) bad++
+    }
+    return { value: (now() - start) / count, unit: 'ms/op', ok: bad === 0, note: `${bad} bad batches` }
+  },
+
+  // A full entries() walk of a store holding 100,000 keys (prefilled by the runner): ms per walk.
+  async scan100k(store, { count }) {
+    if (!store.entries) return { value: NaN, unit: 'ms', ok: true, note: 'no streaming read' }
+    let bad = 0
+    const start = now()
+    for (let i = 0; i < count; i++) {
+      let n = 0
+      for await (const [, v] of store.entries()) if (v && v.s) n++
+      if (n !== 100000) bad++
+    }
+    return { value: (now() - start) / count, unit: 'ms', ok: bad === 0, note: `${bad} short walks` }
+  },
+
   // 4 processes × 100 concurrent +1 updates of one counter (see child.js): total ms.
   async multiProcess(store, { subject, ctx }) {
     const start = now()
