@@ -148,6 +148,8 @@ const subjects = {
     why: () => 'FileStoreAdapter is not built in this version',
     prefill: async (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
     open: async (ctx) => new ours.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`)),
+    // A second handle on the same file (as another process would have).
+    reopen: async (ctx) => new ours.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`)),
   },
   sqlite: {
     label: 'reshuffle-datastore SQLStoreAdapter (SQLite file)',
