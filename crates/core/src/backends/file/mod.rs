@@ -140,7 +140,7 @@ impl Open {
     }
 }
 
-/// Opening code reads `open.map`, `open.value(k)`, …: the contents are the open state's data.
+/// The open state's data is its [`Contents`]: `open.map`, `open.value(k)`, `open.apply(op)`.
 impl std::ops::Deref for Open {
     type Target = Contents;
     fn deref(&self) -> &Contents {
