@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::config::RedisConfig;
 use super::conn::Conn;
 use super::resp::Reply;
+use super::scripts::RELEASE;
 use crate::backends::loop_socket;
 use crate::core::{DatastoreError, Result};
 use crate::runtime::busy_poll::Awaiting;
@@ -25,6 +26,10 @@ pub struct Client {
     /// Serialises opening, so that commands arriving together share one new connection.
     opening: tokio::sync::Mutex<()>,
     closed: Cell<bool>,
+    /// Leases (name, token) this store could not release because the connection was down:
+    /// released first thing on the next connection, so they do not hold their keys until
+    /// they expire.
+    orphans: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Client {
@@ -34,6 +39,7 @@ impl Client {
             conn: RefCell::new(None),
             opening: tokio::sync::Mutex::new(()),
             closed: Cell::new(false),
+            orphans: RefCell::new(Vec::new()),
         })
     }
 
@@ -75,6 +81,11 @@ impl Client {
                 return Err(DatastoreError::Closed);
             }
             let conn = Rc::new(opened);
+            for (name, token) in self.orphans.borrow_mut().drain(..) {
+                // Queued ahead of every command of the new connection; the reply is not awaited.
+                let release: [&[u8]; 5] = [b"EVAL", RELEASE.as_bytes(), b"1", &name, &token];
+                drop(conn.send(&release));
+            }
             *self.conn.borrow_mut() = Some(conn.clone());
             return Ok(conn);
         }
@@ -146,6 +157,13 @@ impl Client {
         all.extend_from_slice(keys);
         all.extend_from_slice(args);
         self.on(conn, &all).await
+    }
+
+    /// Remembers a lease that could not be released now, to release it on the next connection.
+    pub fn orphan(&self, name: Vec<u8>, token: Vec<u8>) {
+        if !self.closed.get() {
+            self.orphans.borrow_mut().push((name, token));
+        }
     }
 
     /// Ends the connection; later commands reject with `Closed`.

@@ -165,12 +165,17 @@ pub fn release(client: &Rc<Client>, key: &str, lease: Lease) {
     let client = client.clone();
     let name = keys::lease(&client.config.prefix, key);
     exec.start(async move {
-        let Ok(conn) = client.conn().await else {
-            return;
+        let released = match client.conn().await {
+            Ok(conn) => {
+                client
+                    .eval(&conn, scripts::RELEASE, &[&name], &[&lease.token])
+                    .await
+            }
+            Err(e) => Err(e),
         };
-        let _ = client
-            .eval(&conn, scripts::RELEASE, &[&name], &[&lease.token])
-            .await;
+        if matches!(released, Err(DatastoreError::Backend { .. })) {
+            client.orphan(name, lease.token.clone());
+        }
         drop(lease);
     });
 }
