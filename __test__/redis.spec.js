@@ -6,7 +6,7 @@
 const { RedisStoreAdapter } = require('..')
 const { runConformance, expectCode, gate, sleep } = require('./conformance')
 const { redisUrl, redisReachable } = require('./lib/redis-env')
-const { startChild, fixture } = require('./lib/children')
+const { startChild, runNode, fixture } = require('./lib/children')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
 const { requiredOrSkipped } = require('./lib/servers')
 
@@ -231,6 +231,32 @@ describeRedis('RedisStoreAdapter', () => {
       await expectCode(db.get('k'), 'ERR_DATASTORE_BACKEND')
       await db.close()
     })
+  })
+
+  describe('values and lifetime', () => {
+    test('a 64 MiB value round-trips, and an updater receives it whole', async () => {
+      const store = makeStore()
+      const big = 'x'.repeat(64 * 1024 * 1024 - 2)
+      await store.set('big', big)
+      expect((await store.get('big')).length).toBe(big.length)
+      const [old, next] = await store.update('big', (v) => v.slice(1) + 'y')
+      expect(old.length).toBe(big.length)
+      expect(next.endsWith('y')).toBe(true)
+      expect(await store.getMany(['big'])).toEqual([next])
+      await store.remove('big')
+      await store.close()
+    }, 60000)
+
+    test('an idle store that is never closed does not keep Node from exiting', async () => {
+      const script = `
+        const { RedisStoreAdapter } = require(${JSON.stringify(require.resolve('..'))})
+        const store = new RedisStoreAdapter(${JSON.stringify(redisUrl())}, { prefix: ${JSON.stringify(newPrefix())} })
+        store.update('k', (v = 0) => v + 1).then(() => store.get('k')).then((v) => console.log(JSON.stringify({ v })))
+      `
+      const r = await runNode(['-e', script], { timeout: 15000 })
+      expect(r.signal).toBe(null)
+      expect(r.messages).toEqual([{ v: 1 }])
+    }, 20000)
   })
 
   describe('arguments', () => {

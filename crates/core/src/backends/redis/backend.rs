@@ -55,21 +55,21 @@ pub struct RedisHeld {
     write_if_free: String,
 }
 
-/// `op, value, ms` of a change, as the scripts take it (`scripts.rs`).
-fn write_args(change: &Change) -> [Vec<u8>; 3] {
+/// `op, value, ms` of a change, as the scripts take it (`scripts.rs`); the value borrowed.
+fn write_args(change: &Change) -> (&'static [u8], &[u8], Vec<u8>) {
     match change {
-        Change::Keep => [b"keep".to_vec(), Vec::new(), Vec::new()],
-        Change::Put(json) => [b"put".to_vec(), json.as_bytes().to_vec(), Vec::new()],
-        Change::PutFor(json, ttl) => [
-            b"px".to_vec(),
-            json.as_bytes().to_vec(),
+        Change::Keep => (b"keep", b"", Vec::new()),
+        Change::Put(json) => (b"put", json.as_bytes(), Vec::new()),
+        Change::PutFor(json, ttl) => (
+            b"px",
+            json.as_bytes(),
             ttl.as_micros()
                 .div_ceil(1000)
                 .max(1)
                 .to_string()
                 .into_bytes(),
-        ],
-        Change::Delete => [b"del".to_vec(), Vec::new(), Vec::new()],
+        ),
+        Change::Delete => (b"del", b"", Vec::new()),
     }
 }
 
@@ -223,8 +223,8 @@ impl Backend for RedisBackend {
             }
             names.push(keys::data(self.prefix(), &h.key));
             names.push(keys::lease(self.prefix(), &h.key));
-            args.push(l.token.clone());
-            args.extend(write_args(change));
+            let (op, value, ms) = write_args(change);
+            args.extend([l.token.clone(), op.to_vec(), value.to_vec(), ms]);
         }
         let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
@@ -261,7 +261,7 @@ impl HeldKey for RedisHeld {
         let _busy = BusyGuard::new();
         let client = self.client.clone();
         let prefix = &client.config.prefix;
-        let [op, value, ms] = write_args(&change);
+        let (op, value, ms) = write_args(&change);
         let (data_name, lease_name) = (keys::data(prefix, key), keys::lease(prefix, key));
         let names: [&[u8]; 2] = [&data_name, &lease_name];
         if self.lease.is_none() {
@@ -271,7 +271,7 @@ impl HeldKey for RedisHeld {
             // No lease of ours: write at once unless another holder has one.
             let conn = client.conn().await?;
             let reply = client
-                .eval(&conn, &self.write_if_free, &names, &[&op, &value, &ms])
+                .eval(&conn, &self.write_if_free, &names, &[op, value, &ms])
                 .await?;
             if reply == Reply::Int(1) {
                 return Ok(());
@@ -287,7 +287,7 @@ impl HeldKey for RedisHeld {
             return Err(conn_lost(&client, key));
         }
         let reply = client
-            .eval(&l.conn, &self.finish, &names, &[&l.token, &op, &value, &ms])
+            .eval(&l.conn, &self.finish, &names, &[&l.token, op, value, &ms])
             .await;
         match reply {
             Ok(Reply::Int(1)) => Ok(()),

@@ -107,6 +107,7 @@ fn fail(sh: &mut Shared, why: String) {
 /// fails or the last handle is dropped with nothing waiting.
 async fn drive(mut socket: LoopSocket, shared: Rc<RefCell<Shared>>) {
     let mut inbuf: Vec<u8> = Vec::new();
+    let mut filled = 0;
     poll_fn(|cx| {
         let mut sh = shared.borrow_mut();
         if sh.dead.is_some() || (sh.closing && sh.waiting.is_empty()) {
@@ -135,17 +136,18 @@ async fn drive(mut socket: LoopSocket, shared: Rc<RefCell<Shared>>) {
                 sh.out.shrink_to(READ_CHUNK);
             }
         }
-        // Read what came, and answer the oldest commands.
+        // Read what came, and answer the oldest commands. `inbuf[..filled]` holds bytes read
+        // and not parsed yet; the rest of `inbuf` is zeroed room to read into, grown at once
+        // to a large reply's size (so a 64 MiB value is not re-zeroed at every read).
         loop {
-            let want = resp::bulk_need(&inbuf)
-                .map_or(READ_CHUNK, |need| need.saturating_sub(inbuf.len()))
-                .max(READ_CHUNK);
-            let filled = inbuf.len();
-            inbuf.resize(filled + want, 0);
+            let need = resp::bulk_need(&inbuf[..filled]).unwrap_or(0);
+            let room = need.max(filled + READ_CHUNK);
+            if inbuf.len() < room {
+                inbuf.resize(room, 0);
+            }
             let mut rb = ReadBuf::new(&mut inbuf[filled..]);
             let polled = Pin::new(&mut socket).poll_read(cx, &mut rb);
             let n = rb.filled().len();
-            inbuf.truncate(filled + n);
             match polled {
                 Poll::Pending => break,
                 Poll::Ready(Err(e)) => {
@@ -156,11 +158,14 @@ async fn drive(mut socket: LoopSocket, shared: Rc<RefCell<Shared>>) {
                     fail(&mut sh, "the server closed the connection".into());
                     return Poll::Ready(());
                 }
-                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Ok(())) => filled += n,
+            }
+            if need > filled {
+                continue; // a large reply, still incomplete: no need to parse yet
             }
             let mut used = 0;
             loop {
-                match resp::parse(&inbuf[used..]) {
+                match resp::parse(&inbuf[used..filled]) {
                     Ok(Some((reply, len))) => {
                         used += len;
                         match sh.waiting.pop_front() {
@@ -178,9 +183,13 @@ async fn drive(mut socket: LoopSocket, shared: Rc<RefCell<Shared>>) {
                     }
                 }
             }
-            inbuf.drain(..used);
-            if inbuf.is_empty() && inbuf.capacity() > 4 * READ_CHUNK {
-                inbuf.shrink_to(READ_CHUNK);
+            if used > 0 {
+                inbuf.copy_within(used..filled, 0);
+                filled -= used;
+            }
+            if filled == 0 && inbuf.len() > 4 * READ_CHUNK {
+                inbuf.truncate(READ_CHUNK);
+                inbuf.shrink_to_fit();
             }
         }
         if sh.closing && sh.waiting.is_empty() {
