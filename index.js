@@ -538,6 +538,15 @@ class RedisStoreAdapter extends StoreAdapter {
 // is, checked natively). Settings this store cannot honour are refused, never ignored.
 function redisUrlOf(target) {
   if (typeof target === 'string') return target
+  try {
+    return clientUrl(target)
+  } catch (e) {
+    if (e instanceof DatastoreError) throw e
+    throw invalidArgument(`RedisStoreAdapter(target): reading the client's settings threw: ${describeThrown(e)}`)
+  }
+}
+
+function clientUrl(target) {
   const who = 'RedisStoreAdapter(target)'
   if (target === null || typeof target !== 'object' || target.options === null || typeof target.options !== 'object') {
     throw invalidArgument(`${who}: the target must be a redis:// URL or an ioredis or node-redis client`)
@@ -554,7 +563,12 @@ function redisUrlOf(target) {
   let tls = false
   if (nodeRedis) {
     if (typeof o.url === 'string') {
-      const u = new URL(o.url)
+      let u
+      try {
+        u = new URL(o.url)
+      } catch {
+        throw invalidArgument(`${who}: the client's url is not a URL`)
+      }
       if (u.protocol === 'rediss:') tls = true
       if (u.hostname) host = u.hostname.replace(/^\[|\]$/g, '')
       if (u.port) port = Number(u.port)
