@@ -592,6 +592,9 @@ function clientUrl(target) {
   if (tls) {
     throw invalidArgument(`${who}: the client uses TLS, which this store does not support yet (docs/redis.md)`)
   }
+  if (o.credentialsProvider && (password === undefined || password === null)) {
+    throw invalidArgument(`${who}: a credentialsProvider without a password is not supported: pass the password`)
+  }
   for (const [name, value] of [
     ['username', username],
     ['password', password],

@@ -16,6 +16,13 @@ try {
 } catch {
   Redis = null
 }
+// node-redis, as @keyv/redis brings it.
+let nodeRedis = null
+try {
+  nodeRedis = require('@redis/client')
+} catch {
+  nodeRedis = null
+}
 
 const server = redisReachable()
 requiredOrSkipped(`Redis tests at ${redisUrl()}`, server, 'RESHUFFLE_DATASTORE_REQUIRE_REDIS')
@@ -219,6 +226,24 @@ describeRedis('RedisStoreAdapter', () => {
       await store.set('k', 1)
       expect(await store.get('k')).toBe(1)
       await client.quit()
+      await expectCode(store.get('k'), 'ERR_DATASTORE_CLOSED')
+    })
+
+    const testNodeRedis = nodeRedis ? test : test.skip
+    testNodeRedis('a node-redis client’s settings are used, and its close() closes the store', async () => {
+      const url = new URL(redisUrl())
+      const client = nodeRedis.createClient({
+        socket: { host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) },
+        database: 1,
+      })
+      await client.connect()
+      const prefix = newPrefix()
+      const store = new RedisStoreAdapter(client, { prefix })
+      await store.set('k', 'in db 1')
+      await client.select(1)
+      expect(await client.get(`{${prefix}k}`)).toBe('"in db 1"')
+      await client.del(`{${prefix}k}`)
+      await client.close()
       await expectCode(store.get('k'), 'ERR_DATASTORE_CLOSED')
     })
 
