@@ -47,6 +47,23 @@ fn new_token() -> Vec<u8> {
         .into_bytes()
 }
 
+/// The longest pause between two tries of a held lease. Short, because a lease is usually held
+/// for one read-update-write (a few ms): a waiter that slept longer would leave the key idle.
+/// A try is one short script, so even many waiters cost the server little.
+const MAX_BACKOFF: Duration = Duration::from_millis(8);
+
+/// `d` scaled by a factor in [0.5, 1), different for each waiter and each try, so that waiters
+/// that started together do not retry in lockstep.
+fn jitter(d: Duration, token: &[u8]) -> Duration {
+    static TRIES: AtomicU64 = AtomicU64::new(0);
+    let mut x = TRIES.fetch_add(1, Ordering::Relaxed) ^ 0x9e37_79b9_7f4a_7c15;
+    for &b in token.iter().take(16) {
+        x = (x ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let fraction = 0.5 + (x >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+    d.mul_f64(fraction)
+}
+
 /// A lease time in whole milliseconds, at least 1.
 pub fn millis(d: Duration) -> Vec<u8> {
     d.as_millis().max(1).to_string().into_bytes()
@@ -119,12 +136,12 @@ pub async fn acquire(
             .as_int()
             .filter(|&ms| ms > 0)
             .map_or(backoff, |ms| Duration::from_millis(ms as u64));
-        let mut next = now + backoff.min(left);
+        let mut next = now + jitter(backoff, &token).min(left);
         if let Some(d) = deadline {
             next = next.min(d);
         }
         Sleep::until(next).await;
-        backoff = (backoff * 2).min(Duration::from_millis(50));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
