@@ -24,9 +24,6 @@ use crate::runtime::executor::BusyGuard;
 
 pub struct RedisBackend {
     client: Rc<Client>,
-    finish: String,
-    write_if_free: String,
-    finish_many: String,
 }
 
 impl RedisBackend {
@@ -34,9 +31,6 @@ impl RedisBackend {
     pub fn new(config: RedisConfig) -> Self {
         RedisBackend {
             client: Client::new(config),
-            finish: scripts::finish(),
-            write_if_free: scripts::write_if_free(),
-            finish_many: scripts::finish_many(),
         }
     }
 
@@ -51,8 +45,6 @@ pub struct RedisHeld {
     key: String,
     deadline: Option<Instant>,
     lease: Option<Lease>,
-    finish: String,
-    write_if_free: String,
 }
 
 /// `op, value, ms` of a change, as the scripts take it (`scripts.rs`); the value borrowed.
@@ -162,8 +154,6 @@ impl Backend for RedisBackend {
             key: key.to_owned(),
             deadline: deadline.instant(),
             lease: None,
-            finish: self.finish.clone(),
-            write_if_free: self.write_if_free.clone(),
         })
     }
 
@@ -228,7 +218,10 @@ impl Backend for RedisBackend {
         }
         let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        match client.eval(&conn, &self.finish_many, &names, &args).await? {
+        match client
+            .eval(&conn, &scripts::FINISH_MANY, &names, &args)
+            .await?
+        {
             Reply::Int(1) => {
                 // Released by the script.
                 held.iter_mut().for_each(|h| drop(h.lease.take()));
@@ -271,7 +264,7 @@ impl HeldKey for RedisHeld {
             // No lease of ours: write at once unless another holder has one.
             let conn = client.conn().await?;
             let reply = client
-                .eval(&conn, &self.write_if_free, &names, &[op, value, &ms])
+                .eval(&conn, &scripts::WRITE_IF_FREE, &names, &[op, value, &ms])
                 .await?;
             if reply == Reply::Int(1) {
                 return Ok(());
@@ -287,7 +280,12 @@ impl HeldKey for RedisHeld {
             return Err(conn_lost(&client, key));
         }
         let reply = client
-            .eval(&l.conn, &self.finish, &names, &[&l.token, op, value, &ms])
+            .eval(
+                &l.conn,
+                &scripts::FINISH,
+                &names,
+                &[&l.token, op, value, &ms],
+            )
             .await;
         match reply {
             Ok(Reply::Int(1)) => Ok(()),

@@ -3,6 +3,8 @@
 //! one pipelined connection carries a store's work as fast as several would.
 
 use std::cell::{Cell, RefCell};
+
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ pub struct Client {
     /// released first thing on the next connection, so they do not hold their keys until
     /// they expire.
     orphans: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// The SHA1 of each script the server has loaded for this store, by the script's address.
+    shas: RefCell<FxHashMap<usize, Rc<[u8]>>>,
 }
 
 impl Client {
@@ -40,6 +44,7 @@ impl Client {
             opening: tokio::sync::Mutex::new(()),
             closed: Cell::new(false),
             orphans: RefCell::new(Vec::new()),
+            shas: RefCell::new(FxHashMap::default()),
         })
     }
 
@@ -143,17 +148,66 @@ impl Client {
         }
     }
 
-    /// Runs a script: `EVAL script numkeys keys… args…`.
+    /// Runs a script by its SHA1 (`EVALSHA`), loading it first (`SCRIPT LOAD`) the first time
+    /// this store runs it; the server keeps loaded scripts for every connection. A server that
+    /// has forgotten it (restarted, `SCRIPT FLUSH`) answers NOSCRIPT: the text is sent then
+    /// (`EVAL`) and loaded again next time. A script sent by its SHA1 spares the server
+    /// reading and hashing its text at every call.
     pub async fn eval(
+        &self,
+        conn: &Conn,
+        script: &'static str,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> Result<Reply> {
+        let id = script.as_ptr() as usize;
+        let known = self.shas.borrow().get(&id).cloned();
+        let sha = match known {
+            Some(sha) => sha,
+            None => match self
+                .on(conn, &[b"SCRIPT", b"LOAD", script.as_bytes()])
+                .await?
+            {
+                Reply::Bulk(Some(sha)) => {
+                    let sha: Rc<[u8]> = sha.into();
+                    self.shas.borrow_mut().insert(id, sha.clone());
+                    sha
+                }
+                _ => return self.eval_text(conn, script, keys, args).await,
+            },
+        };
+        match self.run_script(conn, b"EVALSHA", &sha, keys, args).await {
+            Err(DatastoreError::Backend { message }) if message.contains("NOSCRIPT") => {
+                self.shas.borrow_mut().remove(&id);
+                self.eval_text(conn, script, keys, args).await
+            }
+            other => other,
+        }
+    }
+
+    /// Runs a script by its text: `EVAL script numkeys keys… args…`.
+    async fn eval_text(
         &self,
         conn: &Conn,
         script: &str,
         keys: &[&[u8]],
         args: &[&[u8]],
     ) -> Result<Reply> {
+        self.run_script(conn, b"EVAL", script.as_bytes(), keys, args)
+            .await
+    }
+
+    async fn run_script(
+        &self,
+        conn: &Conn,
+        verb: &[u8],
+        script: &[u8],
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> Result<Reply> {
         let numkeys = keys.len().to_string();
         let mut all: Vec<&[u8]> = Vec::with_capacity(3 + keys.len() + args.len());
-        all.extend([b"EVAL".as_slice(), script.as_bytes(), numkeys.as_bytes()]);
+        all.extend([verb, script, numkeys.as_bytes()]);
         all.extend_from_slice(keys);
         all.extend_from_slice(args);
         self.on(conn, &all).await

@@ -37,9 +37,11 @@ local function write(key, op, value, ms)
 end
 "#;
 
+use std::sync::LazyLock;
+
 /// KEYS: data, lease. ARGV: token, op, value, ms. 1: written and the lease released; 0: the
 /// lease is no longer ours, nothing written.
-pub fn finish() -> String {
+pub static FINISH: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{WRITE}
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
@@ -47,22 +49,22 @@ write(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 redis.call('DEL', KEYS[2])
 return 1"
     )
-}
+});
 
 /// KEYS: data, lease. ARGV: op, value, ms. 1: written (nobody held a lease); 0: a lease is
 /// held, nothing written.
-pub fn write_if_free() -> String {
+pub static WRITE_IF_FREE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{WRITE}
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 write(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 return 1"
     )
-}
+});
 
 /// KEYS: data1, lease1, data2, lease2, … ARGV: per key token, op, value, ms. 1: every lease
 /// was ours, all written and released; 0: some lease was lost, nothing written.
-pub fn finish_many() -> String {
+pub static FINISH_MANY: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{WRITE}
 local n = #KEYS / 2
@@ -75,4 +77,4 @@ for i = 1, n do
 end
 return 1"
     )
-}
+});

@@ -199,3 +199,16 @@ fn a_held_lease_makes_others_wait_until_the_deadline() {
         b.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_server_that_forgot_its_scripts_runs_them_again() {
+    with_prefix("noscript", |p| async move {
+        let s = Store::new(backend(&p, 5000));
+        s.set("k", "1".into()).await.unwrap();
+        admin("", &[b"SCRIPT", b"FLUSH"]).await.unwrap();
+        s.set("k", "2".into()).await.unwrap();
+        assert!(s.update("k", AddOne).await.is_ok());
+        assert_eq!(s.get("k").await.unwrap().as_deref(), Some("3"));
+        s.close().await.unwrap();
+    });
+}
