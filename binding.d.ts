@@ -42,10 +42,11 @@ export declare class NativeMemoryStore {
 
 export declare class NativeRedisStore {
   /**
-   * `target`: a `redis://` URL. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad
-   * arguments; the server is reached on first use.
+   * `target`: a `redis://` or `rediss://` URL; `ca`: PEM certificates to check a TLS
+   * server's against (instead of Mozilla's roots). Throws `ERR_DATASTORE_INVALID_ARGUMENT`
+   * at once for bad arguments; the server is reached on first use.
    */
-  constructor(makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number })
+  constructor(makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number }, ca?: string)
   /** The store's operations as plain functions (see `js::methods`). */
   methods(): NativeStoreMethods
 }

@@ -170,7 +170,7 @@ export interface RedisStoreOptions extends StoreOptions {
   leaseMs?: number
 }
 
-/** The ioredis or node-redis client settings this store reads (host, port, username, password, db). */
+/** The ioredis or node-redis client settings this store reads (host, port, username, password, db, tls.ca). */
 export interface RedisClientLike {
   options: object
   quit?(...args: any[]): any
@@ -181,8 +181,9 @@ export interface RedisClientLike {
  * A store in Redis (6 or later, or Valkey): values are strings of JSON text at `{prefix+key}`,
  * and `update` is atomic across servers with a lease at `{prefix+key}:lease` that its final
  * write checks (a write whose lease was lost rejects with ERR_DATASTORE_LEASE_LOST and is never
- * applied). `target`: a `redis://` URL, or an ioredis or node-redis client whose settings are
- * used and whose `quit()`/`disconnect()` closes this store too. Time to live is Redis's own.
+ * applied). `target`: a `redis://` or `rediss://` (TLS) URL, or an ioredis or node-redis client
+ * whose settings are used and whose `quit()`/`disconnect()` closes this store too. Time to live
+ * is Redis's own.
  */
 export declare class RedisStoreAdapter {
   constructor(target: string | RedisClientLike, options?: RedisStoreOptions)

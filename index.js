@@ -526,18 +526,19 @@ class SQLStoreAdapter extends StoreAdapter {
 // { prefix, lockTimeout, leaseMs }.
 class RedisStoreAdapter extends StoreAdapter {
   constructor(target, options) {
-    const url = redisUrlOf(target)
-    super(new native.NativeRedisStore(makeError, url, options), {
+    const { url, ca } = redisUrlOf(target)
+    super(new native.NativeRedisStore(makeError, url, options, ca), {
       target,
       methods: ['quit', 'disconnect', 'close', 'destroy'],
     })
   }
 }
 
-// The redis:// URL of an ioredis or node-redis client's settings (a string is returned as it
-// is, checked natively). Settings this store cannot honour are refused, never ignored.
+// { url, ca }: the redis:// or rediss:// URL of an ioredis or node-redis client's settings (a
+// string is returned as it is, checked natively), and the PEM text of its TLS `ca` if it has
+// one. Settings this store cannot honour are refused, never ignored.
 function redisUrlOf(target) {
-  if (typeof target === 'string') return target
+  if (typeof target === 'string') return { url: target, ca: undefined }
   try {
     return clientUrl(target)
   } catch (e) {
@@ -561,6 +562,7 @@ function clientUrl(target) {
   let db = 0
   let { username, password } = o
   let tls = false
+  let tlsOptions = null
   if (nodeRedis) {
     if (typeof o.url === 'string') {
       let u
@@ -578,20 +580,24 @@ function clientUrl(target) {
     }
     const socket = o.socket || {}
     if (socket.path) throw invalidArgument(`${who}: Unix sockets are not supported: connect over TCP`)
-    if (socket.tls) tls = true
+    if (socket.tls) {
+      tls = true
+      tlsOptions = socket
+    }
     if (socket.host !== undefined) host = socket.host
     if (socket.port !== undefined) port = socket.port
     if (o.database !== undefined) db = o.database
   } else {
     if (o.path) throw invalidArgument(`${who}: Unix sockets are not supported: connect over TCP`)
-    if (o.tls) tls = true
+    if (o.tls) {
+      tls = true
+      tlsOptions = typeof o.tls === 'object' ? o.tls : {}
+    }
     if (o.host !== undefined) host = o.host
     if (o.port !== undefined) port = o.port
     if (o.db !== undefined) db = o.db
   }
-  if (tls) {
-    throw invalidArgument(`${who}: the client uses TLS, which this store does not support yet (docs/redis.md)`)
-  }
+  const ca = tlsOptions ? tlsCa(tlsOptions, who) : undefined
   if (o.credentialsProvider && (password === undefined || password === null)) {
     throw invalidArgument(`${who}: a credentialsProvider without a password is not supported: pass the password`)
   }
@@ -613,7 +619,30 @@ function clientUrl(target) {
       ? `${encodeURIComponent(username || '')}${password ? `:${encodeURIComponent(password)}` : ''}@`
       : ''
   const hostPart = host.includes(':') ? `[${host}]` : encodeURIComponent(host)
-  return `redis://${auth}${hostPart}:${port}/${db}`
+  return { url: `${tls ? 'rediss' : 'redis'}://${auth}${hostPart}:${port}/${db}`, ca }
+}
+
+// The PEM text of a client's TLS `ca` (a string, a Buffer, or an array of them), or undefined
+// for Mozilla's roots. The server's certificate is always checked: turning that off, client
+// certificates and other TLS settings are refused.
+function tlsCa(t, who) {
+  if (t.rejectUnauthorized === false) {
+    throw invalidArgument(`${who}: tls.rejectUnauthorized: false is not supported: pass the server's CA as tls.ca`)
+  }
+  for (const name of ['cert', 'key', 'pfx', 'passphrase', 'checkServerIdentity']) {
+    if (t[name] !== undefined && t[name] !== null) {
+      throw invalidArgument(`${who}: tls.${name} is not supported (the server's certificate is checked against tls.ca)`)
+    }
+  }
+  if (t.ca === undefined || t.ca === null) return undefined
+  const list = Array.isArray(t.ca) ? t.ca : [t.ca]
+  return list
+    .map((c) => {
+      if (typeof c === 'string') return c
+      if (Buffer.isBuffer(c)) return c.toString('utf8')
+      throw invalidArgument(`${who}: tls.ca must be PEM text, a Buffer, or an array of them`)
+    })
+    .join('\n')
 }
 
 function byCodePoint(a, b) {

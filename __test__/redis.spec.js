@@ -8,6 +8,7 @@ const { runConformance, expectCode, gate, sleep } = require('./conformance')
 const { redisUrl, redisReachable } = require('./lib/redis-env')
 const { startChild, runNode, fixture } = require('./lib/children')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
+const redisTls = require('./fixtures/redis-tls')
 const { requiredOrSkipped } = require('./lib/servers')
 
 let Redis = null
@@ -32,6 +33,9 @@ requiredOrSkipped(
   'RESHUFFLE_DATASTORE_REQUIRE_REDIS',
 )
 const describeRedis = server.ok && Redis ? describe : describe.skip
+const tlsTools = redisTls.status()
+requiredOrSkipped('Redis TLS tests (openssl, redis-server)', tlsTools, 'RESHUFFLE_DATASTORE_REQUIRE_REDIS')
+const describeTls = tlsTools.ok ? describe : describe.skip
 
 const run = `rds-test-${process.pid.toString(36)}-${Date.now().toString(36)}`
 let count = 0
@@ -288,8 +292,6 @@ describeRedis('RedisStoreAdapter', () => {
     test.each([
       [42, undefined],
       ['http://x', undefined],
-      ['rediss://x', undefined],
-      [{ options: { host: 'x', tls: {} } }, undefined],
       [{ options: {}, isCluster: true }, undefined],
       ['redis://x', { prefix: 1 }],
       ['redis://x', { leaseMs: 5 }],
@@ -304,5 +306,46 @@ describeRedis('RedisStoreAdapter', () => {
       }
       expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
     })
+  })
+})
+
+describeTls('RedisStoreAdapter over TLS', () => {
+  let server
+  beforeAll(async () => {
+    server = await redisTls.start()
+  }, 30000)
+  afterAll(async () => {
+    if (server) await server.stop()
+  })
+
+  test('rediss:// with the CA of the app’s client: the certificate is checked, and it works', async () => {
+    for (const host of ['localhost', '127.0.0.1']) {
+      const client = { options: { host, port: server.port, tls: { ca: Buffer.from(server.ca) } }, quit: async () => {} }
+      const store = new RedisStoreAdapter(client, { prefix: 'tls:' })
+      await store.set('k', { secure: true })
+      expect(await store.get('k')).toEqual({ secure: true })
+      expect(await store.update('k', (v) => ({ ...v, n: 1 }))).toEqual([{ secure: true }, { secure: true, n: 1 }])
+      await store.remove('k')
+      await store.close()
+    }
+  })
+
+  test('a certificate no trusted CA signed fails the operation with a backend error', async () => {
+    const store = new RedisStoreAdapter(`rediss://localhost:${server.port}`, { prefix: 'tls:' })
+    const e = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+    expect(e.message).toMatch(/TLS|certificate/)
+    await store.close()
+  })
+
+  test('TLS settings that would weaken the check are refused at once', () => {
+    for (const t of [{ rejectUnauthorized: false }, { cert: 'x', key: 'y' }, { ca: 'not a certificate' }, { ca: 42 }]) {
+      let error
+      try {
+        new RedisStoreAdapter({ options: { host: 'localhost', tls: t } })
+      } catch (e) {
+        error = e
+      }
+      expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+    }
   })
 })

@@ -1,6 +1,7 @@
 //! The native half of `RedisStoreAdapter(target, options?)` (docs/redis.md; the public class is
 //! in index.js, which turns an ioredis or node-redis client into a `redis://` URL of its
-//! settings). `options`: `{ prefix, lockTimeout, leaseMs }`.
+//! settings, and hands over its TLS CA as PEM text). `options`: `{ prefix, lockTimeout,
+//! leaseMs }`.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -13,7 +14,7 @@ use super::boundary::{construct, enter};
 use super::methods::{store_methods, NativeStoreMethods};
 use super::options::{self, OptionKind, Spec, LOCK_TIMEOUT};
 use super::raw::{Js, JsAny, Kind};
-use crate::backends::redis::{parse_url, RedisBackend};
+use crate::backends::redis::{parse_url, tls, RedisBackend};
 use crate::core::key::MAX_KEY_BYTES;
 use crate::core::DatastoreError;
 
@@ -44,17 +45,19 @@ pub struct NativeRedisStore {
 
 #[napi]
 impl NativeRedisStore {
-    /// `target`: a `redis://` URL. Throws `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad
-    /// arguments; the server is reached on first use.
+    /// `target`: a `redis://` or `rediss://` URL; `ca`: PEM certificates to check a TLS
+    /// server's against (instead of Mozilla's roots). Throws `ERR_DATASTORE_INVALID_ARGUMENT`
+    /// at once for bad arguments; the server is reached on first use.
     #[napi(
         constructor,
-        ts_args_type = "makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number }"
+        ts_args_type = "makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number }, ca?: string"
     )]
     pub fn new(
         env: &Env,
         make_error: JsAny,
         target: JsAny,
         options: Option<JsAny>,
+        ca: Option<JsAny>,
     ) -> Result<Self> {
         construct(
             env,
@@ -80,6 +83,20 @@ impl NativeRedisStore {
                 }
                 if let Some(ms) = o.whole("leaseMs") {
                     config.lease = Duration::from_millis(ms);
+                }
+                if let Some(ca) = ca.map(JsAny::value) {
+                    if js.kind(ca) == Kind::String {
+                        let Some(t) = config.tls.as_mut() else {
+                            return Err(DatastoreError::invalid_argument(
+                                "RedisStoreAdapter: a TLS CA was given for a connection without TLS",
+                            ));
+                        };
+                        t.ca_pem = js.to_string(ca);
+                    }
+                }
+                if let Some(t) = &config.tls {
+                    // A CA that is not PEM is refused now, not at the first connection.
+                    tls::client_config(t)?;
                 }
                 Ok(NativeRedisStore {
                     inner: Rc::new(JsStore::new(

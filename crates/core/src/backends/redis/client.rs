@@ -12,6 +12,7 @@ use super::config::RedisConfig;
 use super::conn::Conn;
 use super::resp::Reply;
 use super::scripts::RELEASE;
+use super::tls;
 use crate::backends::loop_socket;
 use crate::core::{DatastoreError, Result};
 use crate::runtime::busy_poll::Awaiting;
@@ -102,7 +103,13 @@ impl Client {
         let socket = loop_socket::connect(&c.host, c.port)
             .await
             .map_err(|e| e.to_string())?;
-        let conn = Conn::start(socket)?;
+        let conn = match &c.tls {
+            None => Conn::start(socket)?,
+            Some(t) => {
+                let config = tls::client_config(t).map_err(|e| e.to_string())?;
+                Conn::start(tls::handshake(config, &c.host, socket).await?)?
+            }
+        };
         let mut setup: Vec<Vec<Vec<u8>>> = Vec::new();
         if let Some(password) = &c.password {
             let mut auth = vec![b"AUTH".to_vec()];

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::tls::RedisTls;
 use crate::core::{DatastoreError, Result};
 
 /// The lease an `update` takes on its key, unless `leaseMs` says otherwise.
@@ -20,6 +21,8 @@ pub struct RedisConfig {
     pub prefix: String,
     /// How long a lease lives unless renewed (`options.leaseMs`).
     pub lease: Duration,
+    /// `Some` for TLS (`rediss://`).
+    pub tls: Option<RedisTls>,
 }
 
 fn invalid(message: impl Into<String>) -> DatastoreError {
@@ -49,21 +52,17 @@ fn percent_decode(s: &str, what: &str) -> Result<String> {
     String::from_utf8(out).map_err(|_| invalid(format!("the Redis URL's {what} is not UTF-8")))
 }
 
-/// Reads `redis://[[username]:password@]host[:port][/db]`. `rediss://` (TLS) is refused: this
-/// version speaks to Redis over plain TCP only (docs/redis.md).
+/// Reads `redis://[[username]:password@]host[:port][/db]`, or `rediss://…` for TLS (the
+/// server's certificate checked against Mozilla's roots).
 pub fn parse_url(url: &str) -> Result<RedisConfig> {
     let lower = url.get(..9).unwrap_or(url).to_ascii_lowercase();
-    if lower.starts_with("rediss://") {
-        return Err(invalid(
-            "RedisStoreAdapter(target): rediss:// (TLS) is not supported yet: connect over \
-             redis:// (e.g. through a TLS tunnel such as stunnel, or on a private network)",
-        ));
-    }
-    let rest = if lower.starts_with("redis://") {
-        &url[8..]
+    let (rest, tls) = if lower.starts_with("rediss://") {
+        (&url[9..], Some(RedisTls { ca_pem: None }))
+    } else if lower.starts_with("redis://") {
+        (&url[8..], None)
     } else {
         return Err(invalid(
-            "RedisStoreAdapter(target): the URL must start with redis://",
+            "RedisStoreAdapter(target): the URL must start with redis:// or rediss://",
         ));
     };
     if rest.contains(['?', '#']) {
@@ -130,6 +129,7 @@ pub fn parse_url(url: &str) -> Result<RedisConfig> {
         db,
         prefix: String::new(),
         lease: DEFAULT_LEASE,
+        tls,
     })
 }
 
@@ -154,8 +154,9 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_use() {
+        assert!(parse_url("rediss://x").unwrap().tls.is_some());
+        assert!(parse_url("redis://x").unwrap().tls.is_none());
         for bad in [
-            "rediss://x",
             "http://x",
             "redis://x:0",
             "redis://x:99999",

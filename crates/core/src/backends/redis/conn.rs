@@ -17,7 +17,6 @@ use std::task::{Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::resp::{self, Reply};
-use crate::backends::loop_socket::LoopSocket;
 use crate::runtime::executor::{oneshot, Executor, Sender};
 
 /// The reply to one command: the server's reply (an `Error` reply included), or why the
@@ -46,8 +45,12 @@ pub struct Conn {
 const READ_CHUNK: usize = 64 * 1024;
 
 impl Conn {
-    /// Starts the driver of `socket` on this thread's executor.
-    pub fn start(socket: LoopSocket) -> Result<Conn, String> {
+    /// Starts the driver of `socket` (plain, or TLS over a loop socket) on this thread's
+    /// executor.
+    pub fn start<S>(socket: S) -> Result<Conn, String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
         let exec = Executor::current().ok_or("no executor on this thread")?;
         let shared = Rc::new(RefCell::new(Shared::default()));
         exec.start(drive(socket, shared.clone()));
@@ -105,7 +108,10 @@ fn fail(sh: &mut Shared, why: String) {
 
 /// The driver: writes queued commands, reads replies and hands them out, until the socket
 /// fails or the last handle is dropped with nothing waiting.
-async fn drive(mut socket: LoopSocket, shared: Rc<RefCell<Shared>>) {
+async fn drive<S>(mut socket: S, shared: Rc<RefCell<Shared>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut inbuf: Vec<u8> = Vec::new();
     let mut filled = 0;
     poll_fn(|cx| {

@@ -11,9 +11,11 @@ mod keys;
 mod lease;
 mod resp;
 mod scripts;
+pub mod tls;
 
 pub use backend::{RedisBackend, RedisHeld};
 pub use config::{parse_url, RedisConfig, DEFAULT_LEASE};
+pub use tls::RedisTls;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
