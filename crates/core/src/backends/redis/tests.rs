@@ -152,10 +152,10 @@ fn a_lost_lease_writes_nothing() {
         assert_eq!(b.get("k").await.unwrap(), None);
 
         // A lease that expires while its holder cannot renew it is lost too.
-        let short = backend(&p, 30);
+        let short = backend(&p, 100);
         let mut h = short.lock("k", &Deadline::never()).await.unwrap();
         h.read("k").await.unwrap();
-        std::thread::sleep(Duration::from_millis(80)); // the thread is blocked: no renewal
+        std::thread::sleep(Duration::from_millis(250)); // the thread is blocked: no renewal
         let e = h.finish("k", Change::Put("2".into())).await.unwrap_err();
         assert_eq!(e.code(), "ERR_DATASTORE_LEASE_LOST");
         assert_eq!(b.get("k").await.unwrap(), None);
@@ -163,7 +163,7 @@ fn a_lost_lease_writes_nothing() {
         // A held lease is renewed past its time while the holder waits.
         let mut h = short.lock("k", &Deadline::never()).await.unwrap();
         h.read("k").await.unwrap();
-        Sleep::until(std::time::Instant::now() + Duration::from_millis(150)).await;
+        Sleep::until(std::time::Instant::now() + Duration::from_millis(400)).await;
         h.finish("k", Change::Put("3".into())).await.unwrap();
         assert_eq!(b.get("k").await.unwrap().as_deref(), Some("3"));
         b.close().await.unwrap();
