@@ -3,10 +3,10 @@
 //! one pipelined connection carries a store's work as fast as several would.
 
 use std::cell::{Cell, RefCell};
-
-use rustc_hash::FxHashMap;
 use std::rc::Rc;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use super::config::RedisConfig;
 use super::conn::Conn;
@@ -49,13 +49,13 @@ impl Client {
         })
     }
 
-    fn where_(&self) -> String {
+    fn server(&self) -> String {
         format!("Redis at {}:{}", self.config.host, self.config.port)
     }
 
     /// The error of a connection that failed with `why`.
     pub fn lost(&self, why: &str) -> DatastoreError {
-        DatastoreError::backend(format!("{}: {why}", self.where_()))
+        DatastoreError::backend(format!("{}: {why}", self.server()))
     }
 
     /// The open connection, opened now when there is none or it failed.
@@ -81,7 +81,7 @@ impl Client {
                     ))
                 })
                 .map_err(|why| {
-                    DatastoreError::backend(format!("cannot connect to {}: {why}", self.where_()))
+                    DatastoreError::backend(format!("cannot connect to {}: {why}", self.server()))
                 })?;
             if self.closed.get() {
                 return Err(DatastoreError::Closed);
@@ -149,7 +149,7 @@ impl Client {
         let sent = conn.send(args);
         let _awaiting = Awaiting::begin(BUSY_POLL);
         match sent.await {
-            Ok(Reply::Error(e)) => Err(DatastoreError::backend(format!("{}: {e}", self.where_()))),
+            Ok(Reply::Error(e)) => Err(DatastoreError::backend(format!("{}: {e}", self.server()))),
             Ok(reply) => Ok(reply),
             Err(why) => Err(self.lost(&why)),
         }
