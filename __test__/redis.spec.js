@@ -148,13 +148,15 @@ describeRedis('RedisStoreAdapter', () => {
     })
 
     test('a lease is renewed while a slow updater awaits', async () => {
-      const store = makeStore(undefined, { leaseMs: 300 })
-      const other = makeStore(prefixOf.get(store), { leaseMs: 300 })
+      const store = makeStore(undefined, { leaseMs: 500 })
+      const other = makeStore(prefixOf.get(store), { leaseMs: 500 })
+      let running = false
       const slow = store.update('k', async () => {
-        await sleep(1200)
+        running = true
+        await sleep(1500) // three lease times
         return 'slow'
       })
-      await sleep(20)
+      while (!running) await sleep(5)
       // Another store's set waits for the lease all along (it is renewed), then writes.
       const set = other.set('k', 'later')
       expect(await slow).toEqual([undefined, 'slow'])
