@@ -148,12 +148,12 @@ describeRedis('RedisStoreAdapter', () => {
     })
 
     test('a lease is renewed while a slow updater awaits', async () => {
-      const store = makeStore(undefined, { leaseMs: 500 })
-      const other = makeStore(prefixOf.get(store), { leaseMs: 500 })
+      const store = makeStore(undefined, { leaseMs: 1000 })
+      const other = makeStore(prefixOf.get(store), { leaseMs: 1000 })
       let running = false
       const slow = store.update('k', async () => {
         running = true
-        await sleep(1500) // three lease times
+        await sleep(2500) // two and a half lease times
         return 'slow'
       })
       while (!running) await sleep(5)
