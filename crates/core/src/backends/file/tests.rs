@@ -478,17 +478,25 @@ fn big_files_load_off_the_js_thread_and_reload_after_a_compaction() {
     block_on(async move {
         let a = store(&path);
         let b = store(&path);
-        let (first, keys) =
-            futures_util::future::join(a.get("key-012345"), a.list("key-01")).await;
+        let (first, keys) = futures_util::future::join(a.get("key-012345"), a.list("key-01")).await;
         assert_eq!(first.unwrap().as_deref(), Some("12345"));
         assert_eq!(keys.unwrap().len(), 10_000);
 
         b.set("key-000000", "\"changed\"".into()).await.unwrap();
-        assert_eq!(a.get("key-000000").await.unwrap().as_deref(), Some("\"changed\""));
+        assert_eq!(
+            a.get("key-000000").await.unwrap().as_deref(),
+            Some("\"changed\"")
+        );
         b.backend().compact().await.unwrap();
         b.set("key-000001", "\"after\"".into()).await.unwrap();
-        assert_eq!(a.get("key-000001").await.unwrap().as_deref(), Some("\"after\""));
-        assert_eq!(a.get("key-000000").await.unwrap().as_deref(), Some("\"changed\""));
+        assert_eq!(
+            a.get("key-000001").await.unwrap().as_deref(),
+            Some("\"after\"")
+        );
+        assert_eq!(
+            a.get("key-000000").await.unwrap().as_deref(),
+            Some("\"changed\"")
+        );
         assert_eq!(a.list("").await.unwrap().len(), 40_000);
         a.close().await.unwrap();
         b.close().await.unwrap();
