@@ -9,6 +9,7 @@ const os = require('os')
 const path = require('path')
 const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter, RedisStoreAdapter } = require('../..')
 const { applyDefaults, serverReachable } = require('./postgres-env')
+const { redisUrl } = require('./redis-env')
 
 function pgConfig() {
   const env = applyDefaults({ ...process.env })
@@ -38,6 +39,10 @@ function makeSpec(kind, label = 'stress') {
       spec: { kind, path: file },
       cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
     }
+  }
+  if (kind === 'redis') {
+    const prefix = `rds-${label}-${unique}:`
+    return { spec: { kind, url: redisUrl(), prefix }, cleanup: () => deleteRedisPrefix(prefix) }
   }
   if (kind === 'pg') {
     const table = `rds_${label}_${unique}`.toLowerCase()
@@ -78,6 +83,22 @@ function makeSpecs(kind, count, label = 'many') {
     }
   }
   throw new Error(`no such store kind: ${kind}`)
+}
+
+// Deletes every Redis key of a store with `prefix` (its values and any lease left behind).
+async function deleteRedisPrefix(prefix) {
+  const Redis = require('ioredis')
+  const admin = new Redis(redisUrl())
+  try {
+    let cursor = '0'
+    do {
+      const [next, names] = await admin.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000)
+      if (names.length) await admin.del(...names)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    await admin.quit()
+  }
 }
 
 async function dropTables(config, tables) {
