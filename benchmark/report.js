@@ -10,7 +10,7 @@ function renderMarkdown(header, results, { fmt, ratio, costVsFloor }) {
     .join(', ')
   lines.push(`Measured ${header.date} on ${header.cpu}, Node ${header.node}; peers: ${versions}.`)
   lines.push(
-    'Medians of interleaved rounds; "vs" is ours against the first peer (> 1× = better); "vs floor" is our cost as a multiple of the floor\'s (a JS `Map` of JSON text, the fastest a copying store can be; < 1× = faster than it), with the floor\'s own figure and the target in parentheses; ✗ marks a failed correctness check.',
+    'Medians of interleaved rounds; "vs" is ours against the first peer (> 1× = better); "vs floor" is our cost as a multiple of the floor\'s (a JS `Map` of JSON text, the fastest a copying store can be; for Redis, raw ioredis GET/SET; < 1× = faster than it), with the floor\'s own figure and the target in parentheses; ✗ marks a failed correctness check.',
   )
   let plan = null
   let peers = []

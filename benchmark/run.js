@@ -8,7 +8,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { workloads } = require('./workloads')
-const { subjects, checkPostgres, makeContext } = require('./subjects')
+const { subjects, checkServers, makeContext } = require('./subjects')
 const { renderMarkdown, renderSvg } = require('./report')
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
@@ -103,6 +103,21 @@ const plans = [
       bulkRows(50)[0],
     ],
   },
+  {
+    id: 'redis',
+    title: 'RedisStoreAdapter',
+    ours: 'redis',
+    peers: ['keyv-redis', 'ioredis'],
+    rows: [
+      // Redis's floor is raw ioredis (GET/SET of JSON text): get and set within 1.3× its cost.
+      ...seq(5000).map((row, i) => (i < 2 ? { ...row, floor: 'ioredis', target: 1.3 } : row)),
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 5 }, prefill: 10000 },
+    ],
+  },
 ]
 
 const median = (xs) => {
@@ -154,7 +169,7 @@ async function measure(subjectName, row, newContext) {
 }
 
 async function main() {
-  await checkPostgres()
+  await checkServers()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rd-bench-'))
   const newContext = makeContext(dir)
   const header = {
@@ -187,7 +202,8 @@ async function main() {
       )
       for (const row of plan.rows) {
         const left = present.filter((n) => n === plan.ours || !(row.without || []).includes(n))
-        const measured = row.floor ? [...left, row.floor] : left
+        // A floor that is also a peer (Redis's ioredis) is measured once.
+        const measured = row.floor && !left.includes(row.floor) ? [...left, row.floor] : left
         const runs = Object.fromEntries(measured.map((n) => [n, []]))
         for (let r = 0; r < (row.rounds || ROUNDS); r++) {
           for (const n of measured) runs[n].push(await measure(n, row, newContext))
@@ -276,7 +292,17 @@ function peerVersions() {
     }
   }
   return Object.fromEntries(
-    ['reshuffle', 'better-sqlite3', 'lmdb', 'keyv', '@keyv/sqlite', '@keyv/postgres', 'pg'].map((n) => [n, v(n)]),
+    [
+      'reshuffle',
+      'better-sqlite3',
+      'lmdb',
+      'keyv',
+      '@keyv/sqlite',
+      '@keyv/postgres',
+      '@keyv/redis',
+      'ioredis',
+      'pg',
+    ].map((n) => [n, v(n)]),
   )
 }
 

@@ -25,6 +25,10 @@ const lmdb = tryRequire('lmdb')
 const keyvMod = tryRequire('keyv')
 const keyvSqlite = tryRequire('@keyv/sqlite')
 const keyvPostgres = tryRequire('@keyv/postgres')
+const keyvRedis = tryRequire('@keyv/redis')
+const IORedis = tryRequire('ioredis')
+
+const redisUrl = () => process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 
 const pgEnv = () => ({
   host: process.env.PGHOST || '127.0.0.1',
@@ -58,6 +62,101 @@ async function checkPostgres() {
   return postgresUp
 }
 
+// Set once by checkRedis(): whether the server answers.
+let redisUp = null
+async function checkRedis() {
+  if (redisUp !== null || !IORedis) return redisUp
+  const client = new IORedis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    await client.connect()
+    await client.ping()
+    redisUp = true
+  } catch {
+    redisUp = false
+  } finally {
+    client.disconnect()
+  }
+  return redisUp
+}
+
+// Whether each server answers (PostgreSQL, Redis).
+async function checkServers() {
+  await Promise.all([checkPostgres(), checkRedis()])
+}
+
+// The runner's Redis stores delete their keys (all named with ctx.name) on close.
+function redisCleanOnClose(store, ctx) {
+  if (ctx.child) return store
+  const close = store.close.bind(store)
+  store.close = async () => {
+    await close()
+    const admin = new IORedis(redisUrl())
+    let cursor = '0'
+    do {
+      const [next, names] = await admin.scan(cursor, 'MATCH', `*${ctx.name}*`, 'COUNT', 1000)
+      if (names.length) await admin.del(...names)
+      cursor = next
+    } while (cursor !== '0')
+    await admin.quit()
+  }
+  return store
+}
+
+// The floor of Redis from Node: ioredis with JSON text, GET and SET; update with WATCH/MULTI,
+// retried on conflict. WATCH belongs to a connection, so each update in flight takes a
+// connection of its own from a small pool (commands of one connection would mix their WATCHes).
+function openRawIoredis(ctx) {
+  const main = new IORedis(redisUrl())
+  const idle = []
+  const all = [main]
+  const name = (key) => `${ctx.name}:${key}`
+  const take = () => {
+    if (idle.length) return idle.pop()
+    const c = main.duplicate()
+    all.push(c)
+    return c
+  }
+  const parse = (text) => (text === null ? undefined : JSON.parse(text))
+  return {
+    get: async (key) => parse(await main.get(name(key))),
+    set: async (key, value) => {
+      await main.set(name(key), JSON.stringify(value))
+      return value
+    },
+    update: async (key, updater) => {
+      const c = take()
+      try {
+        for (;;) {
+          await c.watch(name(key))
+          const old = parse(await c.get(name(key)))
+          const next = await updater(old)
+          if (next === undefined) {
+            await c.unwatch()
+            return [old, undefined]
+          }
+          const done = await c.multi().set(name(key), JSON.stringify(next)).exec()
+          if (done !== null) return [old, next]
+        }
+      } finally {
+        idle.push(c)
+      }
+    },
+    list: async () => {
+      const keys = []
+      let cursor = '0'
+      do {
+        const [next, names] = await main.scan(cursor, 'MATCH', `${ctx.name}:*`, 'COUNT', 1000)
+        for (const n of names) keys.push(n.slice(ctx.name.length + 1))
+        cursor = next
+      } while (cursor !== '0')
+      return keys.sort()
+    },
+    close: async () => {
+      await Promise.all(all.map((c) => c.quit()))
+    },
+  }
+}
+
 async function dropPgTable(name) {
   const client = new pg.Client(pgEnv())
   await client.connect()
@@ -75,6 +174,8 @@ function openBetterSqlite3(ctx) {
 
 const openKeyvSqlite = (ctx) =>
   new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
+const openKeyvRedis = (ctx) =>
+  new keyvMod.Keyv({ store: new keyvRedis.default(redisUrl()), namespace: ctx.name, useKeyPrefix: true })
 const openKeyvPostgres = (ctx) => new keyvMod.Keyv(new keyvPostgres.KeyvPostgres({ uri: pgUrl(), table: ctx.name }))
 
 // The runner's stores drop their PostgreSQL table on close; the child processes' do not.
@@ -164,6 +265,12 @@ const subjects = {
       const store = new ours.SQLStoreAdapter(pgUrl(), ctx.name)
       return dropOnClose(store, ctx)
     },
+  },
+  redis: {
+    label: 'reshuffle-datastore RedisStoreAdapter',
+    available: () => redisUp === true,
+    why: () => 'Redis does not answer (REDIS_URL)',
+    open: async (ctx) => redisCleanOnClose(new ours.RedisStoreAdapter(redisUrl(), { prefix: `${ctx.name}:` }), ctx),
   },
   'reshuffle-memory': {
     label: 'reshuffle 1.0.9 MemoryStoreAdapter',
@@ -317,6 +424,18 @@ const subjects = {
     prefill: async (ctx, data) => keyvPrefill(openKeyvPostgres(ctx), data),
     open: async (ctx) => dropOnClose(keyvStore(openKeyvPostgres(ctx)), ctx),
   },
+  'keyv-redis': {
+    label: 'keyv 5 + @keyv/redis',
+    available: () => !!keyvMod && !!keyvRedis && redisUp === true,
+    why: () => 'keyv/@keyv/redis missing or Redis does not answer',
+    open: async (ctx) => redisCleanOnClose(keyvStore(openKeyvRedis(ctx)), ctx),
+  },
+  ioredis: {
+    label: 'ioredis (GET/SET, WATCH/MULTI update: the floor)',
+    available: () => !!IORedis && redisUp === true,
+    why: () => 'ioredis missing or Redis does not answer',
+    open: async (ctx) => redisCleanOnClose(openRawIoredis(ctx), ctx),
+  },
 }
 
 // keyv writes one key per round trip; setMany batches the prefill.
@@ -353,4 +472,4 @@ function makeContext(dir) {
   return () => ({ dir, name: `bench_${process.pid}_${Date.now().toString(36)}_${n++}` })
 }
 
-module.exports = { subjects, checkPostgres, makeContext, pgEnv, fs }
+module.exports = { subjects, checkPostgres, checkServers, makeContext, pgEnv, fs }

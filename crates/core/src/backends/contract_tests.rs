@@ -178,3 +178,11 @@ fn postgres() {
         check(open(), Some(open())).await
     });
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis() {
+    crate::backends::redis::with_test_prefix("contract", |open| async move {
+        check(open(), Some(open())).await
+    });
+}
