@@ -283,13 +283,18 @@ function printRow(result) {
 }
 
 function peerVersions() {
+  // The bench-only peers are in benchmark/node_modules (benchmark/package.json), the others
+  // in the project's.
   const v = (name) => {
-    try {
-      const file = path.join(__dirname, '..', 'node_modules', name, 'package.json')
-      return JSON.parse(fs.readFileSync(file, 'utf8')).version
-    } catch {
-      return null
+    for (const dir of [__dirname, path.join(__dirname, '..')]) {
+      try {
+        const file = path.join(dir, 'node_modules', name, 'package.json')
+        return JSON.parse(fs.readFileSync(file, 'utf8')).version
+      } catch {
+        // not in this folder
+      }
     }
+    return null
   }
   return Object.fromEntries(
     [
