@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::SystemTime;
 
 use crate::core::expiry::{self, now_ms};
-use crate::core::key::with_prefix;
+use crate::core::key::{with_prefix, with_prefix_after};
 use crate::core::{Backend, Change, Deadline, HeldKey, Result, Write};
 
 /// A stored value: JSON text, and when it expires (ms since the epoch), if ever.
@@ -124,13 +124,7 @@ impl Backend for MemoryBackend {
     ) -> Result<Vec<(String, String)>> {
         let map = self.map.borrow();
         let mut now = None;
-        let start = match after {
-            Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
-            _ => std::ops::Bound::Included(prefix),
-        };
-        Ok(map
-            .range::<str, _>((start, std::ops::Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
+        Ok(with_prefix_after(&map, prefix, after)
             .filter_map(|(k, e)| e.live(&mut now).map(|json| (k.clone(), json.to_owned())))
             .take(limit)
             .collect())

@@ -37,6 +37,21 @@ pub fn with_prefix<'a, V>(
     .take_while(move |(k, _)| k.starts_with(prefix))
 }
 
+/// [`with_prefix`] from just after `after` (a page's last key): one seek to where the page
+/// starts, so walking a map page by page costs what one walk does.
+pub fn with_prefix_after<'a, V>(
+    map: &'a std::collections::BTreeMap<String, V>,
+    prefix: &'a str,
+    after: Option<&'a str>,
+) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
+    let start = match after {
+        Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
+        _ => std::ops::Bound::Included(prefix),
+    };
+    map.range::<str, _>((start, std::ops::Bound::Unbounded))
+        .take_while(move |(k, _)| k.starts_with(prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::io;
 use super::disk::{self, FileId};
 use super::format::{self, Damage, Op};
 use crate::core::expiry::now_ms;
-use crate::core::key::with_prefix;
+use crate::core::key::with_prefix_after;
 
 /// The data of a store (invariant: `live_bytes` is the sum over `map` of key and value
 /// lengths plus 4 per entry, kept by [`Contents::apply`] and [`Contents::reset`]).
@@ -73,9 +73,7 @@ impl Contents {
         after: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
         let mut now = None;
-        with_prefix(&self.map, prefix)
-            .filter(move |(k, _)| after.is_none_or(|a| k.as_str() > a))
-            .filter(move |(k, _)| !self.expired(k, &mut now))
+        with_prefix_after(&self.map, prefix, after).filter(move |(k, _)| !self.expired(k, &mut now))
     }
 
     /// A base of the live data (expired keys dropped), with the expiries of its keys.
