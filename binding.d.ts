@@ -77,15 +77,15 @@ export interface NativeStoreMethods {
   set: (key: string, json: string | undefined, reason?: string, ttl?: number) => void | Promise<void>
   update: (key: string, updater: (value: any) => any, ttl?: number) => [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
   remove: (key: string) => void | Promise<void>
-  /** The keys as one JSON text (an array of strings). */
-  list: (prefix?: string) => string | Promise<string>
+  /** The keys, sorted. */
+  list: (prefix?: string) => string[] | Promise<string[]>
   close: () => void | Promise<void>
   /** Values as JSON text (`undefined`: missing), in the order of the keys. */
   getMany: (keys: string[]) => Array<string | undefined> | Promise<Array<string | undefined>>
   setMany: (keys: string[], jsons: string[], ttl?: number) => void | Promise<void>
   removeMany: (keys: string[]) => void | Promise<void>
-  /** One page of keys as one JSON text (an array of strings). */
-  keysPage: (prefix?: string, after?: string, limit?: number) => string | Promise<string>
+  /** One page of keys, sorted. */
+  keysPage: (prefix?: string, after?: string, limit?: number) => string[] | Promise<string[]>
   /** One page of entries as one JSON text: `[[key, value], …]`. */
   entriesPage: (prefix?: string, after?: string, limit?: number) => string | Promise<string>
   /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */

@@ -65,7 +65,6 @@ const NO_TEXT = 'JSON has no text for it (undefined, a function or a Symbol)'
 
 // Every pending result settles through exactly one `then`, so promises of operations on one
 // key settle in the order the operations ran.
-const parseKeys = (json) => JSON.parse(json)
 const toUndefined = () => undefined
 
 function isPending(result) {
@@ -403,7 +402,7 @@ class StoreAdapter {
     } catch (e) {
       return Promise.reject(e)
     }
-    return isPending(r) ? r.then(parseKeys) : Promise.resolve(parseKeys(r))
+    return isPending(r) ? r : Promise.resolve(r)
   }
 
   // An async iterable of [key, value], in key order, fetched `batch` entries at a time
@@ -449,7 +448,7 @@ class StoreAdapter {
     } catch (e) {
       return Promise.reject(e)
     }
-    return isPending(r) ? r.then(parseKeys) : Promise.resolve(parseKeys(r))
+    return isPending(r) ? r : Promise.resolve(r)
   }
 
   close() {

@@ -357,17 +357,12 @@ impl<B: Backend> JsStore<B> {
                 ))
             }
         };
-        // One JSON text for the whole list: V8 parses it far faster than it takes one string
-        // per key through N-API.
         run(
             rt,
             &self.errors,
             "list",
             self.store.list(&prefix),
-            |rt, keys| {
-                rt.js
-                    .string(&serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
-            },
+            |rt, keys| key_array(rt.js, &keys),
         )
     }
 
@@ -445,8 +440,7 @@ impl<B: Backend> JsStore<B> {
             read_page(js, prefix, after, limit).map_err(|e| self.throw(js, &e))?;
         let page = self.store.list_page(&prefix, after, limit);
         run(rt, &self.errors, "keys", page, |rt, keys| {
-            rt.js
-                .string(&serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+            key_array(rt.js, &keys)
         })
     }
 
@@ -506,4 +500,12 @@ impl<B: Backend> JsStore<B> {
             rt.js.undefined()
         })
     }
+}
+
+/// `keys` as a JS array of strings. One string per key through N-API: a JSON text of the
+/// list would be one crossing, but `JSON.parse` interns every short string it makes, which for
+/// 10,000 keys cost V8 three times what making the strings here does.
+fn key_array(js: Js, keys: &[String]) -> Value {
+    let items: Vec<Value> = keys.iter().map(|k| js.string(k)).collect();
+    js.array(&items)
 }

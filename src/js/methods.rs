@@ -43,8 +43,8 @@ pub struct NativeStoreMethods {
     pub update: JsAny,
     #[napi(ts_type = "(key: string) => void | Promise<void>")]
     pub remove: JsAny,
-    /// The keys as one JSON text (an array of strings).
-    #[napi(ts_type = "(prefix?: string) => string | Promise<string>")]
+    /// The keys, sorted.
+    #[napi(ts_type = "(prefix?: string) => string[] | Promise<string[]>")]
     pub list: JsAny,
     #[napi(ts_type = "() => void | Promise<void>")]
     pub close: JsAny,
@@ -64,10 +64,10 @@ pub struct NativeStoreMethods {
         ts_type = "(keys: string[]) => void | Promise<void>"
     )]
     pub remove_many: JsAny,
-    /// One page of keys as one JSON text (an array of strings).
+    /// One page of keys, sorted.
     #[napi(
         js_name = "keysPage",
-        ts_type = "(prefix?: string, after?: string, limit?: number) => string | Promise<string>"
+        ts_type = "(prefix?: string, after?: string, limit?: number) => string[] | Promise<string[]>"
     )]
     pub keys_page: JsAny,
     /// One page of entries as one JSON text: `[[key, value], …]`.
