@@ -178,3 +178,11 @@ fn postgres() {
         check(open(), Some(open())).await
     });
 }
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql() {
+    crate::backends::mysql::with_test_table("contract", |open| async move {
+        check(open(), Some(open())).await
+    });
+}

@@ -5,6 +5,8 @@ mod contract_tests;
 pub mod file;
 pub mod lock_hash;
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process_lock;
