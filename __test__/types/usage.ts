@@ -4,6 +4,7 @@ import {
   MemoryStoreAdapter,
   FileStoreAdapter,
   SQLStoreAdapter,
+  MySQLStoreAdapter,
   PersistentStore,
   DatastoreAdapter,
   DatastoreError,
@@ -56,12 +57,16 @@ const timed = new MemoryStoreAdapter({ lockTimeout: 5000 })
 const timedFile = new FileStoreAdapter('./state.json', { lockTimeout: 5000, durability: 'fsync' })
 const timedSql = new SQLStoreAdapter('./state.db', 'kv', { lockTimeout: 0 })
 const pgOptions = new SQLStoreAdapter('postgres://app@db/app', 'kv', { poolSize: 4, busyPollMicros: 0 })
+const mysqlStore: DatastoreAdapter = new MySQLStoreAdapter('mysql://app@db/app', 'kv', {
+  poolSize: 4,
+  lockTimeout: 500,
+})
 const waitCodes: DatastoreErrorCode[] = [
   'ERR_DATASTORE_REENTRANT',
   'ERR_DATASTORE_LOCK_TIMEOUT',
   'ERR_DATASTORE_UPDATER_ABANDONED',
 ]
-void [timed, timedFile, timedSql, pgOptions, waitCodes]
+void [timed, timedFile, timedSql, pgOptions, mysqlStore, waitCodes]
 
 // Errors are a class of their own, and stores are AsyncDisposable (`await using`).
 async function disposing(): Promise<void> {

@@ -76,9 +76,7 @@ impl MySettings {
             Some(url) => OptsBuilder::from_opts(Opts::from_url(url).map_err(|e| {
                 DatastoreError::invalid_argument(format!("the MySQL URL is not valid: {e}"))
             })?),
-            None => OptsBuilder::default()
-                .ip_or_hostname("localhost")
-                .user(Some("root")),
+            None => OptsBuilder::default().ip_or_hostname("localhost"),
         };
         if let Some(h) = &self.host {
             b = b.ip_or_hostname(h.clone());
