@@ -2,15 +2,15 @@
 //! servers with `GET_LOCK` on a per-key name, statements run by mysql_async on the runtime
 //! thread.
 //!
-//! A held key takes a connection of the `keys` pool and the key's lock on it, reads and
-//! writes there (each write one autocommit statement, committed before the unlock), then
-//! unlocks. If the connection dies the server drops the lock and the holder's later
-//! statements fail: an interrupted update writes nothing. Reads without a lock use the
-//! `reads` pool, so updaters that read never wait for a connection held by another updater.
+//! A key free at once is locked on a shared connection (`shared`); one held by another session
+//! is waited for on a connection of the `waiters` pool, which then holds it alone. The holder
+//! reads and writes on the connection that holds its lock (each write one autocommit
+//! statement, committed before the unlock), then unlocks. If the connection dies the server
+//! drops the lock and the holder's later statements fail: an interrupted update writes
+//! nothing. Reads without a lock use the `reads` pool, so updaters that read never wait for a
+//! connection held by another updater.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,17 +23,15 @@ use super::config::MyConfig;
 use super::error::{is_connection_lost, my_error};
 use super::locked::{connection, lock_all, lock_name, Locked, Waits};
 use super::runtime::{detach, hop};
+use super::shared::{Reply, SlotLock, Slots};
 use super::sql::{prefix_pattern, Statements};
 use super::table::{ready, Place};
 use crate::backends::sql_identifier::TableName;
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
 
-/// A statement's reply on a borrowed connection.
-type Reply<'c, T> =
-    Pin<Box<dyn Future<Output = std::result::Result<T, mysql_async::Error>> + Send + 'c>>;
-
 struct Shared {
-    keys: Pool,
+    slots: Slots,
+    waiters: Pool,
     reads: Pool,
     database: String,
     table: String,
@@ -55,7 +53,7 @@ impl Shared {
                     quoted: &self.quoted,
                     display: &self.display,
                 };
-                ready(&mut conn, &self.keys, &place).await.map(Arc::new)
+                ready(&mut conn, &self.waiters, &place).await.map(Arc::new)
             })
             .await
             .cloned()
@@ -69,6 +67,24 @@ impl Shared {
 
     fn name(&self, key: &str) -> String {
         lock_name(&self.database, &self.table, key)
+    }
+
+    /// Takes `key`'s lock: on a shared connection when it is free, else waiting on one of
+    /// its own until `deadline`.
+    async fn hold(&self, s: &Statements, key: &str, deadline: Option<Instant>) -> Result<Hold> {
+        let name = self.name(key);
+        if let Some(l) = self.slots.try_lock(&name, deadline, &self.display).await? {
+            return Ok(Hold::Shared(l));
+        }
+        let waits = self.waits(s);
+        let locked = lock_all(&self.waiters, vec![name], deadline, waits, &self.display).await?;
+        Ok(Hold::Own(locked))
+    }
+
+    async fn disconnect(&self) {
+        let _ = self.slots.pool().clone().disconnect().await;
+        let _ = self.waiters.clone().disconnect().await;
+        let _ = self.reads.clone().disconnect().await;
     }
 
     /// Runs `f` on a connection of the `reads` pool, once more on a fresh one when the
@@ -105,7 +121,8 @@ impl MyBackend {
         };
         MyBackend {
             shared: Arc::new(Shared {
-                keys: Pool::new(config.opts.clone()),
+                slots: Slots::new(Pool::new(config.opts.clone()), config.pool_size),
+                waiters: Pool::new(config.opts.clone()),
                 reads: Pool::new(config.opts),
                 database,
                 table: table.table.clone(),
@@ -120,17 +137,45 @@ impl MyBackend {
 impl Drop for MyBackend {
     fn drop(&mut self) {
         let shared = self.shared.clone();
-        detach(async move {
-            let _ = shared.keys.clone().disconnect().await;
-            let _ = shared.reads.clone().disconnect().await;
-        });
+        detach(async move { shared.disconnect().await });
     }
 }
 
-/// A key of one operation; its lock is held through `locked`'s connection once taken.
+/// A key's lock, on the connection that holds it.
+enum Hold {
+    Shared(SlotLock),
+    Own(Locked),
+}
+
+impl Hold {
+    /// Runs `f` on the connection that holds the lock.
+    async fn run<T>(
+        &mut self,
+        f: impl for<'c> FnOnce(&'c mut Conn) -> Reply<'c, T>,
+    ) -> std::result::Result<T, mysql_async::Error> {
+        match self {
+            Hold::Shared(l) => l.run(f).await,
+            Hold::Own(l) => match l.conn() {
+                Ok(c) => f(c).await,
+                Err(_) => Err(mysql_async::Error::Driver(
+                    mysql_async::DriverError::ConnectionClosed,
+                )),
+            },
+        }
+    }
+
+    async fn unlock(self) {
+        match self {
+            Hold::Shared(l) => l.unlock().await,
+            Hold::Own(l) => l.unlock().await,
+        }
+    }
+}
+
+/// A key of one operation; its lock is held through `locked` once taken.
 pub struct MyHeld {
     shared: Arc<Shared>,
-    locked: Option<Locked>,
+    locked: Option<Hold>,
     deadline: Option<Instant>,
 }
 
@@ -146,34 +191,40 @@ fn exact(rows: Vec<(Vec<u8>, Option<String>)>, key: &str) -> Option<String> {
         .and_then(|(_, v)| v)
 }
 
-async fn read_on(
-    conn: &mut Conn,
-    s: &Statements,
-    key: &str,
-    table: &str,
-) -> Result<Option<String>> {
-    let rows: Vec<(Vec<u8>, Option<String>)> = conn
-        .exec(s.get.as_str(), (key,))
+async fn read_on(h: &mut Hold, s: &Statements, key: &str, table: &str) -> Result<Option<String>> {
+    let (sql, k) = (s.get.clone(), key.to_owned());
+    let rows: Vec<(Vec<u8>, Option<String>)> = h
+        .run(|c| Box::pin(async move { c.exec(sql, (k,)).await }))
         .await
         .map_err(|e| my_error(table, None, &e))?;
     Ok(exact(rows, key))
 }
 
 async fn write_on(
-    conn: &mut Conn,
+    h: &mut Hold,
     s: &Statements,
     key: &str,
     change: &Change,
     table: &str,
 ) -> Result<()> {
+    let k = key.to_owned();
     let done = match change {
         Change::Keep => Ok(()),
-        Change::Put(json) => conn.exec_drop(s.put.as_str(), (key, json)).await,
-        Change::PutFor(json, ttl) => {
-            conn.exec_drop(s.put_for.as_str(), (key, json, ttl_ms(*ttl)))
+        Change::Put(json) => {
+            let (sql, v) = (s.put.clone(), json.clone());
+            h.run(|c| Box::pin(async move { c.exec_drop(sql, (k, v)).await }))
                 .await
         }
-        Change::Delete => conn.exec_drop(s.delete.as_str(), (key,)).await,
+        Change::PutFor(json, ttl) => {
+            let (sql, v, t) = (s.put_for.clone(), json.clone(), ttl_ms(*ttl));
+            h.run(|c| Box::pin(async move { c.exec_drop(sql, (k, v, t)).await }))
+                .await
+        }
+        Change::Delete => {
+            let sql = s.delete.clone();
+            h.run(|c| Box::pin(async move { c.exec_drop(sql, (k,)).await }))
+                .await
+        }
     };
     done.map_err(|e| my_error(table, Some(key), &e))
 }
@@ -405,7 +456,7 @@ impl Backend for MyBackend {
             let stmts = shared.stmts().await?;
             let waits = shared.waits(&stmts);
             let mut locked =
-                lock_all(&shared.keys, names, deadline, waits, &shared.display).await?;
+                lock_all(&shared.waiters, names, deadline, waits, &shared.display).await?;
             let written = write_many_on(locked.conn()?, &stmts, &writes, &shared.display).await;
             locked.unlock().await;
             drop(already);
@@ -436,8 +487,7 @@ impl Backend for MyBackend {
     async fn close(&self) -> Result<()> {
         let shared = self.shared.clone();
         hop(async move {
-            let _ = shared.keys.clone().disconnect().await;
-            let _ = shared.reads.clone().disconnect().await;
+            shared.disconnect().await;
             Ok(())
         })
         .await
@@ -454,13 +504,9 @@ impl HeldKey for MyHeld {
             let stmts = shared.stmts().await?;
             let mut locked = match locked {
                 Some(l) => l,
-                None => {
-                    let waits = shared.waits(&stmts);
-                    let name = shared.name(&key);
-                    lock_all(&shared.keys, vec![name], deadline, waits, &shared.display).await?
-                }
+                None => shared.hold(&stmts, &key, deadline).await?,
             };
-            let value = read_on(locked.conn()?, &stmts, &key, &shared.display).await?;
+            let value = read_on(&mut locked, &stmts, &key, &shared.display).await?;
             Ok((locked, value))
         })
         .await?;
@@ -483,14 +529,9 @@ impl HeldKey for MyHeld {
                 let stmts = shared.stmts().await?;
                 let mut locked = match locked {
                     Some(l) => l,
-                    None => {
-                        let waits = shared.waits(&stmts);
-                        let name = shared.name(&key);
-                        lock_all(&shared.keys, vec![name], deadline, waits, &shared.display).await?
-                    }
+                    None => shared.hold(&stmts, &key, deadline).await?,
                 };
-                let written =
-                    write_on(locked.conn()?, &stmts, &key, &change, &shared.display).await;
+                let written = write_on(&mut locked, &stmts, &key, &change, &shared.display).await;
                 Ok::<_, DatastoreError>((written, locked))
             };
             match run.await {

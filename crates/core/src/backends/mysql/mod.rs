@@ -7,6 +7,7 @@ pub mod config;
 mod error;
 mod locked;
 mod runtime;
+mod shared;
 mod sql;
 mod table;
 
