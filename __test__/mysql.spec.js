@@ -279,14 +279,31 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
       await store.close()
     })
 
-    test('tables we create hold keys of 2,048 bytes and large values', async () => {
-      const store = fresh()
-      const key = 'é'.repeat(1024)
-      const big = 'v'.repeat(8 << 20)
-      await store.set(key, big)
-      expect((await store.get(key)).length).toBe(big.length)
-      expect(await store.list()).toEqual([key])
-      await store.close()
-    })
+    test('tables we create hold keys of 2,048 bytes and values of 64 MiB', async () => {
+      // A value travels in one packet: the server's max_allowed_packet (16 MiB by default on
+      // MariaDB) must be raised for 64 MiB. Over the limit, a write rejects with the fix.
+      const small = fresh()
+      const [{ limit }] = await sql('SELECT @@max_allowed_packet AS limit')
+      const over = 'o'.repeat(Number(limit))
+      const e = await expectCode(small.set('over', over), 'ERR_DATASTORE_INVALID_VALUE')
+      expect(e.message).toMatch(/max_allowed_packet/)
+      await expectCode(small.setMany([['over', over]]), 'ERR_DATASTORE_INVALID_VALUE')
+      expect(await small.get('over')).toBeUndefined()
+      await small.close()
+
+      const wanted = 80 << 20
+      if (Number(limit) < wanted) await sql(`SET GLOBAL max_allowed_packet = ${wanted}`)
+      try {
+        const store = fresh() // new connections see the new limit
+        const key = 'é'.repeat(1024)
+        const big = 'v'.repeat(64 << 20)
+        await store.set(key, big)
+        expect((await store.get(key)).length).toBe(big.length)
+        expect(await store.list()).toEqual([key])
+        await store.close()
+      } finally {
+        if (Number(limit) < wanted) await sql(`SET GLOBAL max_allowed_packet = ${Number(limit)}`)
+      }
+    }, 120000)
   })
 })

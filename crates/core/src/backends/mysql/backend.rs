@@ -207,6 +207,9 @@ async fn write_on(
     change: &Change,
     table: &str,
 ) -> Result<()> {
+    if let Change::Put(json) | Change::PutFor(json, _) = change {
+        s.check_size(key, json)?;
+    }
     let k = key.to_owned();
     let done = match change {
         Change::Keep => Ok(()),
@@ -241,6 +244,12 @@ async fn write_many_on(
     table: &str,
 ) -> Result<()> {
     let err = |key: Option<&str>, e: &mysql_async::Error| my_error(table, key, e);
+    for (key, change) in changes {
+        if let Change::Put(json) | Change::PutFor(json, _) = change {
+            s.check_size(key, json)?;
+        }
+    }
+    let limit = s.chunk_bytes(CHUNK_BYTES);
     conn.query_drop("START TRANSACTION")
         .await
         .map_err(|e| err(None, &e))?;
@@ -249,19 +258,23 @@ async fn write_many_on(
         for ttl in [false, true] {
             let mut rows: Vec<(&String, &String, Option<i64>)> = Vec::new();
             let mut bytes = 0;
-            let mut pending = changes.iter().peekable();
-            while let Some((key, change)) = pending.next() {
-                match (change, ttl) {
-                    (Change::Put(json), false) => rows.push((key, json, None)),
-                    (Change::PutFor(json, t), true) => rows.push((key, json, Some(ttl_ms(*t)))),
-                    (Change::Delete, false) => deletes.push(key.clone()),
+            for (key, change) in changes {
+                let row = match (change, ttl) {
+                    (Change::Put(json), false) => (key, json, None),
+                    (Change::PutFor(json, t), true) => (key, json, Some(ttl_ms(*t))),
+                    (Change::Delete, false) => {
+                        deletes.push(key.clone());
+                        continue;
+                    }
                     _ => continue,
-                }
-                bytes += key.len() + rows.last().map_or(0, |r| r.1.len());
-                if rows.len() >= CHUNK_ROWS || bytes >= CHUNK_BYTES || pending.peek().is_none() {
+                };
+                let size = key.len() + row.1.len();
+                if rows.len() >= CHUNK_ROWS || bytes + size > limit {
                     flush(conn, s, &mut rows, ttl).await?;
                     bytes = 0;
                 }
+                rows.push(row);
+                bytes += size;
             }
             flush(conn, s, &mut rows, ttl).await?;
         }

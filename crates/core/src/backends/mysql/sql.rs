@@ -11,12 +11,17 @@ pub fn live() -> String {
     format!("(expires_at IS NULL OR expires_at > {NOW_MS})")
 }
 
+/// Bytes of a statement besides its key and value.
+const PACKET_SLACK: usize = 1024;
+
 /// What the server is, for the statements that differ between MySQL and MariaDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Server {
     pub mariadb: bool,
     /// MySQL 8.0.19 or later: `INSERT … AS new` instead of the deprecated `VALUES()`.
     pub row_alias: bool,
+    /// `@@max_allowed_packet`: a statement longer than this ends the session.
+    pub max_packet: usize,
 }
 
 impl Server {
@@ -36,6 +41,7 @@ impl Server {
         Server {
             mariadb,
             row_alias: !mariadb && v >= (8, 0, 19),
+            max_packet: usize::MAX,
         }
     }
 }
@@ -121,6 +127,30 @@ impl Statements {
                  ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)"
             )
         }
+    }
+
+    /// Refuses a write of `key` whose statement would not fit the server's packet limit (the
+    /// server would end the session): the caller's error, with the fix.
+    pub fn check_size(&self, key: &str, value: &str) -> crate::core::Result<()> {
+        if key.len() + value.len() + PACKET_SLACK <= self.server.max_packet {
+            return Ok(());
+        }
+        Err(crate::core::DatastoreError::invalid_value(
+            key,
+            format!(
+                "MySQL table {}: the value ({} bytes) is larger than the server's \
+                 max_allowed_packet ({} bytes); nothing was written. Raise it: SET GLOBAL \
+                 max_allowed_packet = 268435456 (and in the server's configuration)",
+                self.table,
+                value.len(),
+                self.server.max_packet
+            ),
+        ))
+    }
+
+    /// The most bytes of keys and values one multi-row statement carries.
+    pub fn chunk_bytes(&self, wanted: usize) -> usize {
+        wanted.min(self.server.max_packet / 2)
     }
 
     /// Whether the server is MariaDB (fractions of a second in lock waits).

@@ -59,11 +59,13 @@ fn is_retryable(e: &mysql_async::Error) -> bool {
 
 /// Readies the table on `conn`; returns its statements.
 pub async fn ready(conn: &mut Conn, pool: &mysql_async::Pool, p: &Place<'_>) -> Result<Statements> {
-    let version: Option<String> = conn
-        .query_first("SELECT VERSION()")
+    let about: Option<(String, u64)> = conn
+        .query_first("SELECT VERSION(), @@max_allowed_packet")
         .await
         .map_err(|e| my_error(p.display, None, &e))?;
-    let server = Server::from_version(version.as_deref().unwrap_or_default());
+    let (version, max_packet) = about.unwrap_or_default();
+    let mut server = Server::from_version(&version);
+    server.max_packet = usize::try_from(max_packet).unwrap_or(usize::MAX);
     let mut cols = columns(conn, p).await?;
     let mut attempt = 0;
     while cols.is_empty() {
