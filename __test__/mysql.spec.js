@@ -283,7 +283,7 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
       // A value travels in one packet: the server's max_allowed_packet (16 MiB by default on
       // MariaDB) must be raised for 64 MiB. Over the limit, a write rejects with the fix.
       const small = fresh()
-      const [{ limit }] = await sql('SELECT @@max_allowed_packet AS limit')
+      const [{ packet: limit }] = await sql('SELECT @@max_allowed_packet AS packet')
       const over = 'o'.repeat(Number(limit))
       const e = await expectCode(small.set('over', over), 'ERR_DATASTORE_INVALID_VALUE')
       expect(e.message).toMatch(/max_allowed_packet/)
