@@ -46,7 +46,8 @@ impl Shared {
     async fn stmts(&self) -> Result<Arc<Statements>> {
         self.stmts
             .get_or_try_init(|| async {
-                let mut conn = connection(&self.reads, None, &self.display).await?;
+                // On a connection of the shared slots' pool, which the first key lock reuses.
+                let mut conn = connection(self.slots.pool(), None, &self.display).await?;
                 let place = Place {
                     database: &self.database,
                     table: &self.table,
@@ -79,6 +80,42 @@ impl Shared {
         let waits = self.waits(s);
         let locked = lock_all(&self.waiters, vec![name], deadline, waits, &self.display).await?;
         Ok(Hold::Own(locked))
+    }
+
+    /// A put of a small value in one statement that takes the key's lock when it is free
+    /// (`Statements::put_if_free`): `Some` when written, the lock still to release; `None`
+    /// when the key is held elsewhere (or the change is not such a put): nothing written.
+    async fn put_if_free(
+        &self,
+        s: &Statements,
+        key: &str,
+        change: &Change,
+        deadline: Option<Instant>,
+    ) -> Result<Option<SlotLock>> {
+        let (json, ttl) = match change {
+            Change::Put(json) => (json, None),
+            Change::PutFor(json, ttl) => (json, Some(ttl_ms(*ttl))),
+            _ => return Ok(None),
+        };
+        if json.len() > FAST_PUT_BYTES {
+            return Ok(None);
+        }
+        let name = self.name(key);
+        let sql = s.put_if_free(ttl.is_some());
+        let mut params = vec![Value::from(key), Value::from(json.as_str())];
+        if let Some(ms) = ttl {
+            params.push(Value::from(ms));
+        }
+        params.push(Value::from(name.as_str()));
+        self.slots
+            .try_with(&name, deadline, |c| {
+                Box::pin(async move {
+                    c.exec_drop(sql, params).await?;
+                    Ok(c.affected_rows() > 0)
+                })
+            })
+            .await
+            .map_err(|e| my_error(&self.display, Some(key), &e))
     }
 
     async fn disconnect(&self) {
@@ -231,6 +268,10 @@ async fn write_on(
     };
     done.map_err(|e| my_error(table, Some(key), &e))
 }
+
+/// Values up to this size are put in one statement when the key is free (larger ones would
+/// travel through the server's derived table).
+const FAST_PUT_BYTES: usize = 64 << 10;
 
 /// Rows per multi-row statement, and their bytes at most (within the default packet).
 const CHUNK_ROWS: usize = 500;
@@ -542,7 +583,10 @@ impl HeldKey for MyHeld {
                 let stmts = shared.stmts().await?;
                 let mut locked = match locked {
                     Some(l) => l,
-                    None => shared.hold(&stmts, &key, deadline).await?,
+                    None => match shared.put_if_free(&stmts, &key, &change, deadline).await? {
+                        Some(l) => return Ok((Ok(()), Hold::Shared(l))),
+                        None => shared.hold(&stmts, &key, deadline).await?,
+                    },
                 };
                 let written = write_on(&mut locked, &stmts, &key, &change, &shared.display).await;
                 Ok::<_, DatastoreError>((written, locked))

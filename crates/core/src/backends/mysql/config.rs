@@ -109,6 +109,7 @@ impl MySettings {
         let b = b
             .db_name(Some(database.clone()))
             .init(vec![SESSION_SETUP])
+            .client_found_rows(true)
             .stmt_cache_size(64)
             .pool_opts(pool_opts(pool_size));
         Ok(MyConfig {

@@ -43,6 +43,11 @@ pub fn is_connection_lost(e: &Error) -> bool {
 
 /// `e` as a datastore error; `key` is the key being written, if any.
 pub fn my_error(table: &str, key: Option<&str>, e: &Error) -> DatastoreError {
+    if let Error::Other(o) = e {
+        if o.is::<super::shared::TimedOut>() {
+            return super::locked::timed_out();
+        }
+    }
     if let Error::Server(s) = e {
         let column = s.message.split('\'').nth(1).unwrap_or_default().to_owned();
         match (s.code, column.as_str(), key) {

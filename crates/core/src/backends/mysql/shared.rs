@@ -20,7 +20,6 @@ use mysql_async::{Conn, DriverError, Pool};
 use tokio::sync::Mutex;
 
 use super::error::{is_connection_lost, my_error};
-use super::locked::connection;
 use super::runtime::detach;
 use crate::core::Result;
 
@@ -53,7 +52,7 @@ impl State {
 
 #[derive(Default)]
 struct Slot {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 /// The shared connections of one store.
@@ -80,6 +79,32 @@ impl Slots {
         &self.pool
     }
 
+    /// A slot to run on: one with an open connection and no statement in flight, else one
+    /// with no statement in flight (it opens a connection), else the next in turn. So few
+    /// connections are opened while few statements run at once.
+    async fn pick(&self) -> (Arc<Slot>, tokio::sync::OwnedMutexGuard<State>) {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut idle = None;
+        for j in 0..n {
+            let slot = &self.slots[(start + j) % n];
+            if let Ok(guard) = slot.state.clone().try_lock_owned() {
+                if guard.conn.is_some() {
+                    return (slot.clone(), guard);
+                }
+                if idle.is_none() {
+                    idle = Some((slot.clone(), guard));
+                }
+            }
+        }
+        if let Some(found) = idle {
+            return found;
+        }
+        let slot = self.slots[start].clone();
+        let guard = slot.state.clone().lock_owned().await;
+        (slot, guard)
+    }
+
     /// Takes lock `name` on a shared connection if it is free right now; `None` when another
     /// session holds it.
     pub async fn try_lock(
@@ -88,21 +113,46 @@ impl Slots {
         deadline: Option<Instant>,
         table: &str,
     ) -> Result<Option<SlotLock>> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let slot = self.slots[i].clone();
-        let mut st = slot.state.lock().await;
+        let n = name.to_owned();
+        self.try_with(name, deadline, |c| {
+            Box::pin(async move {
+                let got: Option<Option<i64>> = c.exec_first("SELECT GET_LOCK(?, 0)", (n,)).await?;
+                Ok(got.flatten() == Some(1))
+            })
+        })
+        .await
+        .map_err(|e| my_error(table, None, &e))
+    }
+
+    /// Runs `f`, a statement that takes lock `name` if it is free (and says whether it did),
+    /// on a shared connection. `None` when another session holds the lock. If `f` fails, the
+    /// lock is released (it may have been taken before the failure).
+    pub async fn try_with(
+        &self,
+        name: &str,
+        deadline: Option<Instant>,
+        f: impl for<'c> FnOnce(&'c mut Conn) -> Reply<'c, bool>,
+    ) -> std::result::Result<Option<SlotLock>, mysql_async::Error> {
+        let (slot, mut st) = self.pick().await;
         if st.conn.is_none() {
-            st.conn = Some(connection(&self.pool, deadline, table).await?);
+            let get = self.pool.get_conn();
+            let conn = match deadline {
+                Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), get)
+                    .await
+                    .map_err(|_| timed_out_error())?,
+                None => get.await,
+            }?;
+            st.conn = Some(conn);
             st.generation += 1;
         }
         st.holders += 1;
         let generation = st.generation;
-        let got: std::result::Result<Option<Option<i64>>, _> = match st.conn.as_mut() {
-            Some(c) => c.exec_first("SELECT GET_LOCK(?, 0)", (name,)).await,
+        let got = match st.conn.as_mut() {
+            Some(c) => f(c).await,
             None => Err(closed()),
         };
         match got {
-            Ok(v) if v.flatten() == Some(1) => {
+            Ok(true) => {
                 drop(st);
                 Ok(Some(SlotLock {
                     slot: Some(slot),
@@ -110,20 +160,45 @@ impl Slots {
                     name: name.to_owned(),
                 }))
             }
-            Ok(_) => {
+            Ok(false) => {
                 st.leave();
                 Ok(None)
             }
             Err(e) => {
                 if is_connection_lost(&e) {
                     st.lost();
+                } else if let Some(c) = st.conn.as_mut() {
+                    if c.exec_drop("DO RELEASE_LOCK(?)", (name,)).await.is_err() {
+                        // Closing the session frees its locks on the server.
+                        if let Some(c) = st.conn.take() {
+                            let _ = c.disconnect().await;
+                        }
+                        st.generation += 1;
+                    }
                 }
                 st.leave();
-                Err(my_error(table, None, &e))
+                Err(e)
             }
         }
     }
 }
+
+/// The driver's error for a connection not had by the deadline (see `timed_out`).
+fn timed_out_error() -> mysql_async::Error {
+    mysql_async::Error::Other(Box::new(TimedOut))
+}
+
+/// No connection was free by the operation's deadline.
+#[derive(Debug)]
+pub struct TimedOut;
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no connection was free by the lock timeout")
+    }
+}
+
+impl std::error::Error for TimedOut {}
 
 /// A key's lock held on a shared connection; unlocked when dropped.
 pub struct SlotLock {

@@ -107,6 +107,27 @@ impl Statements {
         }
     }
 
+    /// The upsert of one row when the key's lock is free, taking it (it stays held: release it
+    /// after): `?` id, `?` value, [`?` milliseconds to live,] `?` lock name. Affects no row
+    /// when another session holds the lock (counted with `CLIENT_FOUND_ROWS`, so an unchanged
+    /// row counts too). One statement for MySQL and MariaDB: the derived table's columns are
+    /// named in the update, where MySQL 8 deprecates `VALUES()`.
+    pub fn put_if_free(&self, ttl: bool) -> String {
+        let expires = if ttl {
+            format!("{NOW_MS} + ?")
+        } else {
+            "NULL".to_owned()
+        };
+        format!(
+            "INSERT INTO {} (id, value, expires_at) \
+             SELECT new.id, new.value, new.expires_at \
+             FROM (SELECT ? AS id, ? AS value, {expires} AS expires_at) AS new \
+             WHERE GET_LOCK(?, 0) = 1 \
+             ON DUPLICATE KEY UPDATE value = new.value, expires_at = new.expires_at",
+            self.table
+        )
+    }
+
     /// An upsert of `rows` rows, each `(?, ?)` or, with `ttl`, `(?, ?, ?)` (milliseconds).
     pub fn upsert(&self, rows: usize, ttl: bool) -> String {
         let row = if ttl {
