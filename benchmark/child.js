@@ -1,11 +1,11 @@
 'use strict'
 // One of the processes of the multiProcess workload: opens the subject on the shared context
 // and runs N concurrent +1 updates of 'counter'.
-const { subjects, checkPostgres } = require('./subjects')
+const { subjects, checkServers } = require('./subjects')
 
 async function main() {
   const [name, dir, table, n] = process.argv.slice(2)
-  await checkPostgres()
+  await checkServers()
   const store = await subjects[name].open({ dir, name: table, child: true })
   await Promise.all(
     Array.from({ length: Number(n) }, () =>

@@ -8,7 +8,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { workloads } = require('./workloads')
-const { subjects, checkPostgres, makeContext } = require('./subjects')
+const { subjects, checkServers, makeContext } = require('./subjects')
 const { renderMarkdown, renderSvg } = require('./report')
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
@@ -82,6 +82,20 @@ const plans = [
       { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 5 }, prefill: 10000 },
     ],
   },
+  {
+    id: 'mysql',
+    title: 'MySQLStoreAdapter on MariaDB',
+    ours: 'mysql',
+    peers: ['reshuffle-mysql', 'keyv-mysql'],
+    rows: [
+      ...seq(2000),
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 5 }, prefill: 10000 },
+    ],
+  },
 ]
 
 const median = (xs) => {
@@ -120,7 +134,7 @@ async function measure(subjectName, row, newContext) {
 }
 
 async function main() {
-  await checkPostgres()
+  await checkServers()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rd-bench-'))
   const newContext = makeContext(dir)
   const header = {
@@ -227,7 +241,17 @@ function peerVersions() {
     }
   }
   return Object.fromEntries(
-    ['reshuffle', 'better-sqlite3', 'lmdb', 'keyv', '@keyv/sqlite', '@keyv/postgres', 'pg'].map((n) => [n, v(n)]),
+    [
+      'reshuffle',
+      'better-sqlite3',
+      'lmdb',
+      'keyv',
+      '@keyv/sqlite',
+      '@keyv/postgres',
+      '@keyv/mysql',
+      'pg',
+      'mysql2',
+    ].map((n) => [n, v(n)]),
   )
 }
 
