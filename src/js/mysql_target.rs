@@ -8,6 +8,9 @@ use super::raw::{Js, Kind, Value};
 use crate::backends::mysql::{MySettings, MyTls};
 use crate::core::DatastoreError;
 
+/// The most certificates an `ssl.ca` array may hold.
+const MAX_CA_ITEMS: usize = 1000;
+
 /// The largest `poolSize` (and `connectionLimit` taken from a pool).
 pub const MAX_POOL_SIZE: usize = 1000;
 
@@ -78,6 +81,27 @@ fn ssl_setting(js: Js, v: Value) -> Result<Option<MyTls>, DatastoreError> {
             let ca_pem = match js.kind(ca) {
                 Kind::Undefined | Kind::Null => None,
                 Kind::String => js.to_string(ca),
+                // mysql2's SSL profiles ('Amazon RDS') give an array of PEM certificates.
+                Kind::Object if js.is_array(ca) => {
+                    let items = js
+                        .array_items(ca, MAX_CA_ITEMS)
+                        .ok_or_else(|| invalid("ssl.ca holds too many certificates"))?;
+                    let mut all = String::new();
+                    for item in items {
+                        let pem = js
+                            .to_string(item)
+                            .or_else(|| {
+                                js.buffer_bytes(item)
+                                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            })
+                            .ok_or_else(|| {
+                                invalid("ssl.ca items must be PEM strings or Buffers")
+                            })?;
+                        all.push_str(&pem);
+                        all.push('\n');
+                    }
+                    Some(all)
+                }
                 Kind::Object => Some(
                     js.buffer_bytes(ca)
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
