@@ -111,11 +111,43 @@ impl Shared {
             .try_with(&name, deadline, |c| {
                 Box::pin(async move {
                     c.exec_drop(sql, params).await?;
-                    Ok(c.affected_rows() > 0)
+                    Ok((c.affected_rows() > 0, ()))
                 })
             })
             .await
+            .map(|got| got.map(|(l, ())| l))
             .map_err(|e| my_error(&self.display, Some(key), &e))
+    }
+
+    /// Takes `key`'s lock and reads its value under it: in one round trip when the key is
+    /// free (`Statements::lock_and_get`, two statements run in order), else by waiting.
+    async fn hold_and_read(
+        &self,
+        s: &Statements,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<(Hold, Option<String>)> {
+        let name = self.name(key);
+        let sql = s.lock_and_get(&name, key);
+        let got = self
+            .slots
+            .try_with(&name, deadline, |c| {
+                Box::pin(async move {
+                    let mut r = c.query_iter(sql).await?;
+                    let locked: Vec<Option<i64>> = r.collect().await?;
+                    let rows: Vec<RawRow> = r.collect().await?;
+                    r.drop_result().await?;
+                    Ok((locked.first().copied().flatten() == Some(1), rows))
+                })
+            })
+            .await
+            .map_err(|e| my_error(&self.display, None, &e))?;
+        if let Some((lock, rows)) = got {
+            return Ok((Hold::Shared(lock), exact(rows, key, &self.display)?));
+        }
+        let mut hold = self.hold(s, key, deadline).await?;
+        let value = read_on(&mut hold, s, key, &self.display).await?;
+        Ok((hold, value))
     }
 
     async fn disconnect(&self) {
@@ -221,20 +253,38 @@ fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
+/// A row as read: the id's and the value's bytes (read as bytes, so that no conversion in
+/// the driver can fail; the server sends text columns in the session's utf8mb4).
+pub type RawRow = (Vec<u8>, Option<Vec<u8>>);
+
+/// A value's text.
+fn text(value: Vec<u8>, table: &str) -> Result<String> {
+    String::from_utf8(value).map_err(|_| {
+        DatastoreError::backend(format!(
+            "MySQL table {table}: a value is not UTF-8 text (is the value column binary?)"
+        ))
+    })
+}
+
 /// The value of the row of exactly `key` among `rows` (a collation may match others).
-fn exact(rows: Vec<(Vec<u8>, Option<String>)>, key: &str) -> Option<String> {
-    rows.into_iter()
+fn exact(rows: Vec<RawRow>, key: &str, table: &str) -> Result<Option<String>> {
+    match rows
+        .into_iter()
         .find(|(id, _)| id == key.as_bytes())
         .and_then(|(_, v)| v)
+    {
+        Some(v) => text(v, table).map(Some),
+        None => Ok(None),
+    }
 }
 
 async fn read_on(h: &mut Hold, s: &Statements, key: &str, table: &str) -> Result<Option<String>> {
     let (sql, k) = (s.get.clone(), key.to_owned());
-    let rows: Vec<(Vec<u8>, Option<String>)> = h
+    let rows: Vec<RawRow> = h
         .run(|c| Box::pin(async move { c.exec(sql, (k,)).await }))
         .await
         .map_err(|e| my_error(table, None, &e))?;
-    Ok(exact(rows, key))
+    exact(rows, key, table)
 }
 
 async fn write_on(
@@ -377,13 +427,13 @@ impl Backend for MyBackend {
         let shared = self.shared.clone();
         let key = key.to_owned();
         hop(async move {
-            let rows = shared
+            let rows: Vec<RawRow> = shared
                 .read(|c, s| {
                     let k = key.clone();
                     Box::pin(async move { c.exec(s.get.as_str(), (k,)).await })
                 })
                 .await?;
-            Ok(exact(rows, &key))
+            exact(rows, &key, &shared.display)
         })
         .await
     }
@@ -424,9 +474,9 @@ impl Backend for MyBackend {
                     .await
                     .map_err(fail)?;
             }
-            let mut rows: Vec<(Vec<u8>, Option<String>)> = Vec::new();
+            let mut rows: Vec<RawRow> = Vec::new();
             for chunk in &chunks {
-                let got: Vec<(Vec<u8>, Option<String>)> = conn
+                let got: Vec<RawRow> = conn
                     .exec(stmts.get_many(chunk.len()), chunk.to_vec())
                     .await
                     .map_err(fail)?;
@@ -438,11 +488,13 @@ impl Backend for MyBackend {
             Ok(rows)
         })
         .await?;
-        let found: HashMap<Vec<u8>, Option<String>> = rows.into_iter().collect();
-        Ok(keys
-            .iter()
-            .map(|k| found.get(k.as_bytes()).cloned().flatten())
-            .collect())
+        let found: HashMap<Vec<u8>, Option<Vec<u8>>> = rows.into_iter().collect();
+        keys.iter()
+            .map(|k| match found.get(k.as_bytes()).cloned().flatten() {
+                Some(v) => text(v, &self.shared.display).map(Some),
+                None => Ok(None),
+            })
+            .collect()
     }
 
     async fn list_page(
@@ -467,7 +519,7 @@ impl Backend for MyBackend {
         let after = after.map(str::to_owned);
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
         hop(async move {
-            let rows: Vec<(Vec<u8>, Option<String>)> = shared
+            let rows: Vec<RawRow> = shared
                 .read(|c, s| {
                     let (p, a) = (pattern.clone(), after.clone());
                     Box::pin(async move {
@@ -478,11 +530,16 @@ impl Backend for MyBackend {
                     })
                 })
                 .await?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|(id, v)| Some((String::from_utf8(id).ok()?, v?)))
-                .filter(|(id, _)| id.starts_with(&prefix))
-                .collect())
+            let mut entries = Vec::with_capacity(rows.len());
+            for (id, v) in rows {
+                let (Ok(id), Some(v)) = (String::from_utf8(id), v) else {
+                    continue;
+                };
+                if id.starts_with(&prefix) {
+                    entries.push((id, text(v, &shared.display)?));
+                }
+            }
+            Ok(entries)
         })
         .await
     }
@@ -556,12 +613,13 @@ impl HeldKey for MyHeld {
         let deadline = self.deadline;
         let (locked, value) = hop(async move {
             let stmts = shared.stmts().await?;
-            let mut locked = match locked {
-                Some(l) => l,
-                None => shared.hold(&stmts, &key, deadline).await?,
-            };
-            let value = read_on(&mut locked, &stmts, &key, &shared.display).await?;
-            Ok((locked, value))
+            match locked {
+                Some(mut l) => {
+                    let value = read_on(&mut l, &stmts, &key, &shared.display).await?;
+                    Ok((l, value))
+                }
+                None => shared.hold_and_read(&stmts, &key, deadline).await,
+            }
         })
         .await?;
         self.locked = Some(locked);

@@ -114,25 +114,28 @@ impl Slots {
         table: &str,
     ) -> Result<Option<SlotLock>> {
         let n = name.to_owned();
-        self.try_with(name, deadline, |c| {
-            Box::pin(async move {
-                let got: Option<Option<i64>> = c.exec_first("SELECT GET_LOCK(?, 0)", (n,)).await?;
-                Ok(got.flatten() == Some(1))
+        let got = self
+            .try_with(name, deadline, |c| {
+                Box::pin(async move {
+                    let got: Option<Option<i64>> =
+                        c.exec_first("SELECT GET_LOCK(?, 0)", (n,)).await?;
+                    Ok((got.flatten() == Some(1), ()))
+                })
             })
-        })
-        .await
-        .map_err(|e| my_error(table, None, &e))
+            .await
+            .map_err(|e| my_error(table, None, &e))?;
+        Ok(got.map(|(l, ())| l))
     }
 
     /// Runs `f`, a statement that takes lock `name` if it is free (and says whether it did),
     /// on a shared connection. `None` when another session holds the lock. If `f` fails, the
     /// lock is released (it may have been taken before the failure).
-    pub async fn try_with(
+    pub async fn try_with<T>(
         &self,
         name: &str,
         deadline: Option<Instant>,
-        f: impl for<'c> FnOnce(&'c mut Conn) -> Reply<'c, bool>,
-    ) -> std::result::Result<Option<SlotLock>, mysql_async::Error> {
+        f: impl for<'c> FnOnce(&'c mut Conn) -> Reply<'c, (bool, T)>,
+    ) -> std::result::Result<Option<(SlotLock, T)>, mysql_async::Error> {
         let (slot, mut st) = self.pick().await;
         if st.conn.is_none() {
             let get = self.pool.get_conn();
@@ -152,15 +155,16 @@ impl Slots {
             None => Err(closed()),
         };
         match got {
-            Ok(true) => {
+            Ok((true, v)) => {
                 drop(st);
-                Ok(Some(SlotLock {
+                let lock = SlotLock {
                     slot: Some(slot),
                     generation,
                     name: name.to_owned(),
-                }))
+                };
+                Ok(Some((lock, v)))
             }
-            Ok(false) => {
+            Ok((false, _)) => {
                 st.leave();
                 Ok(None)
             }

@@ -66,6 +66,8 @@ pub struct Statements {
     pub next_expiry: String,
     /// The table, quoted.
     pub table: String,
+    /// The key column compares bytes (`VARBINARY`).
+    binary_ids: bool,
     server: Server,
 }
 
@@ -98,6 +100,7 @@ impl Statements {
             purge: format!("DELETE FROM {t} WHERE expires_at <= {NOW_MS} LIMIT 10000"),
             next_expiry: format!("SELECT MIN(expires_at) FROM {t} WHERE expires_at IS NOT NULL"),
             table: t.to_owned(),
+            binary_ids,
             server,
         };
         Statements {
@@ -148,6 +151,28 @@ impl Statements {
                  ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)"
             )
         }
+    }
+
+    /// Two statements in one round trip (text protocol; the server runs them in order, so the
+    /// read sees every write committed before the lock was taken): `GET_LOCK(name, 0)`, then
+    /// `(id, value)` of `key`'s live row. Both go as literals: the lock name is `rds:` and
+    /// hex digits, the key a hex literal (no quoting to get wrong).
+    pub fn lock_and_get(&self, name: &str, key: &str) -> String {
+        let mut hex = String::with_capacity(key.len() * 2);
+        for b in key.bytes() {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        let id = if self.binary_ids {
+            format!("X'{hex}'")
+        } else {
+            format!("CONVERT(X'{hex}' USING utf8mb4)")
+        };
+        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':'));
+        format!(
+            "SELECT GET_LOCK('{name}', 0); SELECT id, value FROM {} WHERE id = {id} AND {}",
+            self.table,
+            live()
+        )
     }
 
     /// Refuses a write of `key` whose statement would not fit the server's packet limit (the
