@@ -9,6 +9,7 @@
 //! older holder fails, so a holder never writes without its lock. A slot gives its connection
 //! back to the pool when its last holder unlocks, so idle connections close as the pool's do.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,11 +56,18 @@ struct Slot {
     state: Arc<Mutex<State>>,
 }
 
+/// Which slot holds (or is releasing) a lock, by name: the next holder of the same key tries
+/// there, where the session still holding it lets it in at once (a session may take a lock it
+/// holds again; each holder releases once), instead of finding it busy from another one.
+/// Each entry counts the holders on that slot that have not released yet.
+type Recent = Arc<parking_lot::Mutex<HashMap<String, (Arc<Slot>, usize)>>>;
+
 /// The shared connections of one store.
 pub struct Slots {
     pool: Pool,
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
+    recent: Recent,
 }
 
 fn closed() -> mysql_async::Error {
@@ -72,6 +80,7 @@ impl Slots {
             pool,
             slots: (0..count.max(1)).map(|_| Arc::default()).collect(),
             next: AtomicUsize::new(0),
+            recent: Recent::default(),
         }
     }
 
@@ -82,7 +91,12 @@ impl Slots {
     /// A slot to run on: one with an open connection and no statement in flight, else one
     /// with no statement in flight (it opens a connection), else the next in turn. So few
     /// connections are opened while few statements run at once.
-    async fn pick(&self) -> (Arc<Slot>, tokio::sync::OwnedMutexGuard<State>) {
+    async fn pick(&self, name: &str) -> (Arc<Slot>, tokio::sync::OwnedMutexGuard<State>) {
+        let last = self.recent.lock().get(name).map(|(s, _)| s.clone());
+        if let Some(slot) = last {
+            let guard = slot.state.clone().lock_owned().await;
+            return (slot, guard);
+        }
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let mut idle = None;
@@ -136,7 +150,7 @@ impl Slots {
         deadline: Option<Instant>,
         f: impl for<'c> FnOnce(&'c mut Conn) -> Reply<'c, (bool, T)>,
     ) -> std::result::Result<Option<(SlotLock, T)>, mysql_async::Error> {
-        let (slot, mut st) = self.pick().await;
+        let (slot, mut st) = self.pick(name).await;
         if st.conn.is_none() {
             let get = self.pool.get_conn();
             let conn = match deadline {
@@ -157,10 +171,19 @@ impl Slots {
         match got {
             Ok((true, v)) => {
                 drop(st);
+                let mut recent = self.recent.lock();
+                match recent.get_mut(name) {
+                    Some((s, holders)) if Arc::ptr_eq(s, &slot) => *holders += 1,
+                    _ => {
+                        recent.insert(name.to_owned(), (slot.clone(), 1));
+                    }
+                }
+                drop(recent);
                 let lock = SlotLock {
                     slot: Some(slot),
                     generation,
                     name: name.to_owned(),
+                    recent: self.recent.clone(),
                 };
                 Ok(Some((lock, v)))
             }
@@ -209,6 +232,7 @@ pub struct SlotLock {
     slot: Option<Arc<Slot>>,
     generation: u64,
     name: String,
+    recent: Recent,
 }
 
 impl SlotLock {
@@ -237,7 +261,8 @@ impl SlotLock {
 
     pub async fn unlock(mut self) {
         if let Some(slot) = self.slot.take() {
-            release(slot, self.generation, std::mem::take(&mut self.name)).await;
+            let name = std::mem::take(&mut self.name);
+            release(slot, self.generation, name, self.recent.clone()).await;
         }
     }
 }
@@ -249,16 +274,21 @@ impl Drop for SlotLock {
                 slot,
                 self.generation,
                 std::mem::take(&mut self.name),
+                self.recent.clone(),
             ));
         }
     }
 }
 
-async fn release(slot: Arc<Slot>, generation: u64, name: String) {
+async fn release(slot: Arc<Slot>, generation: u64, name: String, recent: Recent) {
     let mut st = slot.state.lock().await;
     if st.generation == generation {
         if let Some(conn) = st.conn.as_mut() {
-            if conn.exec_drop("DO RELEASE_LOCK(?)", (name,)).await.is_err() {
+            if conn
+                .exec_drop("DO RELEASE_LOCK(?)", (name.as_str(),))
+                .await
+                .is_err()
+            {
                 // Closing the session frees its locks on the server.
                 if let Some(conn) = st.conn.take() {
                     let _ = conn.disconnect().await;
@@ -268,4 +298,13 @@ async fn release(slot: Arc<Slot>, generation: u64, name: String) {
         }
     }
     st.leave();
+    let mut recent = recent.lock();
+    if let Some((s, holders)) = recent.get_mut(&name) {
+        if Arc::ptr_eq(s, &slot) {
+            *holders -= 1;
+            if *holders == 0 {
+                recent.remove(&name);
+            }
+        }
+    }
 }
