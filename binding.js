@@ -838,4 +838,5 @@ module.exports = nativeBinding
 module.exports.NativeFileStore = nativeBinding.NativeFileStore
 module.exports.NativeMemoryStore = nativeBinding.NativeMemoryStore
 module.exports.NativeMySqlStore = nativeBinding.NativeMySqlStore
+module.exports.NativeRedisStore = nativeBinding.NativeRedisStore
 module.exports.NativeSqlStore = nativeBinding.NativeSqlStore

@@ -180,6 +180,37 @@ export declare class MySQLStoreAdapter {
   constructor(target: string | object, table?: string, options?: MySQLStoreOptions)
 }
 export interface MySQLStoreAdapter extends DatastoreAdapter {}
+/** Options of RedisStoreAdapter. */
+export interface RedisStoreOptions extends StoreOptions {
+  /** Put before every key in Redis (default `''`): stores with different prefixes never meet. */
+  prefix?: string
+  /**
+   * How long, in milliseconds, an `update`'s lease on its key lives unless renewed, 10 to
+   * 86400000 (default 10000). The lease is renewed every third of it while the updater runs;
+   * a process killed while holding one delays the others by at most this long.
+   */
+  leaseMs?: number
+}
+
+/** The ioredis or node-redis client settings this store reads (host, port, username, password, db, tls.ca). */
+export interface RedisClientLike {
+  options: object
+  quit?(...args: any[]): any
+  disconnect?(...args: any[]): any
+}
+
+/**
+ * A store in Redis (6 or later, or Valkey): values are strings of JSON text at `{prefix+key}`,
+ * and `update` is atomic across servers with a lease at `{prefix+key}:lease` that its final
+ * write checks (a write whose lease was lost rejects with ERR_DATASTORE_LEASE_LOST and is never
+ * applied). `target`: a `redis://` or `rediss://` (TLS) URL, or an ioredis or node-redis client
+ * whose settings are used and whose `quit()`/`disconnect()` closes this store too. Time to live
+ * is Redis's own.
+ */
+export declare class RedisStoreAdapter {
+  constructor(target: string | RedisClientLike, options?: RedisStoreOptions)
+}
+export interface RedisStoreAdapter extends DatastoreAdapter {}
 
 /** Any adapter PersistentStore can wrap: ours, or reshuffle's (which have `del` but no `remove`). */
 export interface AdapterLike {
@@ -222,7 +253,7 @@ export interface PersistentStore extends DatastoreAdapter {}
 export declare class DatastoreError extends Error {
   constructor(code: DatastoreErrorCode, message: string, details?: object)
   readonly code: DatastoreErrorCode
-  /** The key concerned (invalid values, lock timeouts, reentry, abandoned updaters). */
+  /** The key concerned (invalid values, lock timeouts, reentry, abandoned updaters, lost leases). */
   readonly key?: string
   /** The operation an updater called on its own key (ERR_DATASTORE_REENTRANT). */
   readonly operation?: string
@@ -244,5 +275,6 @@ export type DatastoreErrorCode =
   | 'ERR_DATASTORE_LOCK_TIMEOUT'
   | 'ERR_DATASTORE_REENTRANT'
   | 'ERR_DATASTORE_UPDATER_ABANDONED'
+  | 'ERR_DATASTORE_LEASE_LOST'
   | 'ERR_DATASTORE_INTERNAL'
   | 'ERR_DATASTORE_NOT_BUILT'

@@ -539,6 +539,131 @@ class MySQLStoreAdapter extends StoreAdapter {
   }
 }
 
+// A Redis server, reached with the store's own connection. `target`: a redis:// URL, or an
+// ioredis or node-redis client whose settings (host, port, username, password, db) are used
+// and whose quit()/disconnect()/close() closes this store too (docs/redis.md). Options:
+// { prefix, lockTimeout, leaseMs }.
+class RedisStoreAdapter extends StoreAdapter {
+  constructor(target, options) {
+    const { url, ca } = redisUrlOf(target)
+    super(new native.NativeRedisStore(makeError, url, options, ca), {
+      target,
+      methods: ['quit', 'disconnect', 'close', 'destroy'],
+    })
+  }
+}
+
+// { url, ca }: the redis:// or rediss:// URL of an ioredis or node-redis client's settings (a
+// string is returned as it is, checked natively), and the PEM text of its TLS `ca` if it has
+// one. Settings this store cannot honour are refused, never ignored.
+function redisUrlOf(target) {
+  if (typeof target === 'string') return { url: target, ca: undefined }
+  try {
+    return clientUrl(target)
+  } catch (e) {
+    if (e instanceof DatastoreError) throw e
+    throw invalidArgument(`RedisStoreAdapter(target): reading the client's settings threw: ${describeThrown(e)}`)
+  }
+}
+
+function clientUrl(target) {
+  const who = 'RedisStoreAdapter(target)'
+  if (target === null || typeof target !== 'object' || target.options === null || typeof target.options !== 'object') {
+    throw invalidArgument(`${who}: the target must be a redis:// URL or an ioredis or node-redis client`)
+  }
+  if (target.isCluster) {
+    throw invalidArgument(`${who}: a Redis Cluster client is not supported yet: pass a redis:// URL of one node`)
+  }
+  const o = target.options
+  const nodeRedis = 'socket' in o || 'url' in o || 'database' in o
+  let host = '127.0.0.1'
+  let port = 6379
+  let db = 0
+  let { username, password } = o
+  let tls = false
+  let tlsOptions = null
+  if (nodeRedis) {
+    if (typeof o.url === 'string') {
+      let u
+      try {
+        u = new URL(o.url)
+      } catch {
+        throw invalidArgument(`${who}: the client's url is not a URL`)
+      }
+      if (u.protocol === 'rediss:') tls = true
+      if (u.hostname) host = u.hostname.replace(/^\[|\]$/g, '')
+      if (u.port) port = Number(u.port)
+      if (u.pathname.length > 1) db = Number(u.pathname.slice(1))
+      if (username === undefined && u.username) username = decodeURIComponent(u.username)
+      if (password === undefined && u.password) password = decodeURIComponent(u.password)
+    }
+    const socket = o.socket || {}
+    if (socket.path) throw invalidArgument(`${who}: Unix sockets are not supported: connect over TCP`)
+    if (socket.tls) {
+      tls = true
+      tlsOptions = socket
+    }
+    if (socket.host !== undefined) host = socket.host
+    if (socket.port !== undefined) port = socket.port
+    if (o.database !== undefined) db = o.database
+  } else {
+    if (o.path) throw invalidArgument(`${who}: Unix sockets are not supported: connect over TCP`)
+    if (o.tls) {
+      tls = true
+      tlsOptions = typeof o.tls === 'object' ? o.tls : {}
+    }
+    if (o.host !== undefined) host = o.host
+    if (o.port !== undefined) port = o.port
+    if (o.db !== undefined) db = o.db
+  }
+  const ca = tlsOptions ? tlsCa(tlsOptions, who) : undefined
+  if (o.credentialsProvider && (password === undefined || password === null)) {
+    throw invalidArgument(`${who}: a credentialsProvider without a password is not supported: pass the password`)
+  }
+  for (const [name, value] of [
+    ['username', username],
+    ['password', password],
+  ]) {
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      throw invalidArgument(`${who}: the client's ${name} must be a string`)
+    }
+  }
+  if (typeof host !== 'string' || host === '') throw invalidArgument(`${who}: the client's host must be a string`)
+  port = Number(port)
+  db = Number(db)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalidArgument(`${who}: bad port ${port}`)
+  if (!Number.isInteger(db) || db < 0) throw invalidArgument(`${who}: bad database number ${db}`)
+  const auth =
+    username || password
+      ? `${encodeURIComponent(username || '')}${password ? `:${encodeURIComponent(password)}` : ''}@`
+      : ''
+  const hostPart = host.includes(':') ? `[${host}]` : encodeURIComponent(host)
+  return { url: `${tls ? 'rediss' : 'redis'}://${auth}${hostPart}:${port}/${db}`, ca }
+}
+
+// The PEM text of a client's TLS `ca` (a string, a Buffer, or an array of them), or undefined
+// for Mozilla's roots. The server's certificate is always checked: turning that off, client
+// certificates and other TLS settings are refused.
+function tlsCa(t, who) {
+  if (t.rejectUnauthorized === false) {
+    throw invalidArgument(`${who}: tls.rejectUnauthorized: false is not supported: pass the server's CA as tls.ca`)
+  }
+  for (const name of ['cert', 'key', 'pfx', 'passphrase', 'checkServerIdentity']) {
+    if (t[name] !== undefined && t[name] !== null) {
+      throw invalidArgument(`${who}: tls.${name} is not supported (the server's certificate is checked against tls.ca)`)
+    }
+  }
+  if (t.ca === undefined || t.ca === null) return undefined
+  const list = Array.isArray(t.ca) ? t.ca : [t.ca]
+  return list
+    .map((c) => {
+      if (typeof c === 'string') return c
+      if (Buffer.isBuffer(c)) return c.toString('utf8')
+      throw invalidArgument(`${who}: tls.ca must be PEM text, a Buffer, or an array of them`)
+    })
+    .join('\n')
+}
+
 function byCodePoint(a, b) {
   const n = Math.min(a.length, b.length)
   for (let i = 0; i < n; i++) {
@@ -708,5 +833,6 @@ exports.MemoryStoreAdapter = MemoryStoreAdapter
 exports.FileStoreAdapter = FileStoreAdapter
 exports.SQLStoreAdapter = SQLStoreAdapter
 exports.MySQLStoreAdapter = MySQLStoreAdapter
+exports.RedisStoreAdapter = RedisStoreAdapter
 exports.PersistentStore = PersistentStore
 exports.DatastoreError = DatastoreError

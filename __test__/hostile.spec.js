@@ -6,14 +6,21 @@
 'use strict'
 const { runChild, fixture } = require('./lib/children')
 const { pgConfig, pgReachable } = require('./lib/stores')
+const { redisUrl, redisReachable } = require('./lib/redis-env')
 
 const pg = pgReachable().ok ? pgConfig() : null
 if (!pg) console.warn('hostile.spec.js: PostgreSQL is not reachable; its stores are left out of the methods group')
+const redis = redisReachable().ok ? redisUrl() : ''
+if (!redis) console.warn('hostile.spec.js: Redis is not reachable; its stores are left out of the methods group')
 
-test.each(['memory', 'file', 'sqlite', 'postgres', 'methods'])(
+test.each(['memory', 'file', 'sqlite', 'postgres', 'redis', 'methods'])(
   '%s: every call ends with a result or a coded error, and the process ends normally',
   async (group) => {
-    const { code, signal, messages } = await runChild(fixture('hostile-child.js'), [group, JSON.stringify(pg || {})])
+    const { code, signal, messages } = await runChild(fixture('hostile-child.js'), [
+      group,
+      JSON.stringify(pg || {}),
+      redis,
+    ])
     expect(signal).toBe(null)
     expect(code).toBe(0)
     const done = messages.pop()

@@ -1,7 +1,8 @@
 'use strict'
 // The install paths of users, each from tarballs into an empty project with `npm install
 // --offline` (installing never downloads anything):
-// 1. Prebuilt: `npm run pack:prebuilt` builds this machine's binary in release mode and packs the
+// 1. Prebuilt: `npm run pack:prebuilt` builds this machine's binary (here in the prebuilt-check
+//    profile: a release without LTO, see Cargo.toml) and packs the
 //    main package and its platform package (reshuffle-datastore-linux-x64-gnu here). Both install
 //    with neither cargo nor rustc on PATH, the install script leaves them alone, and the binary
 //    that loads is the platform package's. It needs cargo-zigbuild and zig on linux-gnu (for
@@ -103,10 +104,13 @@ requiredOrSkipped(
 
   beforeAll(
     () => {
+      // The `prebuilt-check` profile: linked and packed as a release is, compiled without LTO
+      // (see Cargo.toml); what is tested here is the packaging and the install path.
       const out = execFileSync(process.execPath, [path.join(root, 'scripts', 'pack-prebuilt.js')], {
         cwd: root,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, RESHUFFLE_DATASTORE_PREBUILT_PROFILE: 'prebuilt-check' },
       })
       tarballs = out.trim().split('\n').slice(-2)
       app = project('rd-prebuilt-')

@@ -2,7 +2,7 @@
 // Renders benchmark results as a Markdown table (for the README) and an SVG bar chart of the
 // ratios against each plan's matching peer.
 
-function renderMarkdown(header, results, { fmt, ratio }) {
+function renderMarkdown(header, results, { fmt, ratio, costVsFloor }) {
   const lines = []
   const versions = Object.entries(header.versions)
     .filter(([, v]) => v)
@@ -10,20 +10,25 @@ function renderMarkdown(header, results, { fmt, ratio }) {
     .join(', ')
   lines.push(`Measured ${header.date} on ${header.cpu}, Node ${header.node}; peers: ${versions}.`)
   lines.push(
-    'Medians of interleaved rounds; "vs" is ours against the first peer (> 1× = better); ✗ marks a failed correctness check.',
+    'Medians of interleaved rounds; "vs" is ours against the first peer (> 1× = better); "vs floor" is our cost as a multiple of the floor\'s (a JS `Map` of JSON text, the fastest a copying store can be; for Redis, raw ioredis GET/SET; < 1× = faster than it), with the floor\'s own figure and the target in parentheses; ✗ marks a failed correctness check.',
   )
   let plan = null
+  let peers = []
   for (const r of results) {
     if (r.plan !== plan) {
       plan = r.plan
+      peers = r.peers
       lines.push('', `**${r.title}**`, '')
-      lines.push(`| workload | ours | ${r.peers.map((p) => p).join(' | ')} | vs ${r.peers[0] || '-'} |`)
-      lines.push(`|---|---|${r.peers.map(() => '---|').join('')}---|`)
+      lines.push(`| workload | ours | ${peers.join(' | ')} | vs ${peers[0] || '-'} | vs floor |`)
+      lines.push(`|---|---|${peers.map(() => '---|').join('')}---|---|`)
     }
-    const cell = (n) => `${fmt(r.subjects[n])}${r.subjects[n].ok ? '' : ' ✗'}`
+    // A peer that sat a row out (see the plan's `without`) shows n/a.
+    const cell = (n) => (r.subjects[n] ? `${fmt(r.subjects[n])}${r.subjects[n].ok ? '' : ' ✗'}` : 'n/a')
     const x = r.peers.length ? ratio(r, r.peers[0]) : NaN
+    const c = costVsFloor(r)
+    const floor = Number.isFinite(c) ? `${c.toFixed(2)}× (${fmt(r.subjects[r.floor])}; ≤ ${r.target}×)` : ''
     lines.push(
-      `| ${r.row} | ${cell(r.ours)} | ${r.peers.map(cell).join(' | ')} | ${Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a'} |`,
+      `| ${r.row} | ${cell(r.ours)} | ${peers.map(cell).join(' | ')} | ${Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a'} | ${floor} |`,
     )
   }
   return lines.join('\n')

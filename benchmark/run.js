@@ -20,6 +20,21 @@ const seq = (count) => [
   { name: 'sequential get', run: 'sequentialGet', args: { count }, higher: true },
   { name: 'sequential update', run: 'sequentialUpdate', args: { count }, higher: true },
 ]
+// A row with `floor` is also run on the floor subject (a Map of JSON text: the fastest a
+// copying store can be, SPEC §5), and reports ours as a multiple of its cost against `target`.
+const atFloor = (row, target) => ({ ...row, floor: 'floor', target })
+const bulkRows = (count) => [
+  { name: 'getMany of 100 keys, 10,000 keys held', run: 'getMany100', args: { count }, prefill: 10000 },
+  // keyv writes each key in a transaction of its own (about 60 a second on SQLite with fsync):
+  // filling 100,000 keys would take half an hour, so keyv sits this row out.
+  {
+    name: 'entries() walk of 100,000 keys',
+    run: 'scan100k',
+    args: { count: 1 },
+    prefill: 100000,
+    without: ['keyv-sqlite', 'keyv-postgres'],
+  },
+]
 
 const plans = [
   {
@@ -28,12 +43,13 @@ const plans = [
     ours: 'memory',
     peers: ['reshuffle-memory'],
     rows: [
-      ...seq(50000),
+      ...seq(50000).map((row, i) => (i < 2 ? atFloor(row, [1.5, 1.3][i]) : row)),
       { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
       { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
       { name: '100,000 updates queued on one key', run: 'queuedOnOneKey', args: { count: 100000 } },
-      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 20 } },
+      atFloor({ name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 20 } }, 1.3),
       { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 20 }, prefill: 10000 },
+      ...bulkRows(200),
     ],
   },
   {
@@ -49,8 +65,11 @@ const plans = [
       { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
       { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
       { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
-      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } },
+      atFloor({ name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } }, 1.3),
       { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 10 }, prefill: 10000 },
+      ...bulkRows(100),
+      // Target: no stall over 20 ms (the file is read and parsed off the JS thread).
+      { name: 'largest event-loop stall opening 200,000 keys', run: 'openStall', prefill: 200000, cold: true },
     ],
   },
   {
@@ -64,8 +83,9 @@ const plans = [
       { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
       { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
       { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
-      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 20 } },
+      atFloor({ name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 20 } }, 1.3),
       { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 20 }, prefill: 10000 },
+      ...bulkRows(100),
     ],
   },
   {
@@ -75,6 +95,22 @@ const plans = [
     peers: ['reshuffle-sql', 'keyv-postgres'],
     rows: [
       ...seq(2000),
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 5 }, prefill: 10000 },
+      bulkRows(50)[0],
+    ],
+  },
+  {
+    id: 'redis',
+    title: 'RedisStoreAdapter',
+    ours: 'redis',
+    peers: ['keyv-redis', 'ioredis'],
+    rows: [
+      // Redis's floor is raw ioredis (GET/SET of JSON text): get and set within 1.3× its cost.
+      ...seq(5000).map((row, i) => (i < 2 ? { ...row, floor: 'ioredis', target: 1.3 } : row)),
       { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
       { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
       { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
@@ -109,6 +145,16 @@ function fillData(n) {
   return data
 }
 
+// Writes `data` into an open store, in batches where it has setMany.
+async function fill(store, data) {
+  const entries = Object.entries(data)
+  if (!store.setMany) {
+    for (const [k, v] of entries) await store.set(k, v)
+    return
+  }
+  for (let i = 0; i < entries.length; i += 1000) await store.setMany(entries.slice(i, i + 1000))
+}
+
 // Opens a fresh store holding `row.prefill` keys (in bulk where the subject can), warms it up
 // (first-use opening and connecting are not part of any figure), runs the workload, closes.
 async function measure(subjectName, row, newContext) {
@@ -119,11 +165,14 @@ async function measure(subjectName, row, newContext) {
     if (data && subject.prefill) await subject.prefill(ctx, data)
     const store = await subject.open(ctx)
     try {
-      if (data && !subject.prefill) for (const [k, v] of Object.entries(data)) await store.set(k, v)
+      if (data && !subject.prefill) await fill(store, data)
       // Warm up as a running app would be: opened (one call first, as some peers cannot
-      // create their table from concurrent calls), and the connections of its pool made.
-      await store.get('warm-up')
-      await Promise.all(Array.from({ length: 64 }, (_, i) => store.get(`warm-up${i}`)))
+      // create their table from concurrent calls), and the connections of its pool made —
+      // unless the row measures the opening itself.
+      if (!row.cold) {
+        await store.get('warm-up')
+        await Promise.all(Array.from({ length: 64 }, (_, i) => store.get(`warm-up${i}`)))
+      }
       return await workloads[row.run](store, { ...(row.args || {}), subject: subjectName, ctx })
     } finally {
       await store.close()
@@ -166,12 +215,15 @@ async function main() {
           .join(', ')}`,
       )
       for (const row of plan.rows) {
-        const runs = Object.fromEntries(present.map((n) => [n, []]))
+        const left = present.filter((n) => n === plan.ours || !(row.without || []).includes(n))
+        // A floor that is also a peer (Redis's ioredis) is measured once.
+        const measured = row.floor && !left.includes(row.floor) ? [...left, row.floor] : left
+        const runs = Object.fromEntries(measured.map((n) => [n, []]))
         for (let r = 0; r < (row.rounds || ROUNDS); r++) {
-          for (const n of present) runs[n].push(await measure(n, row, newContext))
+          for (const n of measured) runs[n].push(await measure(n, row, newContext))
         }
         const summary = Object.fromEntries(
-          present.map((n) => {
+          measured.map((n) => {
             const rs = runs[n]
             const values = rs.map((x) => x.value).filter((v) => Number.isFinite(v))
             return [
@@ -192,7 +244,9 @@ async function main() {
           higher: !!row.higher,
           subjects: summary,
           ours: plan.ours,
-          peers: present.slice(1),
+          peers: left.slice(1),
+          floor: row.floor,
+          target: row.target,
         }
         results.push(result)
         printRow(result)
@@ -219,6 +273,14 @@ function ratio(result, peer) {
   return result.higher ? o.value / p.value : p.value / o.value
 }
 
+// Ours as a multiple of the floor's cost (time per operation): 1.2× = 20 % slower than the floor.
+function costVsFloor(result) {
+  const o = result.floor && result.subjects[result.ours]
+  const f = result.floor && result.subjects[result.floor]
+  if (!o || !f || !Number.isFinite(o.value) || !Number.isFinite(f.value)) return NaN
+  return result.higher ? f.value / o.value : o.value / f.value
+}
+
 function printRow(result) {
   const ours = result.subjects[result.ours]
   let line = `  ${result.row.padEnd(42)} ${fmt(ours).padStart(12)}${ours.ok ? '' : ' ✗'}`
@@ -227,18 +289,26 @@ function printRow(result) {
     const s = result.subjects[p]
     line += ` | ${p} ${fmt(s)}${s.ok ? '' : ' ✗'}${Number.isFinite(r) ? ` (${r.toFixed(2)}×)` : ''}`
   }
+  const c = costVsFloor(result)
+  if (Number.isFinite(c))
+    line += ` | floor ${fmt(result.subjects[result.floor])}: ours ${c.toFixed(2)}× its cost (target ≤ ${result.target}×)`
   console.log(line)
   for (const [n, s] of Object.entries(result.subjects)) if (!s.ok && s.note) console.log(`      ${n}: ${s.note}`)
 }
 
 function peerVersions() {
+  // The bench-only peers are in benchmark/node_modules (benchmark/package.json), the others
+  // in the project's.
   const v = (name) => {
-    try {
-      const file = path.join(__dirname, '..', 'node_modules', name, 'package.json')
-      return JSON.parse(fs.readFileSync(file, 'utf8')).version
-    } catch {
-      return null
+    for (const dir of [__dirname, path.join(__dirname, '..')]) {
+      try {
+        const file = path.join(dir, 'node_modules', name, 'package.json')
+        return JSON.parse(fs.readFileSync(file, 'utf8')).version
+      } catch {
+        // not in this folder
+      }
     }
+    return null
   }
   return Object.fromEntries(
     [
@@ -249,6 +319,8 @@ function peerVersions() {
       '@keyv/sqlite',
       '@keyv/postgres',
       '@keyv/mysql',
+      '@keyv/redis',
+      'ioredis',
       'pg',
       'mysql2',
     ].map((n) => [n, v(n)]),
@@ -264,7 +336,7 @@ function write(header, fresh) {
     results = plans.flatMap((p) => (only.includes(p.id) ? fresh : old).filter((r) => r.plan === p.id))
   }
   const readme = path.join(__dirname, '..', 'README.md')
-  const md = renderMarkdown(header, results, { fmt, ratio })
+  const md = renderMarkdown(header, results, { fmt, ratio, costVsFloor })
   const text = fs.readFileSync(readme, 'utf8')
   const start = '<!-- bench:start -->'
   const end = '<!-- bench:end -->'
@@ -286,4 +358,4 @@ if (require.main === module) {
   )
 }
 
-module.exports = { main, plans }
+module.exports = { main, plans, costVsFloor }

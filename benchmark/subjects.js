@@ -27,6 +27,10 @@ const keyvSqlite = tryRequire('@keyv/sqlite')
 const keyvPostgres = tryRequire('@keyv/postgres')
 const mysql2 = tryRequire('mysql2/promise')
 const keyvMysql = tryRequire('@keyv/mysql')
+const keyvRedis = tryRequire('@keyv/redis')
+const IORedis = tryRequire('ioredis')
+
+const redisUrl = () => process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 
 const pgEnv = () => ({
   host: process.env.PGHOST || '127.0.0.1',
@@ -58,6 +62,101 @@ async function checkPostgres() {
     await client.end().catch(() => {})
   }
   return postgresUp
+}
+
+// Set once by checkRedis(): whether the server answers.
+let redisUp = null
+async function checkRedis() {
+  if (redisUp !== null || !IORedis) return redisUp
+  const client = new IORedis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    await client.connect()
+    await client.ping()
+    redisUp = true
+  } catch {
+    redisUp = false
+  } finally {
+    client.disconnect()
+  }
+  return redisUp
+}
+
+// Whether each server answers (PostgreSQL, MySQL, Redis), decided once.
+async function checkServers() {
+  await Promise.all([checkPostgres(), checkMysql(), checkRedis()])
+}
+
+// The runner's Redis stores delete their keys (all named with ctx.name) on close.
+function redisCleanOnClose(store, ctx) {
+  if (ctx.child) return store
+  const close = store.close.bind(store)
+  store.close = async () => {
+    await close()
+    const admin = new IORedis(redisUrl())
+    let cursor = '0'
+    do {
+      const [next, names] = await admin.scan(cursor, 'MATCH', `*${ctx.name}*`, 'COUNT', 1000)
+      if (names.length) await admin.del(...names)
+      cursor = next
+    } while (cursor !== '0')
+    await admin.quit()
+  }
+  return store
+}
+
+// The floor of Redis from Node: ioredis with JSON text, GET and SET; update with WATCH/MULTI,
+// retried on conflict. WATCH belongs to a connection, so each update in flight takes a
+// connection of its own from a small pool (commands of one connection would mix their WATCHes).
+function openRawIoredis(ctx) {
+  const main = new IORedis(redisUrl())
+  const idle = []
+  const all = [main]
+  const name = (key) => `${ctx.name}:${key}`
+  const take = () => {
+    if (idle.length) return idle.pop()
+    const c = main.duplicate()
+    all.push(c)
+    return c
+  }
+  const parse = (text) => (text === null ? undefined : JSON.parse(text))
+  return {
+    get: async (key) => parse(await main.get(name(key))),
+    set: async (key, value) => {
+      await main.set(name(key), JSON.stringify(value))
+      return value
+    },
+    update: async (key, updater) => {
+      const c = take()
+      try {
+        for (;;) {
+          await c.watch(name(key))
+          const old = parse(await c.get(name(key)))
+          const next = await updater(old)
+          if (next === undefined) {
+            await c.unwatch()
+            return [old, undefined]
+          }
+          const done = await c.multi().set(name(key), JSON.stringify(next)).exec()
+          if (done !== null) return [old, next]
+        }
+      } finally {
+        idle.push(c)
+      }
+    },
+    list: async () => {
+      const keys = []
+      let cursor = '0'
+      do {
+        const [next, names] = await main.scan(cursor, 'MATCH', `${ctx.name}:*`, 'COUNT', 1000)
+        for (const n of names) keys.push(n.slice(ctx.name.length + 1))
+        cursor = next
+      } while (cursor !== '0')
+      return keys.sort()
+    },
+    close: async () => {
+      await Promise.all(all.map((c) => c.quit()))
+    },
+  }
 }
 
 async function dropPgTable(name) {
@@ -97,12 +196,6 @@ async function checkMysql() {
   return mysqlUp
 }
 
-// Whether the database servers answer (PostgreSQL, MySQL), decided once.
-async function checkServers() {
-  await checkPostgres()
-  await checkMysql()
-}
-
 async function dropMysqlTable(name) {
   const c = await mysql2.createConnection(mysqlEnv())
   await c.query(`DROP TABLE IF EXISTS \`${name}\``)
@@ -120,6 +213,8 @@ function openBetterSqlite3(ctx) {
 const openKeyvSqlite = (ctx) =>
   new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
 const openKeyvMysql = (ctx) => new keyvMod.Keyv(new keyvMysql.KeyvMysql({ uri: mysqlUrl(), table: ctx.name }))
+const openKeyvRedis = (ctx) =>
+  new keyvMod.Keyv({ store: new keyvRedis.default(redisUrl()), namespace: ctx.name, useKeyPrefix: true })
 const openKeyvPostgres = (ctx) => new keyvMod.Keyv(new keyvPostgres.KeyvPostgres({ uri: pgUrl(), table: ctx.name }))
 
 // The runner's stores drop their table on close; the child processes' do not.
@@ -143,7 +238,45 @@ function naiveUpdate(get, set) {
   }
 }
 
+// The floor of a copying store on V8 (SPEC §5): a Map of JSON text, JSON.stringify per write
+// and JSON.parse per read, `set` resolving to the value given. It keeps no locks and crosses
+// into no native code, so no store that copies its values can be faster; the benchmark keeps
+// it as the target for memory, and for large values on every engine.
+function floorStore() {
+  const map = new Map()
+  const read = (key) => {
+    const text = map.get(key)
+    return text === undefined ? undefined : JSON.parse(text)
+  }
+  const write = (key, value) => map.set(key, JSON.stringify(value))
+  return {
+    get: async (key) => read(key),
+    set: async (key, value) => {
+      write(key, value)
+      return value
+    },
+    update: naiveUpdate(
+      async (key) => read(key),
+      async (key, value) => write(key, value),
+    ),
+    getMany: async (keys) => keys.map(read),
+    setMany: async (entries) => {
+      for (const [key, value] of entries) write(key, value)
+    },
+    list: async () => [...map.keys()].sort(),
+    entries: async function* () {
+      for (const key of [...map.keys()].sort()) yield [key, read(key)]
+    },
+    close: async () => map.clear(),
+  }
+}
+
 const subjects = {
+  floor: {
+    label: 'floor: a Map of JSON text',
+    available: () => true,
+    open: async () => floorStore(),
+  },
   memory: {
     label: 'reshuffle-datastore MemoryStoreAdapter',
     available: () => true,
@@ -155,6 +288,8 @@ const subjects = {
     why: () => 'FileStoreAdapter is not built in this version',
     prefill: async (ctx, data) => fs.writeFileSync(path.join(ctx.dir, `${ctx.name}.json`), JSON.stringify(data)),
     open: async (ctx) => new ours.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`)),
+    // A second handle on the same file (as another process would have).
+    reopen: async (ctx) => new ours.FileStoreAdapter(path.join(ctx.dir, `${ctx.name}.json`)),
   },
   sqlite: {
     label: 'reshuffle-datastore SQLStoreAdapter (SQLite file)',
@@ -175,6 +310,12 @@ const subjects = {
     available: () => typeof ours.MySQLStoreAdapter === 'function' && mysqlUp === true,
     why: () => 'MySQL/MariaDB does not answer (MYSQL_HOST…) or mysql2 is not installed',
     open: async (ctx) => dropOnClose(new ours.MySQLStoreAdapter(mysqlUrl(), ctx.name), ctx, dropMysqlTable),
+  },
+  redis: {
+    label: 'reshuffle-datastore RedisStoreAdapter',
+    available: () => redisUp === true,
+    why: () => 'Redis does not answer (REDIS_URL)',
+    open: async (ctx) => redisCleanOnClose(new ours.RedisStoreAdapter(redisUrl(), { prefix: `${ctx.name}:` }), ctx),
   },
   'reshuffle-memory': {
     label: 'reshuffle 1.0.9 MemoryStoreAdapter',
@@ -241,6 +382,7 @@ const subjects = {
         'INSERT INTO kv (id, value) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value',
       )
       const list = db.prepare('SELECT id FROM kv ORDER BY id').pluck()
+      const scan = db.prepare('SELECT id, value FROM kv ORDER BY id')
       const read = (key) => {
         const v = get.get(key)
         return v === undefined ? undefined : JSON.parse(v)
@@ -272,6 +414,10 @@ const subjects = {
           return [pending.old, next]
         },
         list: async () => list.all(),
+        getMany: async (keys) => db.transaction(() => keys.map(read))(),
+        entries: async function* () {
+          for (const row of scan.iterate()) yield [row.id, JSON.parse(row.value)]
+        },
         close: async () => db.close(),
       }
     },
@@ -315,6 +461,10 @@ const subjects = {
           return [pending.old, next]
         },
         list: async () => Array.from(db.getKeys()),
+        getMany: async (keys) => db.getMany(keys),
+        entries: async function* () {
+          for (const { key, value } of db.getRange()) yield [key, value]
+        },
         close: async () => db.close(),
       }
     },
@@ -340,6 +490,18 @@ const subjects = {
     prefill: async (ctx, data) => keyvPrefill(openKeyvPostgres(ctx), data),
     open: async (ctx) => dropOnClose(keyvStore(openKeyvPostgres(ctx)), ctx),
   },
+  'keyv-redis': {
+    label: 'keyv 5 + @keyv/redis',
+    available: () => !!keyvMod && !!keyvRedis && redisUp === true,
+    why: () => 'keyv/@keyv/redis missing or Redis does not answer',
+    open: async (ctx) => redisCleanOnClose(keyvStore(openKeyvRedis(ctx)), ctx),
+  },
+  ioredis: {
+    label: 'ioredis (GET/SET, WATCH/MULTI update: the floor)',
+    available: () => !!IORedis && redisUp === true,
+    why: () => 'ioredis missing or Redis does not answer',
+    open: async (ctx) => redisCleanOnClose(openRawIoredis(ctx), ctx),
+  },
 }
 
 // keyv writes one key per round trip; setMany batches the prefill.
@@ -364,6 +526,9 @@ function keyvStore(k) {
       if (typeof k.iterator === 'function') for await (const [key] of k.iterator()) keys.push(key)
       return keys.sort()
     },
+    getMany: (keys) => k.getMany(keys),
+    // keyv's iterator walks the table in the store's own order, unsorted.
+    entries: typeof k.iterator === 'function' ? () => k.iterator() : undefined,
     close: async () => k.disconnect(),
   }
 }
@@ -373,4 +538,4 @@ function makeContext(dir) {
   return () => ({ dir, name: `bench_${process.pid}_${Date.now().toString(36)}_${n++}` })
 }
 
-module.exports = { subjects, checkServers, makeContext, pgEnv, mysqlEnv, fs }
+module.exports = { subjects, checkPostgres, checkServers, makeContext, pgEnv, mysqlEnv, fs }

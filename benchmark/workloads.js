@@ -121,6 +121,72 @@ const workloads = {
     return { value: (now() - start) / count, unit: 'ms/op', ok: bad === 0 }
   },
 
+  // getMany of 100 keys of a store holding 10,000 (prefilled by the runner): ms per call. A
+  // store without getMany gets the 100 keys with concurrent gets.
+  async getMany100(store, { count }) {
+    const batches = Array.from({ length: count }, (_, i) =>
+      Array.from({ length: 100 }, (_, j) => `fill${(i * 100 + j * 97) % 10000}`),
+    )
+    let bad = 0
+    const start = now()
+    for (const keys of batches) {
+      const values = store.getMany ? await store.getMany(keys) : await Promise.all(keys.map((k) => store.get(k)))
+      if (values.length !== 100 || values.some((v) => v === undefined)) bad++
+    }
+    return { value: (now() - start) / count, unit: 'ms/op', ok: bad === 0, note: `${bad} bad batches` }
+  },
+
+  // A full entries() walk of a store holding 100,000 keys (prefilled by the runner): ms per walk.
+  async scan100k(store, { count }) {
+    if (!store.entries) return { value: NaN, unit: 'ms', ok: true, note: 'no streaming read' }
+    let bad = 0
+    const start = now()
+    for (let i = 0; i < count; i++) {
+      let n = 0
+      for await (const [, v] of store.entries()) if (v && v.s) n++
+      if (n !== 100000) bad++
+    }
+    return { value: (now() - start) / count, unit: 'ms', ok: bad === 0, note: `${bad} short walks` }
+  },
+
+  // The largest event-loop stall (ms) while a store holding 200,000 keys (prefilled, opened
+  // cold by the runner) answers its first get, and — where the subject can compact and a
+  // second handle is opened — its first get after the other handle compacted the file.
+  async openStall(store, { subject, ctx }) {
+    const stalls = []
+    const watch = async (op) => {
+      let last = now()
+      let worst = 0
+      const timer = setInterval(() => {
+        const t = now()
+        worst = Math.max(worst, t - last - 5)
+        last = t
+      }, 5)
+      const value = await op()
+      await sleep(10)
+      clearInterval(timer)
+      stalls.push(Math.max(0, worst))
+      return value
+    }
+    const first = await watch(() => store.get('fill123456'))
+    let ok = first !== undefined && first.n === 123456
+    const { subjects } = require('./subjects')
+    if (subjects[subject].reopen && typeof store.compact === 'function') {
+      const other = await subjects[subject].reopen(ctx)
+      await other.set('fill0', value(-1))
+      await other.compact()
+      const again = await watch(() => store.get('fill0'))
+      ok = ok && again !== undefined && again.n === -1
+      await other.close()
+    }
+    return {
+      value: Math.max(...stalls),
+      unit: 'ms',
+      ok,
+      note: `stalls ${stalls.map((x) => x.toFixed(1)).join(', ')} ms`,
+    }
+  },
+
   // 4 processes × 100 concurrent +1 updates of one counter (see child.js): total ms.
   async multiProcess(store, { subject, ctx }) {
     const start = now()

@@ -8,6 +8,9 @@
 // whatever glibc the build machine has. zig and cargo-zigbuild come from PyPI:
 // `pip install cargo-zigbuild ziglang`. Other hosts build with plain cargo.
 // The build has its own target folder (target/prebuilt), so it never invalidates the dev build.
+// RESHUFFLE_DATASTORE_PREBUILT_PROFILE names another cargo profile than `release`: the install
+// tests use `prebuilt-check` (Cargo.toml), which packs and links the same way in a third of the
+// time; releases always use `release`.
 'use strict'
 const { execFileSync, spawnSync } = require('child_process')
 const fs = require('fs')
@@ -45,10 +48,10 @@ function cargo(args, env) {
   if (r.status !== 0) process.exit(r.status || 1)
 }
 
-// Builds the release library for `triple`; returns its path.
-function build(triple) {
+// Builds the library for `triple` in `profile`; returns its path.
+function build(triple, profile) {
   const targetDir = path.join(root, 'target', 'prebuilt')
-  const common = ['--release', '--locked', '--lib']
+  const common = ['--profile', profile, '--locked', '--lib']
   if (triple.endsWith('-linux-gnu')) {
     const zigbuild = spawnSync('cargo', ['zigbuild', '--help'], { stdio: 'ignore' })
     if (zigbuild.error || zigbuild.status !== 0) {
@@ -61,7 +64,7 @@ function build(triple) {
   } else {
     cargo(['build', ...common, '--target', triple], { CARGO_TARGET_DIR: targetDir })
   }
-  return path.join(targetDir, triple, 'release', libraryName(triple))
+  return path.join(targetDir, triple, profile, libraryName(triple))
 }
 
 function packPlatform(target, library, dest) {
@@ -82,7 +85,9 @@ function main() {
   const target = prebuiltTargets(pkg).find((t) => t.triple === triple)
   if (!target) fail(`this machine's target ${triple} is not one of napi.targets in package.json`)
 
-  const library = build(triple)
+  const profile = process.env.RESHUFFLE_DATASTORE_PREBUILT_PROFILE || 'release'
+  if (!/^[a-z][a-z0-9-]*$/.test(profile) || profile === 'dev') fail(`not a release-like cargo profile: ${profile}`)
+  const library = build(triple, profile)
   if (triple.endsWith('-linux-gnu')) {
     const needs = highestGlibc(library)
     if (!needs || compareVersions(needs, GLIBC) > 0) {

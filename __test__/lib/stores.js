@@ -1,5 +1,5 @@
 // Where tests keep their stores. A store is described by a plain, serialisable spec
-// ({ kind: 'memory' | 'file' | 'sqlite' | 'pg' | 'mysql', ... }) so that the parent test and its child
+// ({ kind: 'memory' | 'file' | 'sqlite' | 'pg' | 'mysql' | 'redis', ... }) so that the parent test and its child
 // processes open the same one. PostgreSQL settings come from the PG* variables (with this
 // machine's defaults) and are passed explicitly: under jest, native code does not see
 // process.env.
@@ -7,8 +7,9 @@
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter, MySQLStoreAdapter } = require('../..')
+const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter, MySQLStoreAdapter, RedisStoreAdapter } = require('../..')
 const { applyDefaults, serverReachable } = require('./postgres-env')
+const { redisUrl } = require('./redis-env')
 
 function pgConfig() {
   const env = applyDefaults({ ...process.env })
@@ -38,6 +39,10 @@ function makeSpec(kind, label = 'stress') {
       spec: { kind, path: file },
       cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
     }
+  }
+  if (kind === 'redis') {
+    const prefix = `rds-${label}-${unique}:`
+    return { spec: { kind, url: redisUrl(), prefix }, cleanup: () => deleteRedisPrefix(prefix) }
   }
   if (kind === 'pg') {
     const table = `rds_${label}_${unique}`.toLowerCase()
@@ -80,6 +85,22 @@ function makeSpecs(kind, count, label = 'many') {
   throw new Error(`no such store kind: ${kind}`)
 }
 
+// Deletes every Redis key of a store with `prefix` (its values and any lease left behind).
+async function deleteRedisPrefix(prefix) {
+  const Redis = require('ioredis')
+  const admin = new Redis(redisUrl())
+  try {
+    let cursor = '0'
+    do {
+      const [next, names] = await admin.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000)
+      if (names.length) await admin.del(...names)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    await admin.quit()
+  }
+}
+
 async function dropTables(config, tables) {
   const { Client } = require('pg')
   const client = new Client(config)
@@ -106,6 +127,8 @@ function openStore(spec, options = spec.options) {
       return new SQLStoreAdapter(spec.config, spec.table, options)
     case 'mysql':
       return new MySQLStoreAdapter(spec.config, spec.table, options)
+    case 'redis':
+      return new RedisStoreAdapter(spec.url, { prefix: spec.prefix, ...options })
     default:
       throw new Error(`unknown store kind ${spec.kind}`)
   }

@@ -5,6 +5,7 @@ import {
   FileStoreAdapter,
   SQLStoreAdapter,
   MySQLStoreAdapter,
+  RedisStoreAdapter,
   PersistentStore,
   DatastoreAdapter,
   DatastoreError,
@@ -66,7 +67,12 @@ const waitCodes: DatastoreErrorCode[] = [
   'ERR_DATASTORE_LOCK_TIMEOUT',
   'ERR_DATASTORE_UPDATER_ABANDONED',
 ]
-void [timed, timedFile, timedSql, pgOptions, mysqlStore, waitCodes]
+const redis = new RedisStoreAdapter('redis://cache:6379', { prefix: 'app:', lockTimeout: 5000, leaseMs: 30000 })
+const fromClient = new RedisStoreAdapter({ options: { host: 'cache', port: 6379 }, quit: async () => 'OK' })
+// @ts-expect-error the prefix is a string
+const badPrefix = new RedisStoreAdapter('redis://cache:6379', { prefix: 1 })
+const leaseCode: DatastoreErrorCode = 'ERR_DATASTORE_LEASE_LOST'
+void [timed, timedFile, timedSql, pgOptions, mysqlStore, waitCodes, redis, fromClient, badPrefix, leaseCode]
 
 // Errors are a class of their own, and stores are AsyncDisposable (`await using`).
 async function disposing(): Promise<void> {

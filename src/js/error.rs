@@ -30,7 +30,8 @@ impl Errors {
         match e {
             DatastoreError::InvalidValue { key, .. }
             | DatastoreError::LockTimeout { key, .. }
-            | DatastoreError::UpdaterAbandoned { key } => js.set(details, c"key", js.string(key)),
+            | DatastoreError::UpdaterAbandoned { key }
+            | DatastoreError::LeaseLost { key } => js.set(details, c"key", js.string(key)),
             DatastoreError::Reentrant { key, operation } => {
                 js.set(details, c"key", js.string(key));
                 js.set(details, c"operation", js.string(operation));

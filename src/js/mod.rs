@@ -15,6 +15,7 @@ mod pg_password;
 mod pg_target;
 mod promise;
 mod raw;
+mod redis;
 mod runtime;
 mod sql;
 mod teardown;

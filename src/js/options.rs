@@ -26,6 +26,8 @@ pub enum OptionKind {
     Whole { min: u64, max: u64 },
     /// One of these strings.
     OneOf(&'static [&'static str]),
+    /// Any string of at most this many UTF-8 bytes.
+    Text { max_bytes: usize },
 }
 
 /// One option an adapter knows.
@@ -42,12 +44,13 @@ pub const LOCK_TIMEOUT: Spec = Spec {
 };
 
 /// A value read by [`read`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum OptionValue {
     /// [`OptionKind::Millis`]: `None` for `Infinity`.
     Millis(Option<Duration>),
     Whole(u64),
     Choice(&'static str),
+    Text(String),
 }
 
 /// The options given, by name; options not given are absent.
@@ -57,28 +60,36 @@ pub struct Options {
 }
 
 impl Options {
-    fn get(&self, name: &str) -> Option<OptionValue> {
-        self.given.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    fn get(&self, name: &str) -> Option<&OptionValue> {
+        self.given.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// A [`OptionKind::Millis`] option: `None` when not given or `Infinity`.
     pub fn millis(&self, name: &str) -> Option<Duration> {
         match self.get(name) {
-            Some(OptionValue::Millis(d)) => d,
+            Some(OptionValue::Millis(d)) => *d,
             _ => None,
         }
     }
 
     pub fn whole(&self, name: &str) -> Option<u64> {
         match self.get(name) {
-            Some(OptionValue::Whole(n)) => Some(n),
+            Some(OptionValue::Whole(n)) => Some(*n),
             _ => None,
         }
     }
 
     pub fn choice(&self, name: &str) -> Option<&'static str> {
         match self.get(name) {
-            Some(OptionValue::Choice(s)) => Some(s),
+            Some(OptionValue::Choice(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// A [`OptionKind::Text`] option, when given.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(OptionValue::Text(s)) => Some(s),
             _ => None,
         }
     }
@@ -201,6 +212,17 @@ fn read_one(js: Js, v: Value, kind: OptionKind) -> Result<OptionValue, String> {
                 .find(|c| **c == s)
                 .map(|c| OptionValue::Choice(c))
                 .ok_or_else(expected)
+        }
+        OptionKind::Text { max_bytes } => {
+            let expected = || format!("a string of at most {max_bytes} UTF-8 bytes");
+            if js.kind(v) != Kind::String {
+                return Err(expected());
+            }
+            let s = js.to_string(v).ok_or_else(expected)?;
+            if s.len() > max_bytes {
+                return Err(expected());
+            }
+            Ok(OptionValue::Text(s))
         }
     }
 }

@@ -2,21 +2,28 @@
 // run, and the figures printed at the end.
 'use strict'
 const { pgReachable } = require('../../lib/stores')
+const { redisReachable } = require('../../lib/redis-env')
 
 const requirePg = process.env.RESHUFFLE_DATASTORE_REQUIRE_PG === '1'
+const requireRedis = process.env.RESHUFFLE_DATASTORE_REQUIRE_REDIS === '1'
 
-// The persistent backends to attack: file and SQLite always, PostgreSQL when its server
-// answers (else skipped loudly, or a failure with RESHUFFLE_DATASTORE_REQUIRE_PG=1).
+// The persistent backends to attack: file and SQLite always, PostgreSQL and Redis when their
+// servers answer (else skipped loudly, or a failure with RESHUFFLE_DATASTORE_REQUIRE_PG=1 or
+// RESHUFFLE_DATASTORE_REQUIRE_REDIS=1).
 function persistentKinds() {
   const kinds = ['file', 'sqlite']
   const pg = pgReachable()
   if (pg.ok) kinds.push('pg')
   else if (requirePg) throw new Error(`PostgreSQL is required but unreachable: ${pg.why}`)
   else console.warn(`PostgreSQL stress tests SKIPPED: ${pg.why.split('\n')[0]}`)
+  const redis = redisReachable()
+  if (redis.ok) kinds.push('redis')
+  else if (requireRedis) throw new Error(`Redis is required but unreachable: ${redis.why}`)
+  else console.warn(`Redis stress tests SKIPPED: ${redis.why}`)
   return kinds
 }
 
-const names = { memory: 'memory', file: 'FileStoreAdapter', sqlite: 'SQLite', pg: 'PostgreSQL' }
+const names = { memory: 'memory', file: 'FileStoreAdapter', sqlite: 'SQLite', pg: 'PostgreSQL', redis: 'Redis' }
 
 // Collects figures, printed as one block after the spec file.
 function figures(title) {

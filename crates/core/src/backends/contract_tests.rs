@@ -186,3 +186,11 @@ fn mysql() {
         check(open(), Some(open())).await
     });
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis() {
+    crate::backends::redis::with_test_prefix("contract", |open| async move {
+        check(open(), Some(open())).await
+    });
+}

@@ -41,6 +41,9 @@ pub enum DatastoreError {
     /// The promise an updater of `key` returned was garbage-collected without settling: it can
     /// never settle, so the update fails and the key is released.
     UpdaterAbandoned { key: String },
+    /// The lease an `update` held on `key` (Redis) ended before its write: it expired while
+    /// its renewal could not reach the server, or something deleted it. Nothing was written.
+    LeaseLost { key: String },
     /// A bug of this package caught at the boundary with JS (a Rust panic), reported instead of
     /// aborting the process. The operation did not complete; nothing of it was written.
     Internal { message: String },
@@ -60,6 +63,7 @@ impl DatastoreError {
             Self::LockTimeout { .. } => "ERR_DATASTORE_LOCK_TIMEOUT",
             Self::Reentrant { .. } => "ERR_DATASTORE_REENTRANT",
             Self::UpdaterAbandoned { .. } => "ERR_DATASTORE_UPDATER_ABANDONED",
+            Self::LeaseLost { .. } => "ERR_DATASTORE_LEASE_LOST",
             Self::Internal { .. } => "ERR_DATASTORE_INTERNAL",
         }
     }
@@ -130,6 +134,12 @@ impl fmt::Display for DatastoreError {
                 "the promise returned by the updater of key {key:?} was garbage-collected \
                  without settling, so it can never settle; the update failed and the key was \
                  released"
+            ),
+            Self::LeaseLost { key } => write!(
+                f,
+                "the lease on key {key:?} ended before the update's write (the updater ran \
+                 longer than the lease while its renewal could not reach Redis, or the lease \
+                 was deleted); nothing was written"
             ),
             Self::Internal { message } => write!(
                 f,

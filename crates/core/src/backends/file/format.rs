@@ -86,7 +86,7 @@ pub fn body(op: &Op) -> String {
 }
 
 /// The record that sets `key` to the JSON text `value`.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn encode_put(key: &str, value: &str) -> Vec<u8> {
     frame(&body(&Op::Put(key.to_owned(), value.to_owned())))
 }
@@ -97,7 +97,7 @@ pub fn encode(op: &Op) -> Vec<u8> {
 }
 
 /// The record that deletes `key`.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn encode_delete(key: &str) -> Vec<u8> {
     frame(&body(&Op::Delete(key.to_owned())))
 }

@@ -17,6 +17,7 @@
 //! every later operation rejects with `Corrupt`, and this store never writes to the file again.
 
 mod compact;
+mod contents;
 mod disk;
 #[cfg(all(test, target_os = "linux"))]
 mod faults;
@@ -34,12 +35,12 @@ use std::sync::Arc;
 
 use crate::backends::process_lock::{lock_path, Mode, ProcessLocks, RangeGuard};
 use crate::core::expiry::now_ms;
-use crate::core::key::with_prefix;
 use crate::core::lock_table::{KeyGuard, LockTable};
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
-use crate::runtime::executor::run_critical;
+use crate::runtime::executor::{run_blocking, run_critical, start_thread};
 use crate::runtime::wait_list::WaitList;
 
+use contents::{Contents, Whole};
 use disk::FileId;
 use format::Op;
 use sync::Syncer;
@@ -78,6 +79,13 @@ pub struct FileOptions {
 
 const DEFAULT_COMPACT_MIN: u64 = 1 << 20;
 
+/// Data files at least this big load on another thread ([`Shared::load_ahead`]): smaller
+/// ones read and parse here in well under a millisecond, quicker than the hand-over.
+const LOAD_OFF_THREAD_MIN: u64 = 256 << 10;
+
+/// Contents of more keys than this are freed on another thread when replaced.
+const DROP_OFF_THREAD_MIN: usize = 10_000;
+
 thread_local! {
     /// The one key of a store's `gate`, made once per thread.
     static STORE_LOCK: Rc<str> = Rc::from("store");
@@ -104,110 +112,45 @@ struct Open {
     /// The lock file's change count when the data was last compared with the file.
     seen_changes: Option<u64>,
     data: Option<DataFile>,
-    map: BTreeMap<String, String>,
-    /// When keys written with a time to live expire (ms since the epoch); a key absent here
-    /// never expires. Reads leave expired keys out; the purge deletes them.
-    expiries: BTreeMap<String, u64>,
-    /// Sum of key and value lengths: the size of a compacted base, roughly.
-    live_bytes: u64,
+    contents: Contents,
 }
 
 impl Open {
-    fn apply(&mut self, op: Op) {
-        let (k, v, expires) = match op {
-            Op::Put(k, v) => (k, v, None),
-            Op::PutUntil(k, v, at) => (k, v, Some(at)),
-            Op::Delete(k) => {
-                if let Some(old) = self.map.remove(&k) {
-                    self.live_bytes -= (k.len() + old.len() + 4) as u64;
-                }
-                self.expiries.remove(&k);
-                return;
-            }
-        };
-        match expires {
-            Some(at) => {
-                self.expiries.insert(k.clone(), at);
-            }
-            None if !self.expiries.is_empty() => {
-                self.expiries.remove(&k);
-            }
-            None => {}
-        }
-        let add = (k.len() + v.len() + 4) as u64;
-        if let Some(old) = self.map.insert(k.clone(), v) {
-            self.live_bytes -= (k.len() + old.len() + 4) as u64;
-        }
-        self.live_bytes += add;
-    }
-
-    /// Whether `key` has expired at `now` (read lazily: most stores have no expiring key).
-    fn expired(&self, key: &str, now: &mut Option<u64>) -> bool {
-        !self.expiries.is_empty()
-            && self.expiries.get(key).is_some_and(|&at| {
-                crate::core::expiry::is_expired(at, *now.get_or_insert_with(now_ms))
-            })
-    }
-
-    /// The live value of `key`.
-    fn value(&self, key: &str) -> Option<&str> {
-        let v = self.map.get(key)?;
-        (!self.expired(key, &mut None)).then_some(v.as_str())
-    }
-
-    /// The live entries starting with `prefix`, after `after`.
-    fn live_from<'a>(
-        &'a self,
-        prefix: &'a str,
-        after: Option<&'a str>,
-    ) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
-        let mut now = None;
-        with_prefix(&self.map, prefix)
-            .filter(move |(k, _)| after.is_none_or(|a| k.as_str() > a))
-            .filter(move |(k, _)| !self.expired(k, &mut now))
-    }
-
-    /// A base of the live data (expired keys dropped), with the expiries of its keys.
-    fn encode_base(&self) -> Vec<u8> {
-        if self.expiries.is_empty() {
-            return format::encode_base(&self.map);
-        }
-        let now = now_ms();
-        let live = |k: &String| {
-            !self
-                .expiries
-                .get(k)
-                .is_some_and(|&at| crate::core::expiry::is_expired(at, now))
-        };
-        let map = self
-            .map
-            .iter()
-            .filter(|(k, _)| live(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let expiries = self
-            .expiries
-            .iter()
-            .filter(|(k, _)| live(k))
-            .map(|(k, &at)| (k.clone(), at))
-            .collect();
-        format::encode_base_expiring(&map, &expiries)
-    }
-
     /// Whether the file has records and is larger than both `min` and twice the live data.
     fn compaction_due(&self, min: u64) -> bool {
-        self.data
-            .as_ref()
-            .is_some_and(|d| d.applied > d.base_end && d.applied > min.max(2 * self.live_bytes))
+        self.data.as_ref().is_some_and(|d| {
+            d.applied > d.base_end && d.applied > min.max(2 * self.contents.live_bytes)
+        })
     }
 
-    fn reset(&mut self, map: BTreeMap<String, String>, expiries: BTreeMap<String, u64>) {
-        self.live_bytes = map
-            .iter()
-            .map(|(k, v)| (k.len() + v.len() + 4) as u64)
-            .sum();
-        self.map = map;
-        self.expiries = expiries;
+    /// Installs a file read whole (by [`Whole::read`]); the old contents are dropped on
+    /// another thread when they are big, as freeing them takes as long as building them.
+    fn install(&mut self, whole: Whole, locked: bool) {
+        let old = std::mem::replace(&mut self.contents, whole.contents);
+        if old.map.len() > DROP_OFF_THREAD_MIN {
+            let _ = start_thread("reshuffle-file-free", move || drop(old));
+        }
+        self.data = Some(DataFile {
+            file: Arc::new(whole.file),
+            id: whole.id,
+            applied: whole.applied,
+            base_end: whole.base_end,
+            torn: whole.torn && !locked,
+        });
+    }
+}
+
+/// The open state's data is its [`Contents`]: `open.map`, `open.value(k)`, `open.apply(op)`.
+impl std::ops::Deref for Open {
+    type Target = Contents;
+    fn deref(&self) -> &Contents {
+        &self.contents
+    }
+}
+
+impl std::ops::DerefMut for Open {
+    fn deref_mut(&mut self) -> &mut Contents {
+        &mut self.contents
     }
 }
 
@@ -230,6 +173,9 @@ struct Shared {
     compaction_queued: Cell<bool>,
     /// Woken when a background compaction ends.
     compaction_waiters: WaitList,
+    /// A [`Shared::load_ahead`] is reading the file; others wait on `load_waiters`.
+    loading: Cell<bool>,
+    load_waiters: WaitList,
     closed: Cell<bool>,
 }
 
@@ -258,6 +204,8 @@ impl FileBackend {
                 poisoned: RefCell::new(None),
                 compaction_queued: Cell::new(false),
                 compaction_waiters: WaitList::default(),
+                loading: Cell::new(false),
+                load_waiters: WaitList::default(),
                 closed: Cell::new(false),
             }),
         })
@@ -339,9 +287,7 @@ impl Shared {
             locks: None,
             seen_changes: None,
             data: None,
-            map: BTreeMap::new(),
-            expiries: BTreeMap::new(),
-            live_bytes: 0,
+            contents: Contents::default(),
         });
         Ok(())
     }
@@ -377,6 +323,7 @@ impl Shared {
     /// is confirmed under the lock by reading the whole file again (a read racing with a
     /// writer that cuts off a torn record could mix old and new bytes).
     async fn read_current<T>(&self, f: impl Fn(&mut Open) -> T) -> Result<T> {
+        self.load_ahead().await?;
         match self.with_current(false, &f) {
             Err(DatastoreError::Corrupt { .. }) if self.poisoned.borrow().is_none() => {
                 let (_gate, _range) = self.lock_store().await?;
@@ -474,34 +421,61 @@ impl Shared {
 
     /// Reads the whole file at the path again.
     fn reload(&self, open: &mut Open, locked: bool) -> Result<()> {
-        let file = match disk::open_data(self.path()) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let whole = match Whole::read(self.path()).map_err(|e| self.io(e))? {
+            None => {
                 open.data = None;
                 open.reset(BTreeMap::new(), BTreeMap::new());
                 return Ok(());
             }
-            Err(e) => return Err(self.io(e)),
+            Some(Err(d)) => return Err(self.damaged(locked, d.position, d.reason)),
+            Some(Ok(whole)) => whole,
         };
-        let meta = file.metadata().map_err(|e| self.io(e))?;
-        let buf = disk::read_at(&file, 0, meta.len()).map_err(|e| self.io(e))?;
-        let parsed =
-            format::parse_file(&buf).map_err(|d| self.damaged(locked, d.position, d.reason))?;
-        let applied = parsed.base_end + parsed.log.valid_len as u64;
-        if parsed.log.torn && locked {
-            disk::cut(&file, applied).map_err(|e| self.io(e))?;
+        if whole.torn && locked {
+            disk::cut(&whole.file, whole.applied).map_err(|e| self.io(e))?;
         }
-        open.reset(parsed.map, parsed.expiries);
-        for op in parsed.log.ops {
-            open.apply(op);
+        open.install(whole, locked);
+        Ok(())
+    }
+
+    /// Reads and parses the whole data file on another thread when an operation would do it
+    /// here — the first one, or the first after another process compacted the file — so a big
+    /// store does not stall the JS thread while it loads. Then the usual catch-up finds the
+    /// data current, or applies what was appended since (a tail). Damage, a vanished file
+    /// and small files are left to that catch-up, which handles them on this thread as always.
+    /// Concurrent callers share one load.
+    async fn load_ahead(&self) -> Result<()> {
+        self.ensure_open()?;
+        self.load_waiters.until(|| !self.loading.get()).await;
+        let held = {
+            let guard = self.open.borrow();
+            let open = guard.as_ref().ok_or(DatastoreError::Closed)?;
+            let changes = open.locks.as_ref().and_then(|l| l.changes());
+            if Self::is_current(open, changes) {
+                return Ok(());
+            }
+            open.data.as_ref().map(|d| d.id)
+        };
+        let meta = match std::fs::metadata(self.path()) {
+            Ok(m) if m.is_file() && m.len() >= LOAD_OFF_THREAD_MIN => m,
+            _ => return Ok(()),
+        };
+        if held == Some(disk::file_id(&meta)) {
+            return Ok(());
         }
-        open.data = Some(DataFile {
-            file: Arc::new(file),
-            id: disk::file_id(&meta),
-            applied,
-            base_end: parsed.base_end,
-            torn: parsed.log.torn && !locked,
-        });
+        self.loading.set(true);
+        let path = self.path().to_owned();
+        let read = run_blocking(move || Whole::read(&path)).await;
+        self.loading.set(false);
+        self.load_waiters.wake_all();
+        let mut guard = self.open.borrow_mut();
+        // Installed only over the state it was read to replace: an operation that reloaded
+        // on this thread meanwhile has newer data.
+        if let (Some(Ok(Some(Ok(whole)))), Some(open)) = (read, guard.as_mut()) {
+            if open.data.as_ref().map(|d| d.id) == held {
+                open.install(whole, false);
+                open.seen_changes = None;
+            }
+        }
         Ok(())
     }
 
@@ -607,6 +581,7 @@ impl Shared {
     async fn write(self: &Rc<Self>, writes: Vec<(&str, Change)>) -> Result<()> {
         let written = {
             let (_gate, _range) = self.lock_store().await?;
+            self.load_ahead().await?;
             self.create_if_missing().await?;
             self.append(writes)?
         };

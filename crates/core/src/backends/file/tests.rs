@@ -462,3 +462,43 @@ fn get_now_answers_from_memory_only_while_the_file_is_known_unchanged() {
     let closed = store(&path);
     assert_eq!(closed.get_now("k", owned), None);
 }
+
+/// A file big enough to load on another thread ([`Shared::load_ahead`]): concurrent first
+/// reads share the load and see every key, a first write loads it under the lock, and a read
+/// after another handle compacted the file (a new file at the path) sees the new data.
+#[test]
+fn big_files_load_off_the_js_thread_and_reload_after_a_compaction() {
+    let dir = TempDir::new("big-load");
+    let path = dir.file("big.json");
+    let base: serde_json::Map<String, serde_json::Value> = (0..40_000)
+        .map(|i| (format!("key-{i:06}"), serde_json::Value::from(i)))
+        .collect();
+    std::fs::write(&path, serde_json::Value::Object(base).to_string()).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() >= LOAD_OFF_THREAD_MIN);
+    block_on(async move {
+        let a = store(&path);
+        let b = store(&path);
+        let (first, keys) = futures_util::future::join(a.get("key-012345"), a.list("key-01")).await;
+        assert_eq!(first.unwrap().as_deref(), Some("12345"));
+        assert_eq!(keys.unwrap().len(), 10_000);
+
+        b.set("key-000000", "\"changed\"".into()).await.unwrap();
+        assert_eq!(
+            a.get("key-000000").await.unwrap().as_deref(),
+            Some("\"changed\"")
+        );
+        b.backend().compact().await.unwrap();
+        b.set("key-000001", "\"after\"".into()).await.unwrap();
+        assert_eq!(
+            a.get("key-000001").await.unwrap().as_deref(),
+            Some("\"after\"")
+        );
+        assert_eq!(
+            a.get("key-000000").await.unwrap().as_deref(),
+            Some("\"changed\"")
+        );
+        assert_eq!(a.list("").await.unwrap().len(), 40_000);
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    });
+}

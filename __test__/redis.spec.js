@@ -1,0 +1,354 @@
+// The Redis engine against the machine's server (REDIS_URL, default redis://127.0.0.1:6379).
+// Every store works under a prefix of its own, whose keys are deleted at the end. An
+// unreachable server skips these tests loudly, or fails them when
+// RESHUFFLE_DATASTORE_REQUIRE_REDIS=1.
+'use strict'
+const { RedisStoreAdapter } = require('..')
+const { runConformance, expectCode, gate, sleep } = require('./conformance')
+const { redisUrl, redisReachable } = require('./lib/redis-env')
+const { startChild, runNode, fixture } = require('./lib/children')
+const { tcpProxy } = require('./fixtures/tcp-proxy')
+const redisTls = require('./fixtures/redis-tls')
+const { requiredOrSkipped } = require('./lib/servers')
+
+let Redis = null
+try {
+  Redis = require('ioredis')
+} catch {
+  Redis = null
+}
+// node-redis, as @keyv/redis brings it.
+let nodeRedis = null
+try {
+  nodeRedis = require('@redis/client')
+} catch {
+  nodeRedis = null
+}
+
+const server = redisReachable()
+requiredOrSkipped(`Redis tests at ${redisUrl()}`, server, 'RESHUFFLE_DATASTORE_REQUIRE_REDIS')
+requiredOrSkipped(
+  "Redis tests that need the 'ioredis' package",
+  { ok: Redis !== null, why: 'it is not installed' },
+  'RESHUFFLE_DATASTORE_REQUIRE_REDIS',
+)
+const describeRedis = server.ok && Redis ? describe : describe.skip
+const tlsTools = redisTls.status()
+requiredOrSkipped('Redis TLS tests (openssl, redis-server)', tlsTools, 'RESHUFFLE_DATASTORE_REQUIRE_REDIS')
+const describeTls = tlsTools.ok ? describe : describe.skip
+
+const run = `rds-test-${process.pid.toString(36)}-${Date.now().toString(36)}`
+let count = 0
+const newPrefix = () => `${run}-${count++}:`
+
+// The one place stores are made.
+function makeStore(prefix = newPrefix(), options = {}) {
+  const store = new RedisStoreAdapter(redisUrl(), { prefix, ...options })
+  prefixOf.set(store, prefix)
+  return store
+}
+const prefixOf = new WeakMap()
+
+// An update of `key` to `value` whose updater, once running, waits for `release()`.
+async function updateHeldOpen(store, key, value) {
+  const g = gate()
+  let entered = false
+  const interrupted = store.update(key, async () => {
+    entered = true
+    await g.promise
+    return value
+  })
+  while (!entered) await sleep(5)
+  return { interrupted, release: () => g.open() }
+}
+
+describeRedis('RedisStoreAdapter', () => {
+  let admin
+  beforeAll(() => {
+    admin = new Redis(redisUrl())
+  })
+  afterAll(async () => {
+    const names = await admin.keys(`{${run}*`)
+    for (let i = 0; i < names.length; i += 500) await admin.del(...names.slice(i, i + 500))
+    await admin.quit()
+  })
+
+  runConformance('RedisStoreAdapter', async () => makeStore(), {
+    persistent: true,
+    multiProcess: { spec: (store) => ({ kind: 'redis', url: redisUrl(), prefix: prefixOf.get(store) }) },
+    reopen: async (store) => {
+      const prefix = prefixOf.get(store)
+      await store.close()
+      return makeStore(prefix)
+    },
+  })
+
+  describe('key layout', () => {
+    test('a value is JSON text at {prefix+key}, which other clients read', async () => {
+      const store = makeStore()
+      const prefix = prefixOf.get(store)
+      await store.set('a/b', { x: 1 })
+      expect(await admin.get(`{${prefix}a/b}`)).toBe('{"x":1}')
+      await admin.set(`{${prefix}from-outside}`, '[1,2]')
+      expect(await store.get('from-outside')).toEqual([1, 2])
+      // Other programs' keys are not listed; a longer prefix is a namespace inside this one
+      // (as with PersistentStore), another prefix is not seen.
+      await admin.set(`${prefix}not-ours`, '1')
+      const inner = makeStore(`${prefix}x`)
+      const elsewhere = makeStore()
+      await inner.set('k', 1)
+      await elsewhere.set('k', 1)
+      expect(await store.list()).toEqual(['a/b', 'from-outside', 'xk'])
+      await admin.del(`${prefix}not-ours`)
+      await Promise.all([store.close(), inner.close(), elsewhere.close()])
+    })
+
+    test('ttl is Redis’s own (PX)', async () => {
+      const store = makeStore()
+      await store.set('t', 1, { ttl: 60000 })
+      const pttl = await admin.pttl(`{${prefixOf.get(store)}t}`)
+      expect(pttl).toBeGreaterThan(50000)
+      expect(pttl).toBeLessThanOrEqual(60000)
+      await store.set('t', 2)
+      expect(await admin.pttl(`{${prefixOf.get(store)}t}`)).toBe(-1)
+      await store.close()
+    })
+  })
+
+  describe('leases', () => {
+    test('a lease deleted from outside rejects the write with ERR_DATASTORE_LEASE_LOST; nothing is written', async () => {
+      const store = makeStore()
+      const prefix = prefixOf.get(store)
+      await store.set('k', 'before')
+      const { interrupted, release } = await updateHeldOpen(store, 'k', 'after')
+      expect(await admin.exists(`{${prefix}k}:lease`)).toBe(1)
+      await admin.del(`{${prefix}k}:lease`)
+      release()
+      const error = await expectCode(interrupted, 'ERR_DATASTORE_LEASE_LOST')
+      expect(error.key).toBe('k')
+      expect(await store.get('k')).toBe('before')
+      // The store goes on working.
+      expect(await store.update('k', (v) => v + '!')).toEqual(['before', 'before!'])
+      await store.close()
+    })
+
+    test('a lease that expires while the updater blocks the thread (no renewal) is lost; nothing is written', async () => {
+      const store = makeStore(undefined, { leaseMs: 50 })
+      await store.set('k', 'before')
+      const update = store.update('k', () => {
+        const until = Date.now() + 200
+        while (Date.now() < until) {
+          // busy: the renewal cannot run
+        }
+        return 'after'
+      })
+      await expectCode(update, 'ERR_DATASTORE_LEASE_LOST')
+      expect(await store.get('k')).toBe('before')
+      await store.close()
+    })
+
+    test('a lease is renewed while a slow updater awaits', async () => {
+      const store = makeStore(undefined, { leaseMs: 1000 })
+      const other = makeStore(prefixOf.get(store), { leaseMs: 1000 })
+      let running = false
+      const slow = store.update('k', async () => {
+        running = true
+        await sleep(2500) // two and a half lease times
+        return 'slow'
+      })
+      while (!running) await sleep(5)
+      // Another store's set waits for the lease all along (it is renewed), then writes.
+      const set = other.set('k', 'later')
+      expect(await slow).toEqual([undefined, 'slow'])
+      await set
+      expect(await store.get('k')).toBe('later')
+      await store.close()
+      await other.close()
+    })
+
+    test('set and remove wait for another store’s lease, bounded by lockTimeout', async () => {
+      const a = makeStore()
+      const b = makeStore(prefixOf.get(a), { lockTimeout: 100 })
+      const { interrupted, release } = await updateHeldOpen(a, 'k', 'from a')
+      await expectCode(b.set('k', 'from b'), 'ERR_DATASTORE_LOCK_TIMEOUT')
+      await expectCode(b.remove('k'), 'ERR_DATASTORE_LOCK_TIMEOUT')
+      release()
+      await interrupted
+      expect(await b.get('k')).toBe('from a')
+      await b.remove('k')
+      expect(await a.get('k')).toBeUndefined()
+      await a.close()
+      await b.close()
+    })
+
+    test('a process killed while holding a lease delays others by at most the lease time', async () => {
+      const store = makeStore()
+      const prefix = prefixOf.get(store)
+      const spec = { kind: 'redis', url: redisUrl(), prefix, options: { leaseMs: 1000 } }
+      let held
+      const heldNow = new Promise((resolve) => (held = resolve))
+      const { child, exited } = startChild(fixture('redis-hold.js'), [JSON.stringify(spec), 'k'], (m) => {
+        if (m.held) held()
+      })
+      await heldNow
+      child.kill('SIGKILL')
+      await exited
+      const started = Date.now()
+      expect(await store.update('k', (v = 0) => v + 1)).toEqual([undefined, 1])
+      // The lease's 1 s, plus room for a busy machine.
+      expect(Date.now() - started).toBeLessThan(2000)
+      await store.close()
+    }, 20000)
+  })
+
+  describe('connections', () => {
+    test('a connection lost mid-update writes nothing; operations reject while the server is away, then reconnect', async () => {
+      const url = new URL(redisUrl())
+      const proxy = await tcpProxy(url.hostname || '127.0.0.1', Number(url.port || 6379))
+      const prefix = newPrefix()
+      const store = new RedisStoreAdapter(`redis://127.0.0.1:${proxy.port}`, { prefix })
+      try {
+        await store.set('k', 'before')
+        const { interrupted, release } = await updateHeldOpen(store, 'k', 'after')
+        await proxy.stop()
+        release()
+        await expectCode(interrupted, 'ERR_DATASTORE_BACKEND')
+        const down = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+        expect(down.message).toContain(`127.0.0.1:${proxy.port}`)
+        await proxy.start()
+        expect(await store.get('k')).toBe('before')
+        // The interrupted update's lease was released on reconnecting: no wait for it.
+        const started = Date.now()
+        expect(await store.update('k', (v) => v + ' and after')).toEqual(['before', 'before and after'])
+        expect(Date.now() - started).toBeLessThan(2000)
+      } finally {
+        await store.close()
+        await proxy.stop()
+      }
+    })
+
+    test('an ioredis client’s settings are used, and its quit() closes the store', async () => {
+      const client = new Redis(redisUrl(), { lazyConnect: true })
+      const store = new RedisStoreAdapter(client, { prefix: newPrefix() })
+      await store.set('k', 1)
+      expect(await store.get('k')).toBe(1)
+      await client.quit()
+      await expectCode(store.get('k'), 'ERR_DATASTORE_CLOSED')
+    })
+
+    const testNodeRedis = nodeRedis ? test : test.skip
+    testNodeRedis('a node-redis client’s settings are used, and its close() closes the store', async () => {
+      const url = new URL(redisUrl())
+      const client = nodeRedis.createClient({
+        socket: { host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) },
+        database: 1,
+      })
+      await client.connect()
+      const prefix = newPrefix()
+      const store = new RedisStoreAdapter(client, { prefix })
+      await store.set('k', 'in db 1')
+      await client.select(1)
+      expect(await client.get(`{${prefix}k}`)).toBe('"in db 1"')
+      await client.del(`{${prefix}k}`)
+      await client.close()
+      await expectCode(store.get('k'), 'ERR_DATASTORE_CLOSED')
+    })
+
+    test('a wrong password or database is a backend error naming the server', async () => {
+      const store = new RedisStoreAdapter('redis://:wrong@127.0.0.1:6379/0', { prefix: newPrefix() })
+      const e = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+      expect(e.message).toContain('127.0.0.1:6379')
+      await store.close()
+      const db = new RedisStoreAdapter('redis://127.0.0.1:6379/100000', { prefix: newPrefix() })
+      await expectCode(db.get('k'), 'ERR_DATASTORE_BACKEND')
+      await db.close()
+    })
+  })
+
+  describe('values and lifetime', () => {
+    test('a 64 MiB value round-trips, and an updater receives it whole', async () => {
+      const store = makeStore()
+      const big = 'x'.repeat(64 * 1024 * 1024 - 2)
+      await store.set('big', big)
+      expect((await store.get('big')).length).toBe(big.length)
+      const [old, next] = await store.update('big', (v) => v.slice(1) + 'y')
+      expect(old.length).toBe(big.length)
+      expect(next.endsWith('y')).toBe(true)
+      expect(await store.getMany(['big'])).toEqual([next])
+      await store.remove('big')
+      await store.close()
+    }, 60000)
+
+    test('an idle store that is never closed does not keep Node from exiting', async () => {
+      const script = `
+        const { RedisStoreAdapter } = require(${JSON.stringify(require.resolve('..'))})
+        const store = new RedisStoreAdapter(${JSON.stringify(redisUrl())}, { prefix: ${JSON.stringify(newPrefix())} })
+        store.update('k', (v = 0) => v + 1).then(() => store.get('k')).then((v) => console.log(JSON.stringify({ v })))
+      `
+      const r = await runNode(['-e', script], { timeout: 15000 })
+      expect(r.signal).toBe(null)
+      expect(r.messages).toEqual([{ v: 1 }])
+    }, 20000)
+  })
+
+  describe('arguments', () => {
+    test.each([
+      [42, undefined],
+      ['http://x', undefined],
+      [{ options: {}, isCluster: true }, undefined],
+      ['redis://x', { prefix: 1 }],
+      ['redis://x', { leaseMs: 5 }],
+      ['redis://x', { leaseMs: 1.5 }],
+      ['redis://x', { unknown: 1 }],
+    ])('%p %p throws ERR_DATASTORE_INVALID_ARGUMENT at once', (target, options) => {
+      let error
+      try {
+        new RedisStoreAdapter(target, options)
+      } catch (e) {
+        error = e
+      }
+      expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+    })
+  })
+})
+
+describeTls('RedisStoreAdapter over TLS', () => {
+  let server
+  beforeAll(async () => {
+    server = await redisTls.start()
+  }, 30000)
+  afterAll(async () => {
+    if (server) await server.stop()
+  })
+
+  test('rediss:// with the CA of the app’s client: the certificate is checked, and it works', async () => {
+    for (const host of ['localhost', '127.0.0.1']) {
+      const client = { options: { host, port: server.port, tls: { ca: Buffer.from(server.ca) } }, quit: async () => {} }
+      const store = new RedisStoreAdapter(client, { prefix: 'tls:' })
+      await store.set('k', { secure: true })
+      expect(await store.get('k')).toEqual({ secure: true })
+      expect(await store.update('k', (v) => ({ ...v, n: 1 }))).toEqual([{ secure: true }, { secure: true, n: 1 }])
+      await store.remove('k')
+      await store.close()
+    }
+  })
+
+  test('a certificate no trusted CA signed fails the operation with a backend error', async () => {
+    const store = new RedisStoreAdapter(`rediss://localhost:${server.port}`, { prefix: 'tls:' })
+    const e = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+    expect(e.message).toMatch(/TLS|certificate/)
+    await store.close()
+  })
+
+  test('TLS settings that would weaken the check are refused at once', () => {
+    for (const t of [{ rejectUnauthorized: false }, { cert: 'x', key: 'y' }, { ca: 'not a certificate' }, { ca: 42 }]) {
+      let error
+      try {
+        new RedisStoreAdapter({ options: { host: 'localhost', tls: t } })
+      } catch (e) {
+        error = e
+      }
+      expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+    }
+  })
+})

@@ -1,0 +1,307 @@
+//! The Redis [`Backend`]: values as Redis strings of JSON text, keys locked across servers
+//! with leases (`lease.rs`), expiry by Redis itself (`PX`). Key layout: `keys.rs`.
+//!
+//! - `update`: the lease is taken and the value read in one script; the final write is one
+//!   script that checks the lease's token, writes (or deletes) and releases. A lease lost in
+//!   between (it expired while its renewal could not run, or was deleted) rejects the write
+//!   with `LeaseLost`, and nothing is written.
+//! - `set` / `remove`: one script writes when no lease is held; when one is, they wait for it
+//!   like an update (bounded by `lockTimeout`), then write under a lease of their own.
+//! - If the connection an update took its lease on fails, the update fails and writes nothing;
+//!   the next operation opens a new connection.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::client::Client;
+use super::config::RedisConfig;
+use super::keys;
+use super::lease::{self, Lease};
+use super::resp::Reply;
+use super::scripts;
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
+use crate::runtime::executor::BusyGuard;
+
+pub struct RedisBackend {
+    client: Rc<Client>,
+}
+
+impl RedisBackend {
+    /// No I/O here: the first operation connects.
+    pub fn new(config: RedisConfig) -> Self {
+        RedisBackend {
+            client: Client::new(config),
+        }
+    }
+
+    fn prefix(&self) -> &str {
+        &self.client.config.prefix
+    }
+}
+
+/// A key of one operation, with its lease once taken.
+pub struct RedisHeld {
+    client: Rc<Client>,
+    key: String,
+    deadline: Option<Instant>,
+    lease: Option<Lease>,
+}
+
+/// `op, value, ms` of a change, as the scripts take it (`scripts.rs`); the value borrowed.
+fn write_args(change: &Change) -> (&'static [u8], &[u8], Vec<u8>) {
+    match change {
+        Change::Keep => (b"keep", b"", Vec::new()),
+        Change::Put(json) => (b"put", json.as_bytes(), Vec::new()),
+        Change::PutFor(json, ttl) => (
+            b"px",
+            json.as_bytes(),
+            ttl.as_micros()
+                .div_ceil(1000)
+                .max(1)
+                .to_string()
+                .into_bytes(),
+        ),
+        Change::Delete => (b"del", b"", Vec::new()),
+    }
+}
+
+fn lease_lost(key: &str) -> DatastoreError {
+    DatastoreError::LeaseLost {
+        key: key.to_owned(),
+    }
+}
+
+/// The error of an update whose lease's connection failed: nothing was written.
+fn conn_lost(client: &Client, key: &str) -> DatastoreError {
+    client.lost(&format!(
+        "the connection was lost while key {key:?} was held; nothing was written"
+    ))
+}
+
+fn text(client: &Client, reply: Reply) -> Result<Option<String>> {
+    reply.into_text().map_err(|e| client.lost(&e))
+}
+
+impl RedisBackend {
+    /// Every data key name under the store's prefix whose store key starts with `start`,
+    /// gathered with SCAN (which may repeat a name: they are deduplicated), sorted.
+    async fn scan(&self, start: &str) -> Result<Vec<String>> {
+        let _busy = BusyGuard::new();
+        let client = &self.client;
+        let conn = client.conn().await?;
+        let pattern = keys::pattern(self.prefix(), start);
+        let mut cursor = b"0".to_vec();
+        let mut found = Vec::new();
+        loop {
+            let reply = client
+                .on(
+                    &conn,
+                    &[b"SCAN", &cursor, b"MATCH", &pattern, b"COUNT", b"1000"],
+                )
+                .await?;
+            let Reply::Array(Some(mut parts)) = reply else {
+                return Err(client.lost("unexpected reply to SCAN"));
+            };
+            let (Some(Reply::Array(Some(names))), Some(Reply::Bulk(Some(next)))) =
+                (parts.pop(), parts.pop())
+            else {
+                return Err(client.lost("unexpected reply to SCAN"));
+            };
+            for name in names {
+                if let Reply::Bulk(Some(name)) = name {
+                    if let Some(key) = keys::store_key(self.prefix(), &name) {
+                        if key.starts_with(start) {
+                            found.push(key.to_owned());
+                        }
+                    }
+                }
+            }
+            if next == b"0" {
+                break;
+            }
+            cursor = next;
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
+    /// The values of `keys` with one MGET.
+    async fn mget(&self, keys: impl Iterator<Item = &str>) -> Result<Vec<Option<String>>> {
+        let names: Vec<Vec<u8>> = keys.map(|k| keys::data(self.prefix(), k)).collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _busy = BusyGuard::new();
+        let mut args: Vec<&[u8]> = vec![b"MGET"];
+        args.extend(names.iter().map(Vec::as_slice));
+        match self.client.cmd(&args).await? {
+            Reply::Array(Some(values)) if values.len() == names.len() => {
+                values.into_iter().map(|v| text(&self.client, v)).collect()
+            }
+            _ => Err(self.client.lost("unexpected reply to MGET")),
+        }
+    }
+}
+
+impl Backend for RedisBackend {
+    type Held = RedisHeld;
+
+    async fn lock(&self, key: &str, deadline: &Deadline) -> Result<RedisHeld> {
+        // The lease is taken by the first step that needs it (`read` or `finish`).
+        Ok(RedisHeld {
+            client: self.client.clone(),
+            key: key.to_owned(),
+            deadline: deadline.instant(),
+            lease: None,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        let _busy = BusyGuard::new();
+        let name = keys::data(self.prefix(), key);
+        let reply = self.client.cmd(&[b"GET", &name]).await?;
+        text(&self.client, reply)
+    }
+
+    async fn get_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {
+        self.mget(keys.iter().map(|k| &**k)).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.scan(prefix).await
+    }
+
+    async fn entries_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        let page = self.list_page(prefix, after, limit).await?;
+        let values = self.mget(page.iter().map(String::as_str)).await?;
+        Ok(page
+            .into_iter()
+            .zip(values)
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
+    }
+
+    /// Takes every key's lease, then writes them all and releases the leases in one script
+    /// (all or nothing: none is written if any lease was lost).
+    async fn finish_many(
+        &self,
+        held: Vec<(Rc<str>, RedisHeld)>,
+        changes: Vec<Change>,
+    ) -> Result<()> {
+        let _busy = BusyGuard::new();
+        let client = &self.client;
+        let mut held: Vec<RedisHeld> = held.into_iter().map(|(_, h)| h).collect();
+        for h in &mut held {
+            if h.lease.is_none() {
+                let (l, _) = lease::acquire(client, &h.key, false, h.deadline).await?;
+                h.lease = Some(l);
+            }
+        }
+        let conn = client.conn().await?;
+        let mut names = Vec::with_capacity(held.len() * 2);
+        let mut args: Vec<Vec<u8>> = Vec::with_capacity(held.len() * 4);
+        for (h, change) in held.iter().zip(&changes) {
+            let Some(l) = &h.lease else { continue };
+            if !Rc::ptr_eq(&l.conn, &conn) {
+                return Err(conn_lost(client, &h.key));
+            }
+            names.push(keys::data(self.prefix(), &h.key));
+            names.push(keys::lease(self.prefix(), &h.key));
+            let (op, value, ms) = write_args(change);
+            args.extend([l.token.clone(), op.to_vec(), value.to_vec(), ms]);
+        }
+        let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        match client
+            .eval(&conn, &scripts::FINISH_MANY, &names, &args)
+            .await?
+        {
+            Reply::Int(1) => {
+                // Released by the script.
+                held.iter_mut().for_each(|h| drop(h.lease.take()));
+                Ok(())
+            }
+            _ => Err(lease_lost(held.first().map_or("", |h| h.key.as_str()))),
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.client.close();
+        Ok(())
+    }
+}
+
+impl HeldKey for RedisHeld {
+    async fn read(&mut self, key: &str) -> Result<Option<String>> {
+        let _busy = BusyGuard::new();
+        if self.lease.is_some() {
+            let name = keys::data(&self.client.config.prefix, key);
+            let reply = self.client.cmd(&[b"GET", &name]).await?;
+            return text(&self.client, reply);
+        }
+        let (l, value) = lease::acquire(&self.client, key, true, self.deadline).await?;
+        self.lease = Some(l);
+        Ok(value)
+    }
+
+    async fn finish(mut self, key: &str, change: Change) -> Result<()> {
+        let _busy = BusyGuard::new();
+        let client = self.client.clone();
+        let prefix = &client.config.prefix;
+        let (op, value, ms) = write_args(&change);
+        let (data_name, lease_name) = (keys::data(prefix, key), keys::lease(prefix, key));
+        let names: [&[u8]; 2] = [&data_name, &lease_name];
+        if self.lease.is_none() {
+            if change == Change::Keep {
+                return Ok(()); // never leased, nothing to do
+            }
+            // No lease of ours: write at once unless another holder has one.
+            let conn = client.conn().await?;
+            let reply = client
+                .eval(&conn, &scripts::WRITE_IF_FREE, &names, &[op, value, &ms])
+                .await?;
+            if reply == Reply::Int(1) {
+                return Ok(());
+            }
+            let (l, _) = lease::acquire(&client, key, false, self.deadline).await?;
+            self.lease = Some(l);
+        }
+        let Some(l) = self.lease.take() else {
+            return Ok(());
+        };
+        if l.conn.is_dead() {
+            lease::release(&client, key, l);
+            return Err(conn_lost(&client, key));
+        }
+        let reply = client
+            .eval(
+                &l.conn,
+                &scripts::FINISH,
+                &names,
+                &[&l.token, op, value, &ms],
+            )
+            .await;
+        match reply {
+            Ok(Reply::Int(1)) => Ok(()),
+            Ok(_) => Err(lease_lost(key)),
+            Err(e) => {
+                lease::release(&client, key, l);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for RedisHeld {
+    fn drop(&mut self) {
+        if let Some(l) = self.lease.take() {
+            lease::release(&self.client, &self.key, l);
+        }
+    }
+}
