@@ -52,6 +52,21 @@ export declare class NativeRedisStore {
 }
 
 /**
+ * Key-value store in a MySQL or MariaDB table `(id primary key, value)` of JSON text, the
+ * layout of reshuffle's `MySQLStoreAdapter`.
+ */
+export declare class NativeMySqlStore {
+  /**
+   * `target`: a mysql2 pool (promise or callback API), a mysql2-style config object or a
+   * `mysql://` URL. `table` is an SQL identifier, optionally `database.table`. Throws
+   * `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments; connects on first use.
+   */
+  constructor(makeError: (code: string, message: string, details: object) => Error, target: string | object, table?: string, options?: { poolSize?: number; lockTimeout?: number })
+  /** The store's operations as plain functions (see `js::methods`). */
+  methods(): NativeStoreMethods
+}
+
+/**
  * Key-value store in an SQL table `(id varchar primary key, value varchar)` of JSON text,
  * the layout of reshuffle's `SQLStoreAdapter`.
  */

@@ -837,5 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeFileStore = nativeBinding.NativeFileStore
 module.exports.NativeMemoryStore = nativeBinding.NativeMemoryStore
+module.exports.NativeMySqlStore = nativeBinding.NativeMySqlStore
 module.exports.NativeRedisStore = nativeBinding.NativeRedisStore
 module.exports.NativeSqlStore = nativeBinding.NativeSqlStore

@@ -158,6 +158,28 @@ export declare class SQLStoreAdapter {
 }
 export interface SQLStoreAdapter extends DatastoreAdapter {}
 
+/** Options of MySQLStoreAdapter. */
+export interface MySQLStoreOptions extends StoreOptions {
+  /**
+   * The most connections this store opens to hold keys, 1 to 1000 (default: the pool's
+   * `connectionLimit`, else 10); as many again serve reads.
+   */
+  poolSize?: number
+}
+
+/**
+ * A store in a MySQL (5.7+) or MariaDB (10.5+) table `(id primary key, value)` of JSON text —
+ * the layout of reshuffle's MySQLStoreAdapter, read and written as is. `target`: a mysql2 pool
+ * (callback or promise API; its settings are used), a mysql2-style config object, or a
+ * `mysql://` URL. `table` (default `'reshuffledb'`) is an SQL identifier, optionally
+ * `database.table`. Tables it creates hold keys of 2,048 bytes and values of 64 MiB; a value
+ * that does not fit an existing column rejects with `ERR_DATASTORE_INVALID_VALUE` naming the
+ * `ALTER TABLE` that fixes it. Ending the mysql2 pool (`end()`) closes this store too.
+ */
+export declare class MySQLStoreAdapter {
+  constructor(target: string | object, table?: string, options?: MySQLStoreOptions)
+}
+export interface MySQLStoreAdapter extends DatastoreAdapter {}
 /** Options of RedisStoreAdapter. */
 export interface RedisStoreOptions extends StoreOptions {
   /** Put before every key in Redis (default `''`): stores with different prefixes never meet. */

@@ -519,6 +519,25 @@ class SQLStoreAdapter extends StoreAdapter {
   }
 }
 
+// MySQL or MariaDB table `(id primary key, value)` of JSON text, reshuffle's MySQLStoreAdapter
+// layout. `target`: a mysql2 pool (callback or promise API), a mysql2-style config object or a
+// mysql:// URL. A promise pool's `end()` ends the callback pool inside it (`pool`), which is
+// the one followed, so ending either closes the store.
+function mysqlPoolOf(target) {
+  if (target === null || typeof target !== 'object') return target
+  const inner = target.pool
+  return inner !== null && typeof inner === 'object' && typeof inner.end === 'function' && inner.config ? inner : target
+}
+
+class MySQLStoreAdapter extends StoreAdapter {
+  constructor(target, table, options) {
+    super(new native.NativeMySqlStore(makeError, target, table, options), {
+      target: mysqlPoolOf(target),
+      methods: ['end'],
+    })
+  }
+}
+
 // A Redis server, reached with the store's own connection. `target`: a redis:// URL, or an
 // ioredis or node-redis client whose settings (host, port, username, password, db) are used
 // and whose quit()/disconnect()/close() closes this store too (docs/redis.md). Options:
@@ -812,6 +831,7 @@ disposable(PersistentStore)
 exports.MemoryStoreAdapter = MemoryStoreAdapter
 exports.FileStoreAdapter = FileStoreAdapter
 exports.SQLStoreAdapter = SQLStoreAdapter
+exports.MySQLStoreAdapter = MySQLStoreAdapter
 exports.RedisStoreAdapter = RedisStoreAdapter
 exports.PersistentStore = PersistentStore
 exports.DatastoreError = DatastoreError

@@ -470,19 +470,6 @@ describe('errors', () => {
       expect(r.code).toBe(2)
     }
   })
-
-  test('mysql:// and redis:// targets say so while the package has no adapter for them', async () => {
-    const file = await fileWith({ a: 1 })
-    for (const [url, name, className] of [
-      ['mysql://root@127.0.0.1/test', 'MySQL', 'MySQLStoreAdapter'],
-      ['redis://127.0.0.1:6379', 'Redis', 'RedisStoreAdapter'],
-    ]) {
-      if (typeof api[className] === 'function') continue // supported: nothing to refuse
-      const r = await cli(['copy', file, url])
-      expect(r.stderr).toMatch(new RegExp(`${name} targets are not supported yet .*no ${className}`))
-      expect(r.code).toBe(2)
-    }
-  })
 })
 
 describe('the target rule', () => {

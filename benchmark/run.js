@@ -118,6 +118,20 @@ const plans = [
       { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 5 }, prefill: 10000 },
     ],
   },
+  {
+    id: 'mysql',
+    title: 'MySQLStoreAdapter on MariaDB',
+    ours: 'mysql',
+    peers: ['reshuffle-mysql', 'keyv-mysql'],
+    rows: [
+      ...seq(2000),
+      { name: '100 concurrent 20 ms updates, 100 keys', run: 'concurrentSlowUpdates' },
+      { name: '200 concurrent updates, one new key', run: 'concurrentOneKey' },
+      { name: '4 processes × 100 updates, one counter', run: 'multiProcess' },
+      { name: 'set + get of a 1 MB value', run: 'bigValue', args: { count: 10 } },
+      { name: 'list() of 10,000 keys', run: 'list10k', args: { count: 5 }, prefill: 10000 },
+    ],
+  },
 ]
 
 const median = (xs) => {
@@ -304,9 +318,11 @@ function peerVersions() {
       'keyv',
       '@keyv/sqlite',
       '@keyv/postgres',
+      '@keyv/mysql',
       '@keyv/redis',
       'ioredis',
       'pg',
+      'mysql2',
     ].map((n) => [n, v(n)]),
   )
 }

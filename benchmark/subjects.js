@@ -25,6 +25,8 @@ const lmdb = tryRequire('lmdb')
 const keyvMod = tryRequire('keyv')
 const keyvSqlite = tryRequire('@keyv/sqlite')
 const keyvPostgres = tryRequire('@keyv/postgres')
+const mysql2 = tryRequire('mysql2/promise')
+const keyvMysql = tryRequire('@keyv/mysql')
 const keyvRedis = tryRequire('@keyv/redis')
 const IORedis = tryRequire('ioredis')
 
@@ -79,9 +81,9 @@ async function checkRedis() {
   return redisUp
 }
 
-// Whether each server answers (PostgreSQL, Redis).
+// Whether each server answers (PostgreSQL, MySQL, Redis), decided once.
 async function checkServers() {
-  await Promise.all([checkPostgres(), checkRedis()])
+  await Promise.all([checkPostgres(), checkMysql(), checkRedis()])
 }
 
 // The runner's Redis stores delete their keys (all named with ctx.name) on close.
@@ -164,6 +166,42 @@ async function dropPgTable(name) {
   await client.end()
 }
 
+const mysqlEnv = () => ({
+  host: process.env.MYSQL_HOST || '127.0.0.1',
+  port: Number(process.env.MYSQL_PORT || 3306),
+  user: process.env.MYSQL_USER || 'root',
+  database: process.env.MYSQL_DATABASE || 'test',
+  password: process.env.MYSQL_PASSWORD || undefined,
+})
+const mysqlUrl = () => {
+  const c = mysqlEnv()
+  const auth = c.password
+    ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}`
+    : encodeURIComponent(c.user)
+  return `mysql://${auth}@${c.host}:${c.port}/${c.database}`
+}
+
+// Set once by checkServers(): whether the MySQL/MariaDB server answers.
+let mysqlUp = null
+async function checkMysql() {
+  if (mysqlUp !== null || !mysql2) return mysqlUp
+  try {
+    const c = await mysql2.createConnection(mysqlEnv())
+    await c.query('select 1')
+    await c.end()
+    mysqlUp = true
+  } catch {
+    mysqlUp = false
+  }
+  return mysqlUp
+}
+
+async function dropMysqlTable(name) {
+  const c = await mysql2.createConnection(mysqlEnv())
+  await c.query(`DROP TABLE IF EXISTS \`${name}\``)
+  await c.end()
+}
+
 function openBetterSqlite3(ctx) {
   const db = new BetterSqlite3(path.join(ctx.dir, `${ctx.name}.db`))
   db.pragma('journal_mode = WAL')
@@ -174,17 +212,18 @@ function openBetterSqlite3(ctx) {
 
 const openKeyvSqlite = (ctx) =>
   new keyvMod.Keyv(new keyvSqlite.KeyvSqlite(`sqlite://${path.join(ctx.dir, `${ctx.name}.sqlite`)}`))
+const openKeyvMysql = (ctx) => new keyvMod.Keyv(new keyvMysql.KeyvMysql({ uri: mysqlUrl(), table: ctx.name }))
 const openKeyvRedis = (ctx) =>
   new keyvMod.Keyv({ store: new keyvRedis.default(redisUrl()), namespace: ctx.name, useKeyPrefix: true })
 const openKeyvPostgres = (ctx) => new keyvMod.Keyv(new keyvPostgres.KeyvPostgres({ uri: pgUrl(), table: ctx.name }))
 
-// The runner's stores drop their PostgreSQL table on close; the child processes' do not.
-function dropOnClose(store, ctx) {
+// The runner's stores drop their table on close; the child processes' do not.
+function dropOnClose(store, ctx, drop = dropPgTable) {
   if (ctx.child) return store
   const close = store.close.bind(store)
   store.close = async () => {
     await close()
-    await dropPgTable(ctx.name)
+    await drop(ctx.name)
   }
   return store
 }
@@ -266,6 +305,12 @@ const subjects = {
       return dropOnClose(store, ctx)
     },
   },
+  mysql: {
+    label: 'reshuffle-datastore MySQLStoreAdapter (MariaDB)',
+    available: () => typeof ours.MySQLStoreAdapter === 'function' && mysqlUp === true,
+    why: () => 'MySQL/MariaDB does not answer (MYSQL_HOST…) or mysql2 is not installed',
+    open: async (ctx) => dropOnClose(new ours.MySQLStoreAdapter(mysqlUrl(), ctx.name), ctx, dropMysqlTable),
+  },
   redis: {
     label: 'reshuffle-datastore RedisStoreAdapter',
     available: () => redisUp === true,
@@ -302,6 +347,20 @@ const subjects = {
       const s = new reshuffle.SQLStoreAdapter(pool, ctx.name)
       s.close = async () => pool.end()
       return dropOnClose(s, ctx)
+    },
+  },
+  'reshuffle-mysql': {
+    label: 'reshuffle 1.0.9 MySQLStoreAdapter (mysql2 pool)',
+    available: () => !!reshuffle && !!reshuffle.MySQLStoreAdapter && !!mysql2 && mysqlUp === true,
+    why: () => (!mysql2 ? 'mysql2 is not installed' : 'MySQL/MariaDB does not answer (MYSQL_HOST…)'),
+    open: async (ctx) => {
+      const pool = mysql2.createPool(mysqlEnv())
+      const s = new reshuffle.MySQLStoreAdapter(pool, ctx.name)
+      // reshuffle's list() of an empty table resolves undefined.
+      const list = s.list.bind(s)
+      s.list = async () => (await list()) || []
+      s.close = async () => pool.end()
+      return dropOnClose(s, ctx, dropMysqlTable)
     },
   },
   'better-sqlite3': {
@@ -417,6 +476,13 @@ const subjects = {
     prefill: async (ctx, data) => keyvPrefill(openKeyvSqlite(ctx), data),
     open: async (ctx) => keyvStore(openKeyvSqlite(ctx)),
   },
+  'keyv-mysql': {
+    label: 'keyv 5 + @keyv/mysql',
+    available: () => !!keyvMod && !!keyvMysql && mysqlUp === true,
+    why: () => 'keyv/@keyv/mysql missing or MySQL/MariaDB does not answer',
+    prefill: async (ctx, data) => keyvPrefill(openKeyvMysql(ctx), data),
+    open: async (ctx) => dropOnClose(keyvStore(openKeyvMysql(ctx)), ctx, dropMysqlTable),
+  },
   'keyv-postgres': {
     label: 'keyv 5 + @keyv/postgres',
     available: () => !!keyvMod && !!keyvPostgres && postgresUp === true,
@@ -472,4 +538,4 @@ function makeContext(dir) {
   return () => ({ dir, name: `bench_${process.pid}_${Date.now().toString(36)}_${n++}` })
 }
 
-module.exports = { subjects, checkPostgres, checkServers, makeContext, pgEnv, fs }
+module.exports = { subjects, checkPostgres, checkServers, makeContext, pgEnv, mysqlEnv, fs }

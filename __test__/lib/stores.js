@@ -1,5 +1,5 @@
 // Where tests keep their stores. A store is described by a plain, serialisable spec
-// ({ kind: 'memory' | 'file' | 'sqlite' | 'pg' | 'redis', ... }) so that the parent test and its child
+// ({ kind: 'memory' | 'file' | 'sqlite' | 'pg' | 'mysql' | 'redis', ... }) so that the parent test and its child
 // processes open the same one. PostgreSQL settings come from the PG* variables (with this
 // machine's defaults) and are passed explicitly: under jest, native code does not see
 // process.env.
@@ -7,7 +7,7 @@
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter, RedisStoreAdapter } = require('../..')
+const { MemoryStoreAdapter, FileStoreAdapter, SQLStoreAdapter, MySQLStoreAdapter, RedisStoreAdapter } = require('../..')
 const { applyDefaults, serverReachable } = require('./postgres-env')
 const { redisUrl } = require('./redis-env')
 
@@ -125,6 +125,8 @@ function openStore(spec, options = spec.options) {
       return new SQLStoreAdapter(spec.path, 'reshuffledb', options)
     case 'pg':
       return new SQLStoreAdapter(spec.config, spec.table, options)
+    case 'mysql':
+      return new MySQLStoreAdapter(spec.config, spec.table, options)
     case 'redis':
       return new RedisStoreAdapter(spec.url, { prefix: spec.prefix, ...options })
     default:

@@ -4,6 +4,7 @@ import {
   MemoryStoreAdapter,
   FileStoreAdapter,
   SQLStoreAdapter,
+  MySQLStoreAdapter,
   RedisStoreAdapter,
   PersistentStore,
   DatastoreAdapter,
@@ -57,6 +58,10 @@ const timed = new MemoryStoreAdapter({ lockTimeout: 5000 })
 const timedFile = new FileStoreAdapter('./state.json', { lockTimeout: 5000, durability: 'fsync' })
 const timedSql = new SQLStoreAdapter('./state.db', 'kv', { lockTimeout: 0 })
 const pgOptions = new SQLStoreAdapter('postgres://app@db/app', 'kv', { poolSize: 4, busyPollMicros: 0 })
+const mysqlStore: DatastoreAdapter = new MySQLStoreAdapter('mysql://app@db/app', 'kv', {
+  poolSize: 4,
+  lockTimeout: 500,
+})
 const waitCodes: DatastoreErrorCode[] = [
   'ERR_DATASTORE_REENTRANT',
   'ERR_DATASTORE_LOCK_TIMEOUT',
@@ -67,7 +72,7 @@ const fromClient = new RedisStoreAdapter({ options: { host: 'cache', port: 6379 
 // @ts-expect-error the prefix is a string
 const badPrefix = new RedisStoreAdapter('redis://cache:6379', { prefix: 1 })
 const leaseCode: DatastoreErrorCode = 'ERR_DATASTORE_LEASE_LOST'
-void [timed, timedFile, timedSql, pgOptions, waitCodes, redis, fromClient, badPrefix, leaseCode]
+void [timed, timedFile, timedSql, pgOptions, mysqlStore, waitCodes, redis, fromClient, badPrefix, leaseCode]
 
 // Errors are a class of their own, and stores are AsyncDisposable (`await using`).
 async function disposing(): Promise<void> {

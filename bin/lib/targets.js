@@ -144,17 +144,9 @@ function openTarget(api, target) {
     case 'postgres':
       return new api.SQLStoreAdapter(target.url, target.table)
     case 'mysql':
-    case 'redis': {
-      const { className, product } = KINDS[target.kind]
-      const Adapter = api[className]
-      if (typeof Adapter !== 'function') {
-        throw new UsageError(
-          `${redact(target.url)}: ${product} targets are not supported yet by this version of reshuffle-datastore ` +
-            `(it has no ${className})`,
-        )
-      }
-      return target.kind === 'mysql' ? new Adapter(target.url, target.table) : new Adapter(target.url)
-    }
+      return new api.MySQLStoreAdapter(target.url, target.table)
+    case 'redis':
+      return new api.RedisStoreAdapter(target.url)
     default:
       throw new Error(`unknown kind of target ${target.kind}`)
   }

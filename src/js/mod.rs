@@ -8,6 +8,8 @@ mod event_loop;
 mod file;
 mod memory;
 mod methods;
+mod mysql;
+mod mysql_target;
 mod options;
 mod pg_password;
 mod pg_target;

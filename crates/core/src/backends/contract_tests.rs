@@ -179,6 +179,14 @@ fn postgres() {
     });
 }
 
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql() {
+    crate::backends::mysql::with_test_table("contract", |open| async move {
+        check(open(), Some(open())).await
+    });
+}
+
 #[cfg(feature = "redis")]
 #[test]
 fn redis() {

@@ -7,6 +7,8 @@ pub mod lock_hash;
 #[cfg(any(feature = "postgres", feature = "redis"))]
 pub mod loop_socket;
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process_lock;

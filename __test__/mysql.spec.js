@@ -1,0 +1,312 @@
+// The MySQL/MariaDB engine against the local server. Settings come from MYSQL_URL or the
+// MYSQL_* variables, with defaults for this machine (127.0.0.1:3306, root, database test). Each
+// run works in its own uniquely named tables and drops them at the end. An unreachable server
+// skips these tests loudly, or fails them when RESHUFFLE_DATASTORE_REQUIRE_MYSQL=1.
+'use strict'
+const { MySQLStoreAdapter } = require('..')
+const { runConformance, expectCode, gate, sleep } = require('./conformance')
+const { mysqlConfig, serverReachable, lockName, dropTables } = require('./lib/mysql-env')
+const { runChild, runNode, fixture } = require('./lib/children')
+const { requiredOrSkipped } = require('./lib/servers')
+
+let mysql = null
+try {
+  mysql = require('mysql2/promise')
+} catch {
+  mysql = null
+}
+let Reshuffle = null
+try {
+  Reshuffle = require('reshuffle')
+} catch {
+  Reshuffle = null
+}
+
+const server = serverReachable()
+requiredOrSkipped(
+  `MySQL tests at ${process.env.MYSQL_URL || `${mysqlConfig().host}:${mysqlConfig().port}`}`,
+  server,
+  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
+)
+requiredOrSkipped(
+  "MySQL tests that need the 'mysql2' package",
+  { ok: mysql !== null, why: 'it is not installed' },
+  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
+)
+
+const describeMy = server.ok && mysql ? describe : describe.skip
+
+const run = `${process.pid.toString(36)}_${Date.now().toString(36)}`
+const tables = new Set()
+let tableCount = 0
+function newTable() {
+  const name = `rds_test_${run}_${tableCount++}`
+  tables.add(name)
+  return name
+}
+
+// The one place stores are made.
+function makeStore(target, table, options) {
+  return new MySQLStoreAdapter(target, table, options)
+}
+
+// A mysql2 promise pool for the checks these tests make from the outside.
+let admin = null
+async function sql(text, params) {
+  if (!admin) admin = mysql.createPool({ ...mysqlConfig(), connectionLimit: 2 })
+  const [rows] = await admin.query(text, params)
+  return rows
+}
+
+afterAll(async () => {
+  if (!server.ok || !mysql) return
+  await dropTables([...tables])
+  if (admin) await admin.end()
+})
+
+// An update of `key` to `value` whose updater, once running, waits for `release()`; resolves
+// once the updater runs (the key is locked on the server then).
+async function updateHeldOpen(store, key, value) {
+  const g = gate()
+  let entered = false
+  const interrupted = store.update(key, async () => {
+    entered = true
+    await g.promise
+    return value
+  })
+  while (!entered) await sleep(5)
+  return { interrupted, release: () => g.open() }
+}
+
+describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
+  const tableOf = new WeakMap()
+  function fresh(options) {
+    const table = newTable()
+    const store = makeStore(mysqlConfig(), table, options)
+    tableOf.set(store, table)
+    return store
+  }
+
+  runConformance('MySQLStoreAdapter', async () => fresh(), {
+    persistent: true,
+    multiProcess: { spec: (store) => ({ kind: 'mysql', table: tableOf.get(store), config: mysqlConfig() }) },
+    reopen: async (store) => {
+      const table = tableOf.get(store)
+      await store.close()
+      const again = makeStore(mysqlConfig(), table)
+      tableOf.set(again, table)
+      return again
+    },
+  })
+
+  describe('targets and settings', () => {
+    test('a URL, a config object and mysql2 pools (promise and callback) reach the same table', async () => {
+      const table = newTable()
+      const c = mysqlConfig()
+      const url =
+        typeof c === 'string'
+          ? c
+          : `mysql://${c.user}${c.password ? ':' + encodeURIComponent(c.password) : ''}@${c.host}:${c.port}/${c.database}`
+      const promisePool = mysql.createPool(c)
+      const callbackPool = require('mysql2').createPool(c)
+      const a = makeStore(url, table)
+      const b = makeStore(c, table)
+      const p = makeStore(promisePool, table)
+      const q = makeStore(callbackPool, table)
+      await a.set('k', 'from url')
+      expect(await b.get('k')).toBe('from url')
+      await p.update('k', (v) => v + ', promise pool')
+      await q.update('k', (v) => v + ', callback pool')
+      expect(await a.get('k')).toBe('from url, promise pool, callback pool')
+      // The pools' settings are read; their connections are not used.
+      expect(promisePool.pool._allConnections.length).toBe(0)
+      expect(callbackPool._allConnections.length).toBe(0)
+      await Promise.all([a.close(), b.close(), promisePool.end(), new Promise((r) => callbackPool.end(r))])
+      await expectCode(p.get('k'), 'ERR_DATASTORE_CLOSED')
+      await expectCode(q.get('k'), 'ERR_DATASTORE_CLOSED')
+    })
+
+    test('bad targets, table names and options throw ERR_DATASTORE_INVALID_ARGUMENT', async () => {
+      const cases = [
+        [['not a url'], /mysql:\/\//],
+        [[{ ...mysqlConfig(), port: 'eighty' }], /port/],
+        [[{ ...mysqlConfig(), ssl: { cert: 'x', key: 'y' } }], /client certificates/],
+        [[{ host: '127.0.0.1' }], /database/],
+        [[mysqlConfig(), 'x; DROP TABLE victim; --'], /SQL identifier/],
+        [[mysqlConfig(), 'kv', { poolSize: 0 }], /poolSize/],
+        [[mysqlConfig(), 'kv', { busyPollMicros: 5 }], /busyPollMicros/],
+        [[42], /mysql2 pool/],
+      ]
+      for (const [args, message] of cases) {
+        let error
+        try {
+          makeStore(...args)
+        } catch (e) {
+          error = e
+        }
+        expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+        expect(error.message).toMatch(message)
+      }
+      // mysql2's SSL profiles give `ca` as an array of certificates: read, not refused.
+      const profiled = makeStore({ ...mysqlConfig(), ssl: { ca: ['-----BEGIN CERTIFICATE-----'] } }, 'kv')
+      await profiled.close()
+    })
+
+    test('idle connections do not keep Node alive', async () => {
+      const script = `
+        const { MySQLStoreAdapter } = require(${JSON.stringify(require.resolve('..'))})
+        const s = new MySQLStoreAdapter(${JSON.stringify(mysqlConfig())}, ${JSON.stringify(newTable())})
+        s.set('k', 1).then(() => s.update('k', (v) => v + 1)).then(() => console.log(JSON.stringify({ ok: true })))
+      `
+      const r = await runNode(['-e', script], { timeout: 20000 })
+      expect(r.signal).toBe(null)
+      expect(r.code).toBe(0)
+      expect(r.messages).toEqual([{ ok: true }])
+    })
+  })
+
+  describe('atomic across processes', () => {
+    test('4 processes × 250 concurrent +1 updates of a new key on a new table end at exactly 1000', async () => {
+      const spec = { kind: 'mysql', table: newTable(), config: mysqlConfig() }
+      const runs = await Promise.all(
+        [0, 1, 2, 3].map(() =>
+          runChild(fixture('counter.js'), [JSON.stringify(spec), 'n', '250'], { timeout: 120000 }),
+        ),
+      )
+      for (const r of runs) {
+        expect(r.signal).toBe(null)
+        expect(r.messages).toEqual([{ done: 250, errors: [] }])
+      }
+      const store = makeStore(mysqlConfig(), spec.table)
+      expect(await store.get('n')).toBe(1000)
+      await store.close()
+    }, 180000)
+
+    test('50 stores making one new table at once all succeed', async () => {
+      const table = newTable()
+      const stores = Array.from({ length: 50 }, () => makeStore(mysqlConfig(), table, { poolSize: 1 }))
+      await Promise.all(stores.map((s, i) => s.update('n', (v = 0) => v + 1).then(() => s.set(`k${i}`, i))))
+      expect(await stores[0].get('n')).toBe(50)
+      expect((await stores[1].list('k')).length).toBe(50)
+      await Promise.all(stores.map((s) => s.close()))
+    })
+
+    test('set and remove wait for a held key; lockTimeout bounds the wait', async () => {
+      const table = newTable()
+      const a = makeStore(mysqlConfig(), table)
+      const b = makeStore(mysqlConfig(), table, { lockTimeout: 200 })
+      const c = makeStore(mysqlConfig(), table)
+      await a.set('k', 1)
+      const held = await updateHeldOpen(a, 'k', 2)
+      const started = Date.now()
+      const e = await expectCode(
+        b.update('k', () => 3),
+        'ERR_DATASTORE_LOCK_TIMEOUT',
+      )
+      expect(e.message).toMatch(/"k"/)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(180)
+      const set = c.set('k', 4)
+      await sleep(100)
+      expect(await b.get('k')).toBe(1) // the set waits for the holder
+      held.release()
+      expect(await held.interrupted).toEqual([1, 2])
+      await set
+      expect(await b.get('k')).toBe(4)
+      await Promise.all([a.close(), b.close(), c.close()])
+    })
+
+    test('a connection lost mid-update writes nothing, and the next operation reconnects', async () => {
+      const table = newTable()
+      const store = makeStore(mysqlConfig(), table)
+      await store.set('k', 'before')
+      const held = await updateHeldOpen(store, 'k', 'after')
+      const database = (await sql('SELECT DATABASE() AS d'))[0].d
+      const [{ holder }] = await sql('SELECT IS_USED_LOCK(?) AS holder', [lockName(database, table, 'k')])
+      expect(holder).not.toBe(null)
+      await sql(`KILL ${Number(holder)}`)
+      held.release()
+      await expectCode(held.interrupted, 'ERR_DATASTORE_BACKEND')
+      expect(await store.get('k')).toBe('before')
+      expect(await store.update('k', (v) => v + ', again')).toEqual(['before', 'before, again'])
+      await store.close()
+    })
+  })
+
+  describe("reshuffle's table", () => {
+    const testWithReshuffle = Reshuffle ? test : test.skip
+
+    testWithReshuffle("what reshuffle's MySQLStoreAdapter writes we read, and the other way", async () => {
+      const table = newTable()
+      const pool = mysql.createPool(mysqlConfig())
+      const theirs = new Reshuffle.MySQLStoreAdapter(pool, table)
+      await theirs.set('a', { n: 1 })
+      await theirs.set('s', 'text')
+      const ours = makeStore(pool, table)
+      expect(await ours.get('a')).toEqual({ n: 1 })
+      expect(await ours.list()).toEqual(['a', 's'])
+      await ours.update('a', (v) => ({ n: v.n + 1 }))
+      await ours.set('b', [1, 2])
+      expect(await theirs.get('a')).toEqual({ n: 2 })
+      expect(await theirs.get('b')).toEqual([1, 2])
+      expect((await theirs.list()).sort()).toEqual(['a', 'b', 's'])
+      const [columns] = await pool.query(`SHOW COLUMNS FROM ${table}`)
+      expect(columns.map((c) => c.Field)).toEqual(['id', 'value', 'expires_at'])
+      await pool.end()
+      await expectCode(ours.get('a'), 'ERR_DATASTORE_CLOSED')
+    })
+
+    test("a value longer than reshuffle's column rejects with the ALTER TABLE that fixes it", async () => {
+      const table = newTable()
+      await sql(`CREATE TABLE ${table} (id varchar(250) primary key, value varchar(500))`)
+      const store = makeStore(mysqlConfig(), table)
+      await store.set('k', 'short')
+      const e = await expectCode(store.set('k', 'x'.repeat(600)), 'ERR_DATASTORE_INVALID_VALUE')
+      expect(e.message).toContain(table)
+      expect(e.message).toMatch(/ALTER TABLE .* MODIFY value LONGTEXT/)
+      await expectCode(
+        store.update('k', () => 'y'.repeat(600)),
+        'ERR_DATASTORE_INVALID_VALUE',
+      )
+      await expectCode(
+        store.setMany([
+          ['a', 1],
+          ['k', 'z'.repeat(600)],
+        ]),
+        'ERR_DATASTORE_INVALID_VALUE',
+      )
+      expect(await store.get('k')).toBe('short')
+      expect(await store.get('a')).toBeUndefined()
+      await sql(`ALTER TABLE ${table} MODIFY value LONGTEXT CHARACTER SET utf8mb4`)
+      await store.set('k', 'x'.repeat(600))
+      expect((await store.get('k')).length).toBe(600)
+      await store.close()
+    })
+
+    test('tables we create hold keys of 2,048 bytes and values of 64 MiB', async () => {
+      // A value travels in one packet: the server's max_allowed_packet (16 MiB by default on
+      // MariaDB) must be raised for 64 MiB. Over the limit, a write rejects with the fix.
+      const small = fresh()
+      const [{ packet: limit }] = await sql('SELECT @@max_allowed_packet AS packet')
+      const over = 'o'.repeat(Number(limit))
+      const e = await expectCode(small.set('over', over), 'ERR_DATASTORE_INVALID_VALUE')
+      expect(e.message).toMatch(/max_allowed_packet/)
+      await expectCode(small.setMany([['over', over]]), 'ERR_DATASTORE_INVALID_VALUE')
+      expect(await small.get('over')).toBeUndefined()
+      await small.close()
+
+      const wanted = 80 << 20
+      if (Number(limit) < wanted) await sql(`SET GLOBAL max_allowed_packet = ${wanted}`)
+      try {
+        const store = fresh() // new connections see the new limit
+        const key = 'é'.repeat(1024)
+        const big = 'v'.repeat(64 << 20)
+        await store.set(key, big)
+        expect((await store.get(key)).length).toBe(big.length)
+        expect(await store.list()).toEqual([key])
+        await store.close()
+      } finally {
+        if (Number(limit) < wanted) await sql(`SET GLOBAL max_allowed_packet = ${Number(limit)}`)
+      }
+    }, 120000)
+  })
+})

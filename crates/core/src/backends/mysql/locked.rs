@@ -1,0 +1,174 @@
+//! A connection holding key locks (`GET_LOCK`, named by [`lock_name`]), and taking them.
+//! Whatever drops a [`Locked`] — a finished write, an updater that threw, a reply nobody
+//! waits for — its locks are released on the runtime thread before the connection goes back
+//! to the pool; a release that fails closes the session, which frees them on the server.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Pool};
+
+use super::error::my_error;
+use super::runtime::detach;
+use crate::backends::lock_hash::fnv1a64;
+use crate::core::{DatastoreError, Result};
+
+/// The server-wide lock name of `key` in `database.table`: 36 characters, within the 64 that
+/// MySQL and MariaDB allow, from two FNV-1a hashes (pinned by `lock_hash`'s tests) so that
+/// two keys share a lock only by a 128-bit accident.
+pub fn lock_name(database: &str, table: &str, key: &str) -> String {
+    let (d, t, k) = (database.as_bytes(), table.as_bytes(), key.as_bytes());
+    let a = fnv1a64(&[b"reshuffle-datastore", d, t, k]);
+    let b = fnv1a64(&[k, t, d, b"reshuffle-datastore"]);
+    format!("rds:{a:016x}{b:016x}")
+}
+
+/// The error of a wait for a key's lock that gave up (the store completes it).
+pub fn timed_out() -> DatastoreError {
+    DatastoreError::LockTimeout {
+        key: String::new(),
+        waited_ms: 0,
+    }
+}
+
+/// A connection and the lock names it holds.
+pub struct Locked {
+    conn: Option<Conn>,
+    names: Vec<String>,
+}
+
+impl Locked {
+    pub fn conn(&mut self) -> Result<&mut Conn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| DatastoreError::backend("MySQL: the connection is gone"))
+    }
+
+    /// Releases every lock, then returns the connection to its pool.
+    pub async fn unlock(mut self) {
+        if let Some(conn) = self.conn.take() {
+            release(conn, std::mem::take(&mut self.names)).await;
+        }
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            detach(release(conn, std::mem::take(&mut self.names)));
+        }
+    }
+}
+
+async fn release(mut conn: Conn, names: Vec<String>) {
+    for chunk in names.chunks(100) {
+        let sql = format!("DO {}", vec!["RELEASE_LOCK(?)"; chunk.len()].join(", "));
+        if conn.exec_drop(sql, chunk.to_vec()).await.is_err() {
+            let _ = conn.disconnect().await;
+            return;
+        }
+    }
+}
+
+/// How the server takes a fraction of a second in `GET_LOCK`'s timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    /// MariaDB waits fractions of a second; MySQL waits whole seconds.
+    pub fractional: bool,
+}
+
+/// A connection of `pool` by `deadline`.
+pub async fn connection(pool: &Pool, deadline: Option<Instant>, table: &str) -> Result<Conn> {
+    let get = pool.get_conn();
+    let got = match deadline {
+        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), get)
+            .await
+            .map_err(|_| timed_out())?,
+        None => get.await,
+    };
+    got.map_err(|e| my_error(table, None, &e))
+}
+
+/// One `GET_LOCK`: `Ok(true)` when taken.
+async fn get_lock(conn: &mut Conn, name: &str, secs: f64, table: &str) -> Result<bool> {
+    let got: Option<Option<i64>> = conn
+        .exec_first("SELECT GET_LOCK(?, ?)", (name, secs))
+        .await
+        .map_err(|e| my_error(table, None, &e))?;
+    Ok(got.flatten() == Some(1))
+}
+
+/// Takes lock `name` on `conn`: at once when free, else waiting on the server until
+/// `deadline` (`None`: for as long as it takes). The wait gives up holding nothing.
+pub async fn take(
+    conn: &mut Conn,
+    name: &str,
+    deadline: Option<Instant>,
+    waits: Waits,
+    table: &str,
+) -> Result<()> {
+    if get_lock(conn, name, 0.0, table).await? {
+        return Ok(());
+    }
+    let mut backoff = Duration::from_millis(2);
+    loop {
+        let left = match deadline {
+            None => Duration::from_secs(3600),
+            Some(d) => d.saturating_duration_since(Instant::now()),
+        };
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        let secs = if waits.fractional {
+            left.as_secs_f64()
+        } else {
+            left.as_secs() as f64
+        };
+        if secs > 0.0 {
+            if get_lock(conn, name, secs, table).await? {
+                return Ok(());
+            }
+            continue;
+        }
+        // Under a second left on a server that waits whole seconds: try again shortly.
+        tokio::time::sleep(backoff.min(left)).await;
+        backoff = (backoff * 2).min(Duration::from_millis(50));
+        if get_lock(conn, name, 0.0, table).await? {
+            return Ok(());
+        }
+    }
+}
+
+/// A connection of `pool` holding the locks `names`, taken in order.
+pub async fn lock_all(
+    pool: &Pool,
+    names: Vec<String>,
+    deadline: Option<Instant>,
+    waits: Waits,
+    table: &str,
+) -> Result<Locked> {
+    let conn = connection(pool, deadline, table).await?;
+    let mut locked = Locked {
+        conn: Some(conn),
+        names: Vec::with_capacity(names.len()),
+    };
+    for name in names {
+        take(locked.conn()?, &name, deadline, waits, table).await?;
+        locked.names.push(name);
+    }
+    Ok(locked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_and_differ() {
+        let n = lock_name("test", "reshuffledb", &"k".repeat(2048));
+        assert!(n.len() <= 64);
+        assert_ne!(lock_name("test", "t", "a"), lock_name("test", "t", "b"));
+        assert_ne!(lock_name("test", "t", "a"), lock_name("test", "u", "a"));
+        assert_eq!(lock_name("d", "t", "k"), lock_name("d", "t", "k"));
+    }
+}

@@ -1,0 +1,60 @@
+//! Where MySQL work runs: mysql_async needs a tokio runtime (its sockets are tokio's), so the
+//! engine's statements run on one small runtime thread shared by every MySQL store of the
+//! process, and the JS thread awaits each reply through the executor's cross-thread
+//! [`oneshot`]. The hop costs a thread wake-up each way (docs/mysql.md). Idle connections live
+//! on that thread and keep nothing alive; a pending reply keeps the host (Node) running, as
+//! its receiver's busy guard does.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use tokio::runtime::{Builder, Handle};
+
+use crate::core::{DatastoreError, Result};
+use crate::runtime::executor::{oneshot, start_thread};
+
+/// The runtime thread's handle, started on first use; `Err` if it could not start.
+fn handle() -> Result<&'static Handle> {
+    static HANDLE: OnceLock<std::result::Result<Handle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let rt = Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let handle = rt.handle().clone();
+            // The thread runs the runtime for the life of the process; it blocks nothing
+            // else and holds no handle of Node's loop.
+            start_thread("reshuffle-mysql", move || {
+                rt.block_on(std::future::pending::<()>());
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(handle)
+        })
+        .as_ref()
+        .map_err(|e| DatastoreError::backend(format!("cannot start the MySQL thread: {e}")))
+}
+
+fn stopped() -> DatastoreError {
+    DatastoreError::backend("the MySQL thread stopped before answering")
+}
+
+/// Runs `fut` on the runtime thread and resolves to its output on the caller's executor.
+/// Dropping the returned future leaves `fut` running to its end (it owns its connection, and
+/// releases what it holds itself).
+pub async fn hop<T, F>(fut: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let (tx, rx) = oneshot();
+    handle()?.spawn(async move { tx.send(fut.await) });
+    rx.await.unwrap_or_else(|| Err(stopped()))
+}
+
+/// Starts `fut` on the runtime thread without waiting for it (a release, a disconnect).
+pub fn detach(fut: impl Future<Output = ()> + Send + 'static) {
+    if let Ok(h) = handle() {
+        h.spawn(fut);
+    }
+}
