@@ -40,17 +40,6 @@ export declare class NativeMemoryStore {
   methods(): NativeStoreMethods
 }
 
-export declare class NativeRedisStore {
-  /**
-   * `target`: a `redis://` or `rediss://` URL; `ca`: PEM certificates to check a TLS
-   * server's against (instead of Mozilla's roots). Throws `ERR_DATASTORE_INVALID_ARGUMENT`
-   * at once for bad arguments; the server is reached on first use.
-   */
-  constructor(makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number }, ca?: string)
-  /** The store's operations as plain functions (see `js::methods`). */
-  methods(): NativeStoreMethods
-}
-
 /**
  * Key-value store in a MySQL or MariaDB table `(id primary key, value)` of JSON text, the
  * layout of reshuffle's `MySQLStoreAdapter`.
@@ -62,6 +51,17 @@ export declare class NativeMySqlStore {
    * `ERR_DATASTORE_INVALID_ARGUMENT` at once for bad arguments; connects on first use.
    */
   constructor(makeError: (code: string, message: string, details: object) => Error, target: string | object, table?: string, options?: { poolSize?: number; lockTimeout?: number })
+  /** The store's operations as plain functions (see `js::methods`). */
+  methods(): NativeStoreMethods
+}
+
+export declare class NativeRedisStore {
+  /**
+   * `target`: a `redis://` or `rediss://` URL; `ca`: PEM certificates to check a TLS
+   * server's against (instead of Mozilla's roots). Throws `ERR_DATASTORE_INVALID_ARGUMENT`
+   * at once for bad arguments; the server is reached on first use.
+   */
+  constructor(makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number }, ca?: string)
   /** The store's operations as plain functions (see `js::methods`). */
   methods(): NativeStoreMethods
 }
