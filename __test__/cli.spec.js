@@ -13,7 +13,7 @@ const { runNode } = require('./lib/children')
 const { pgReachable, pgConfig, dropTables, random } = require('./lib/stores')
 const { applyDefaults } = require('./lib/postgres-env')
 const { redisUrl, redisReachable } = require('./lib/redis-env')
-const { resolveTarget, openTarget, UsageError, CommandError } = require('../bin/lib/targets')
+const { resolveTarget, UsageError, CommandError } = require('../bin/lib/targets')
 const { ObjectReader, InputError } = require('../bin/lib/object-reader')
 const { Progress } = require('../bin/lib/progress')
 const { access } = require('../bin/lib/access')
@@ -511,11 +511,6 @@ describe('the target rule', () => {
     expect(resolveTarget('postgres://u:pw@h/d', { role: 'source' }).label).toBe(
       'PostgreSQL postgres://u:***@h/d (table reshuffledb)',
     )
-  })
-
-  test('a kind the package does not export is a usage error', () => {
-    const target = resolveTarget('mysql://u@h/d', { role: 'destination' })
-    expect(() => openTarget({}, target)).toThrow(UsageError)
   })
 })
 

@@ -29,8 +29,8 @@ const KINDS = {
   file: { name: 'file store', sql: false },
   sqlite: { name: 'SQLite database', sql: true },
   postgres: { name: 'PostgreSQL', sql: true },
-  mysql: { name: 'MySQL', sql: true, className: 'MySQLStoreAdapter', product: 'MySQL' },
-  redis: { name: 'Redis database', sql: false, className: 'RedisStoreAdapter', product: 'Redis' },
+  mysql: { name: 'MySQL', sql: true },
+  redis: { name: 'Redis database', sql: false },
 }
 
 const SCHEMES = [
