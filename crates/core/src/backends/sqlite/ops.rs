@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use rusqlite::{Transaction, TransactionBehavior};
 
-use super::sql::{prefix_upper_bound, with_value_text, Statements, TextBytes};
+use super::sql::{page_index, prefix_upper_bound, with_value_text, Statements, TextBytes};
 use super::stmt::{Conn, Query};
 use crate::core::expiry;
 use crate::core::{Change, Write};
@@ -151,9 +151,16 @@ pub fn page(
     limit: usize,
 ) -> rusqlite::Result<Vec<(String, String)>> {
     let upper = prefix_upper_bound(prefix.as_bytes());
-    let mut stmt = conn.prepare_cached(&sql.page)?;
+    let (from, after_key) = match after {
+        Some(a) if a >= prefix => (a, true),
+        _ => (prefix, false),
+    };
+    let mut stmt = conn.prepare_cached(&sql.pages[page_index(after_key, upper.is_some())])?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut rows = stmt.query((prefix, upper.as_deref().map(TextBytes), after, limit))?;
+    let mut rows = match &upper {
+        Some(upper) => stmt.query((from, TextBytes(upper), limit))?,
+        None => stmt.query((from, limit))?,
+    };
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let key: String = row.get(0)?;

@@ -38,9 +38,12 @@ pub struct Statements {
     /// [`Statements::list_all`] and [`Statements::list_range`] leaving out expired rows.
     pub list_all_live: String,
     pub list_range_live: String,
-    /// One page: `?1` the prefix, `?2` its exclusive upper bound (or NULL), `?3` the key to
-    /// start after (or NULL), `?4` the most rows.
-    pub page: String,
+    /// One page, by where it starts and whether the prefix has an upper bound ([`page_index`]):
+    /// `?1` the lower bound — the prefix (inclusive) or the previous page's last key
+    /// (exclusive) —, then the prefix's exclusive upper bound where there is one, then the most
+    /// rows. Both bounds are plain ranges on the primary key, so a page costs what it returns,
+    /// wherever it starts (with `?x IS NULL OR …` SQLite scanned from the prefix every time).
+    pub pages: [String; 4],
     /// Deletes the rows whose expiry passed.
     pub purge: String,
     /// The next expiry, in ms since the epoch (NULL: none).
@@ -100,11 +103,19 @@ impl Statements {
                 "SELECT id FROM {t} WHERE id >= ?1 COLLATE BINARY AND id < ?2 COLLATE BINARY \
                  AND {LIVE} ORDER BY id COLLATE BINARY"
             ),
-            page: format!(
-                "SELECT id, value FROM {t} WHERE id >= ?1 COLLATE BINARY \
-                 AND (?2 IS NULL OR id < ?2 COLLATE BINARY) \
-                 AND (?3 IS NULL OR id > ?3 COLLATE BINARY) AND {LIVE} \
-                 ORDER BY id COLLATE BINARY LIMIT ?4"
+            pages: [(false, false), (false, true), (true, false), (true, true)].map(
+                |(after_key, bounded)| {
+                    let lower = if after_key { ">" } else { ">=" };
+                    let (upper, limit) = if bounded {
+                        (" AND id < ?2 COLLATE BINARY", "?3")
+                    } else {
+                        ("", "?2")
+                    };
+                    format!(
+                        "SELECT id, value FROM {t} WHERE id {lower} ?1 COLLATE BINARY{upper} \
+                         AND {LIVE} ORDER BY id COLLATE BINARY LIMIT {limit}"
+                    )
+                },
             ),
             purge: format!(
                 "DELETE FROM {t} WHERE expires_at <= CAST(unixepoch('subsec') * 1000 AS INTEGER)"
@@ -134,6 +145,12 @@ impl Statements {
 /// The smallest byte string greater than every string starting with `prefix`: the prefix with
 /// its last byte below 0xFF incremented and the rest cut off. `None` when there is none (the
 /// empty prefix, or only 0xFF bytes, which UTF-8 never holds).
+/// Which of [`Statements::pages`] a page uses: whether it starts after a key (rather than at
+/// the prefix), and whether the prefix has an upper bound.
+pub fn page_index(after_key: bool, bounded: bool) -> usize {
+    usize::from(after_key) * 2 + usize::from(bounded)
+}
+
 pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     let end = prefix.iter().rposition(|&b| b != 0xFF)?;
     let mut bound = prefix[..=end].to_vec();
