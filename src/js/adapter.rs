@@ -427,7 +427,7 @@ impl<B: Backend> JsStore<B> {
         )
     }
 
-    /// One page of keys as one JSON text (an array), after every write called before.
+    /// One page of keys, as an array of strings, after every write called before.
     pub fn keys_page(
         &self,
         rt: &'static Runtime,
