@@ -92,15 +92,18 @@ export interface NativeStoreMethods {
   set: (key: string, json: string | undefined, reason?: string, ttl?: number) => void | Promise<void>
   update: (key: string, updater: (value: any) => any, ttl?: number) => [string | undefined, string | undefined] | Promise<[string | undefined, string | undefined]>
   remove: (key: string) => void | Promise<void>
-  /** The keys, sorted. */
-  list: (prefix?: string) => string[] | Promise<string[]>
+  /**
+   * The keys, sorted: joined by NUL in one string, or an array when a key contains NUL or
+   * there are none.
+   */
+  list: (prefix?: string) => string | string[] | Promise<string | string[]>
   close: () => void | Promise<void>
   /** Values as JSON text (`undefined`: missing), in the order of the keys. */
   getMany: (keys: string[]) => Array<string | undefined> | Promise<Array<string | undefined>>
   setMany: (keys: string[], jsons: string[], ttl?: number) => void | Promise<void>
   removeMany: (keys: string[]) => void | Promise<void>
-  /** One page of keys, sorted. */
-  keysPage: (prefix?: string, after?: string, limit?: number) => string[] | Promise<string[]>
+  /** One page of keys, sorted, in the form `list` returns. */
+  keysPage: (prefix?: string, after?: string, limit?: number) => string | string[] | Promise<string | string[]>
   /** One page of entries as one JSON text: `[[key, value], …]`. */
   entriesPage: (prefix?: string, after?: string, limit?: number) => string | Promise<string>
   /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */

@@ -43,8 +43,9 @@ pub struct NativeStoreMethods {
     pub update: JsAny,
     #[napi(ts_type = "(key: string) => void | Promise<void>")]
     pub remove: JsAny,
-    /// The keys, sorted.
-    #[napi(ts_type = "(prefix?: string) => string[] | Promise<string[]>")]
+    /// The keys, sorted: joined by NUL in one string, or an array when a key contains NUL or
+    /// there are none.
+    #[napi(ts_type = "(prefix?: string) => string | string[] | Promise<string | string[]>")]
     pub list: JsAny,
     #[napi(ts_type = "() => void | Promise<void>")]
     pub close: JsAny,
@@ -64,10 +65,10 @@ pub struct NativeStoreMethods {
         ts_type = "(keys: string[]) => void | Promise<void>"
     )]
     pub remove_many: JsAny,
-    /// One page of keys, sorted.
+    /// One page of keys, sorted, in the form `list` returns.
     #[napi(
         js_name = "keysPage",
-        ts_type = "(prefix?: string, after?: string, limit?: number) => string[] | Promise<string[]>"
+        ts_type = "(prefix?: string, after?: string, limit?: number) => string | string[] | Promise<string | string[]>"
     )]
     pub keys_page: JsAny,
     /// One page of entries as one JSON text: `[[key, value], …]`.
