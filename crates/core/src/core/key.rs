@@ -24,32 +24,55 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// The entries of `map` whose key starts with `prefix`, in key order (= code point order): one
-/// seek, then a scan that stops at the first key past the prefix.
-pub fn with_prefix<'a, V>(
-    map: &'a std::collections::BTreeMap<String, V>,
-    prefix: &'a str,
-) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
-    map.range::<str, _>((
-        std::ops::Bound::Included(prefix),
-        std::ops::Bound::Unbounded,
-    ))
-    .take_while(move |(k, _)| k.starts_with(prefix))
+/// The smallest string that sorts after every string starting with `prefix`, or `None` when
+/// there is none (an empty prefix, or one of only `char::MAX`): `prefix` with its last
+/// character replaced by the next one — dropped first while it is `char::MAX`. Every key from
+/// `prefix` up to it, exclusive, starts with `prefix`, since no character lies between a
+/// character and the next (the surrogate gap holds none).
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut end = prefix.to_owned();
+    while let Some(last) = end.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            end.push(next);
+            return Some(end);
+        }
+    }
+    None
 }
 
-/// [`with_prefix`] from just after `after` (a page's last key): one seek to where the page
-/// starts, so walking a map page by page costs what one walk does.
+/// The entries of `map` whose key starts with `prefix`, in key order (= code point order),
+/// from just after `after` (a page's last key) when given: one seek to each end of the range,
+/// no comparison per key, so walking a map page by page costs what one walk does.
 pub fn with_prefix_after<'a, V>(
     map: &'a std::collections::BTreeMap<String, V>,
     prefix: &'a str,
     after: Option<&'a str>,
-) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
+) -> std::collections::btree_map::Range<'a, String, V> {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let end = prefix_end(prefix);
     let start = match after {
-        Some(a) if a >= prefix => std::ops::Bound::Excluded(a),
-        _ => std::ops::Bound::Included(prefix),
+        Some(a) if a >= prefix => Excluded(a),
+        _ => Included(prefix),
     };
-    map.range::<str, _>((start, std::ops::Bound::Unbounded))
-        .take_while(move |(k, _)| k.starts_with(prefix))
+    if let (Excluded(a), Some(e)) = (start, end.as_deref()) {
+        if a >= e {
+            return map.range::<str, _>((Included(e), Excluded(e))); // empty: past the prefix
+        }
+    }
+    let end = match &end {
+        Some(e) => Excluded(e.as_str()),
+        None => Unbounded,
+    };
+    map.range::<str, _>((start, end))
+}
+
+/// [`with_prefix_after`] from the first key.
+pub fn with_prefix<'a, V>(
+    map: &'a std::collections::BTreeMap<String, V>,
+    prefix: &'a str,
+) -> std::collections::btree_map::Range<'a, String, V> {
+    with_prefix_after(map, prefix, None)
 }
 
 #[cfg(test)]
@@ -79,6 +102,31 @@ mod tests {
         assert_eq!(keys(""), ["a", "ab", "abc", "ac", "b", "\u{FFFF}"]);
         assert_eq!(keys("\u{FFFF}"), ["\u{FFFF}"]);
         assert!(keys("z").is_empty());
+    }
+
+    #[test]
+    fn prefix_ends_sort_after_the_prefix_and_nothing_between() {
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}\u{10FFFF}"), None);
+        let map: std::collections::BTreeMap<String, u8> =
+            ["a", "a\u{10FFFF}", "a\u{10FFFF}x", "b", "ab", "abc", "ac"]
+                .iter()
+                .map(|k| (k.to_string(), 0))
+                .collect();
+        let page = |p, after| {
+            with_prefix_after(&map, p, after)
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(page("a\u{10FFFF}", None), ["a\u{10FFFF}", "a\u{10FFFF}x"]);
+        assert_eq!(page("ab", Some("ab")), ["abc"]);
+        assert_eq!(page("ab", Some("b")), Vec::<&str>::new());
+        assert_eq!(page("ab", Some("ac")), Vec::<&str>::new());
+        assert_eq!(page("ab", Some("a")), ["ab", "abc"]);
+        assert_eq!(page("", Some("ac")), ["a\u{10FFFF}", "a\u{10FFFF}x", "b"]);
     }
 
     #[test]
