@@ -21,6 +21,20 @@ function gate() {
   return { promise, open }
 }
 
+// An update of `key` to `value` whose updater, once running, waits for `release()`; resolves
+// once the updater runs (a server store holds the key's lock on the server then).
+async function updateHeldOpen(store, key, value) {
+  const g = gate()
+  let entered = false
+  const interrupted = store.update(key, async () => {
+    entered = true
+    await g.promise
+    return value
+  })
+  while (!entered) await sleep(5)
+  return { interrupted, release: () => g.open() }
+}
+
 async function expectCode(promise, code) {
   let error
   try {
@@ -805,4 +819,4 @@ function byCodePoint(a, b) {
   return x.length - y.length
 }
 
-module.exports = { runConformance, expectCode, gate, sleep, byCodePoint }
+module.exports = { runConformance, expectCode, gate, sleep, byCodePoint, updateHeldOpen }

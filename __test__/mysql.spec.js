@@ -4,7 +4,7 @@
 // skips these tests loudly, or fails them when RESHUFFLE_DATASTORE_REQUIRE_MYSQL=1.
 'use strict'
 const { MySQLStoreAdapter } = require('..')
-const { runConformance, expectCode, gate, sleep } = require('./conformance')
+const { runConformance, expectCode, sleep, updateHeldOpen } = require('./conformance')
 const { mysqlConfig, serverReachable, lockName, dropTables } = require('./lib/mysql-env')
 const { runChild, runNode, fixture } = require('./lib/children')
 const { requiredOrSkipped } = require('./lib/servers')
@@ -63,20 +63,6 @@ afterAll(async () => {
   await dropTables([...tables])
   if (admin) await admin.end()
 })
-
-// An update of `key` to `value` whose updater, once running, waits for `release()`; resolves
-// once the updater runs (the key is locked on the server then).
-async function updateHeldOpen(store, key, value) {
-  const g = gate()
-  let entered = false
-  const interrupted = store.update(key, async () => {
-    entered = true
-    await g.promise
-    return value
-  })
-  while (!entered) await sleep(5)
-  return { interrupted, release: () => g.open() }
-}
 
 describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
   const tableOf = new WeakMap()

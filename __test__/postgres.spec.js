@@ -7,7 +7,7 @@ const { spawn, spawnSync } = require('child_process')
 const fs = require('fs')
 const path = require('path')
 const { SQLStoreAdapter } = require('..')
-const { runConformance, expectCode, gate, sleep, byCodePoint } = require('./conformance')
+const { runConformance, expectCode, gate, sleep, byCodePoint, updateHeldOpen } = require('./conformance')
 const { applyDefaults, serverReachable } = require('./lib/postgres-env')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
 const { runNode: runNodeChild } = require('./lib/children')
@@ -19,20 +19,6 @@ applyDefaults()
 function pgTarget(extra = {}) {
   const { PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE } = process.env
   return { host: PGHOST, port: PGPORT, user: PGUSER, password: PGPASSWORD, database: PGDATABASE, ...extra }
-}
-
-// An update of `key` to `value` whose updater, once running, waits for `release()`; resolves
-// once the updater runs (the key is locked on the server then).
-async function updateHeldOpen(store, key, value) {
-  const g = gate()
-  let entered = false
-  const interrupted = store.update(key, async () => {
-    entered = true
-    await g.promise
-    return value
-  })
-  while (!entered) await sleep(5)
-  return { interrupted, release: () => g.open() }
 }
 
 // The one place stores are made.

@@ -4,7 +4,7 @@
 // RESHUFFLE_DATASTORE_REQUIRE_REDIS=1.
 'use strict'
 const { RedisStoreAdapter } = require('..')
-const { runConformance, expectCode, gate, sleep } = require('./conformance')
+const { runConformance, expectCode, sleep, updateHeldOpen } = require('./conformance')
 const { redisUrl, redisReachable } = require('./lib/redis-env')
 const { startChild, runNode, fixture } = require('./lib/children')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
@@ -48,19 +48,6 @@ function makeStore(prefix = newPrefix(), options = {}) {
   return store
 }
 const prefixOf = new WeakMap()
-
-// An update of `key` to `value` whose updater, once running, waits for `release()`.
-async function updateHeldOpen(store, key, value) {
-  const g = gate()
-  let entered = false
-  const interrupted = store.update(key, async () => {
-    entered = true
-    await g.promise
-    return value
-  })
-  while (!entered) await sleep(5)
-  return { interrupted, release: () => g.open() }
-}
 
 describeRedis('RedisStoreAdapter', () => {
   let admin

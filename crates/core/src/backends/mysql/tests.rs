@@ -3,14 +3,14 @@
 //! RESHUFFLE_DATASTORE_REQUIRE_MYSQL=1.
 
 use std::future::Future;
-use std::rc::Rc;
 
 use super::config::{from_env, MySettings};
 use super::runtime::hop;
 use super::MyBackend;
+use crate::backends::contract_tests::server_answers;
 use crate::backends::sql_identifier::TableName;
-use crate::core::{Store, UpdateError, Updater};
-use crate::runtime::executor::{block_on, Executor};
+use crate::core::Store;
+use crate::runtime::executor::block_on;
 
 fn settings() -> MySettings {
     from_env(|k| std::env::var(k).ok())
@@ -55,32 +55,17 @@ fn admin(sql: String) -> Result<(), String> {
 
 /// Runs `test` with a fresh table name, dropping the table afterwards.
 fn with_table<F: Future<Output = ()> + 'static>(name: &str, test: impl FnOnce(String) -> F) {
-    if let Err(e) = admin("SELECT 1".into()) {
-        assert!(
-            std::env::var("RESHUFFLE_DATASTORE_REQUIRE_MYSQL").as_deref() != Ok("1"),
-            "no MySQL server: {e}"
-        );
-        eprintln!("SKIPPED: no MySQL server ({e})");
+    if !server_answers(
+        "MySQL",
+        "RESHUFFLE_DATASTORE_REQUIRE_MYSQL",
+        admin("SELECT 1".into()),
+    ) {
         return;
     }
     let table = format!("rds_rust_{name}_{}", std::process::id());
     let _ = admin(format!("DROP TABLE IF EXISTS {table}"));
     block_on(test(table.clone()));
     let _ = admin(format!("DROP TABLE IF EXISTS {table}"));
-}
-
-/// Adds 1 to a number (missing = 0).
-struct AddOne;
-
-impl Updater for AddOne {
-    type Error = ();
-    fn call(
-        self,
-        current: Option<&str>,
-    ) -> impl Future<Output = Result<Option<String>, UpdateError<()>>> + 'static {
-        let n: i64 = current.map_or(0, |t| t.parse().unwrap_or(-1_000_000));
-        async move { Ok(Some((n + 1).to_string())) }
-    }
 }
 
 #[test]
@@ -103,31 +88,6 @@ fn get_set_list_remove() {
         s.remove("k").await.unwrap();
         assert_eq!(s.get("k").await.unwrap(), None);
         s.close().await.unwrap();
-    });
-}
-
-#[test]
-fn two_stores_count_exactly() {
-    with_table("count", |table| async move {
-        let a = Rc::new(store(&table));
-        let b = Rc::new(store(&table));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let exec = Executor::current().unwrap();
-        for i in 0..100 {
-            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let tx = tx.clone();
-            exec.spawn(async move {
-                let r = s.update("n", AddOne).await;
-                let _ = tx.send(r.is_ok());
-            });
-        }
-        drop(tx);
-        let _ = a.update("n", AddOne).await;
-        let _ = b.update("n", AddOne).await;
-        assert_eq!(rx.try_iter().filter(|ok| *ok).count(), 100);
-        assert_eq!(a.get("n").await.unwrap().as_deref(), Some("102"));
-        a.close().await.unwrap();
-        b.close().await.unwrap();
     });
 }
 

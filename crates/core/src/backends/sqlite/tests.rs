@@ -1,14 +1,14 @@
 //! The SQLite backend against plain rusqlite connections standing in for other programs and
 //! processes.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
 
 use super::*;
-use crate::core::{Store, UpdateError, Updater};
+use crate::backends::contract_tests::AddOne;
+use crate::core::Store;
 use crate::runtime::executor::block_on;
 
 /// A fresh folder under the temp dir, removed on drop.
@@ -39,20 +39,6 @@ fn store(path: &Path, table: &str, durability: Durability) -> Store<SqliteBacken
         &table,
         durability,
     ))
-}
-
-/// `+1` on a JSON number (missing = 0).
-struct AddOne;
-
-impl Updater for AddOne {
-    type Error = ();
-    fn call(
-        self,
-        current: Option<&str>,
-    ) -> impl Future<Output = std::result::Result<Option<String>, UpdateError<()>>> + 'static {
-        let n: i64 = current.map(|s| s.parse().unwrap()).unwrap_or(0);
-        async move { Ok(Some((n + 1).to_string())) }
-    }
 }
 
 const RESHUFFLE_DDL: &str =
