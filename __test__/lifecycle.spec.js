@@ -6,7 +6,7 @@
 const fs = require('fs')
 const { Worker } = require('worker_threads')
 const { makeSpec, makeSpecs, openStore, pgReachable, pgConfig, sleep } = require('./lib/stores')
-const { startChild, runChild, fixture } = require('./lib/children')
+const { startChild, runChild, fixture, startWorker } = require('./lib/children')
 const { requiredOrSkipped } = require('./lib/servers')
 const { SQLStoreAdapter } = require('..')
 
@@ -51,17 +51,6 @@ function child(name, args) {
       else waiting.push({ pred, resolve })
     })
   return { ...c, seen, next }
-}
-
-function startWorker(spec, key, mode) {
-  const worker = new Worker(fixture('lifecycle-worker.js'), { workerData: { spec, key, mode } })
-  const held = new Promise((resolve, reject) => {
-    worker.on('message', (m) => m.held && resolve())
-    worker.on('error', () => {})
-    worker.on('exit', (code) => reject(new Error(`the worker ended (${code}) before holding the key`)))
-  })
-  const exited = new Promise((resolve) => worker.on('exit', resolve))
-  return { worker, held, exited }
 }
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length

@@ -6,7 +6,7 @@
 const { MySQLStoreAdapter } = require('..')
 const { runConformance, expectCode, sleep, updateHeldOpen } = require('./conformance')
 const { mysqlConfig, serverReachable, lockName, dropTables } = require('./lib/mysql-env')
-const { runChild, runNode, fixture } = require('./lib/children')
+const { runChild, runNode, fixture, startWorker } = require('./lib/children')
 const { requiredOrSkipped } = require('./lib/servers')
 
 let mysql = null
@@ -200,6 +200,28 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
       expect(await b.get('k')).toBe(4)
       await Promise.all([a.close(), b.close(), c.close()])
     })
+
+    test.each(['terminated', 'throw', 'exit'])(
+      'a worker thread that ends (%s) while its update holds a key lets go of the lock at once',
+      async (mode) => {
+        const table = newTable()
+        const store = makeStore(mysqlConfig(), table, { lockTimeout: 5000 })
+        await store.set('k', 1)
+        const spec = { kind: 'mysql', table, config: mysqlConfig() }
+        const { worker, held, exited } = startWorker(spec, 'k', mode === 'terminated' ? 'hold' : mode)
+        await held
+        if (mode === 'terminated') {
+          const database = (await sql('SELECT DATABASE() AS d'))[0].d
+          const [{ holder }] = await sql('SELECT IS_USED_LOCK(?) AS holder', [lockName(database, table, 'k')])
+          expect(holder).not.toBe(null)
+          await worker.terminate()
+        }
+        await exited
+        // The worker's update ('from-worker') wrote nothing; ours counts from 1.
+        expect(await store.update('k', (n) => n + 1)).toEqual([1, 2])
+        await store.close()
+      },
+    )
 
     test('a connection lost mid-update writes nothing, and the next operation reconnects', async () => {
       const table = newTable()

@@ -6,7 +6,7 @@
 const { RedisStoreAdapter } = require('..')
 const { runConformance, expectCode, sleep, updateHeldOpen } = require('./conformance')
 const { redisUrl, redisReachable } = require('./lib/redis-env')
-const { startChild, runNode, fixture } = require('./lib/children')
+const { startChild, runNode, fixture, startWorker } = require('./lib/children')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
 const redisTls = require('./fixtures/redis-tls')
 const { requiredOrSkipped } = require('./lib/servers')
@@ -186,6 +186,28 @@ describeRedis('RedisStoreAdapter', () => {
       expect(Date.now() - started).toBeLessThan(2000)
       await store.close()
     }, 20000)
+
+    test.each(['terminated', 'throw', 'exit'])(
+      'a worker thread that ends (%s) while its update holds a lease releases it as it ends',
+      async (mode) => {
+        // A lease of 60 s: a waiter that got the key within seconds got it by the release.
+        const store = makeStore(undefined, { lockTimeout: 5000 })
+        const prefix = prefixOf.get(store)
+        await store.set('k', 1)
+        const spec = { kind: 'redis', url: redisUrl(), prefix, options: { leaseMs: 60000 } }
+        const { worker, held, exited } = startWorker(spec, 'k', mode === 'terminated' ? 'hold' : mode)
+        await held
+        if (mode === 'terminated') {
+          expect(await admin.exists(`{${prefix}k}:lease`)).toBe(1)
+          await worker.terminate()
+        }
+        await exited
+        // The worker's update ('from-worker') wrote nothing; ours counts from 1.
+        expect(await store.update('k', (n) => n + 1)).toEqual([1, 2])
+        expect(await admin.exists(`{${prefix}k}:lease`)).toBe(0)
+        await store.close()
+      },
+    )
   })
 
   describe('connections', () => {

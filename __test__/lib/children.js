@@ -96,4 +96,19 @@ const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 // starting it (and is killed) must use this.
 const sayNow = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n')
 
-module.exports = { startChild, runChild, runNode, serveStdin, say, sayNow, fixture }
+// A worker thread (fixtures/lifecycle-worker.js) whose update of `key` in the store `spec`
+// describes holds the key until the thread ends, by `mode`: 'hold' (until terminated),
+// 'throw' or 'exit'. `held` resolves once its updater runs; `exited` when the thread ends.
+function startWorker(spec, key, mode) {
+  const { Worker } = require('worker_threads')
+  const worker = new Worker(fixture('lifecycle-worker.js'), { workerData: { spec, key, mode } })
+  const held = new Promise((resolve, reject) => {
+    worker.on('message', (m) => m.held && resolve())
+    worker.on('error', () => {})
+    worker.on('exit', (code) => reject(new Error(`the worker ended (${code}) before holding the key`)))
+  })
+  const exited = new Promise((resolve) => worker.on('exit', resolve))
+  return { worker, held, exited }
+}
+
+module.exports = { startChild, runChild, runNode, serveStdin, say, sayNow, fixture, startWorker }

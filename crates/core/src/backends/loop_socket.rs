@@ -73,6 +73,65 @@ impl LoopSocket {
     }
 }
 
+impl LoopSocket {
+    /// A second descriptor of this socket, for [`LastWord`]; `None` where none can be made.
+    pub fn last_word(&self) -> Option<LastWord> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::{AsFd, OwnedFd};
+            let fd: io::Result<OwnedFd> = match &self.stream {
+                Stream::Tcp(s) => s.as_fd().try_clone_to_owned(),
+                Stream::Unix(s) => s.as_fd().try_clone_to_owned(),
+            };
+            fd.ok().map(LastWord)
+        }
+        #[cfg(not(unix))]
+        None
+    }
+}
+
+/// A second descriptor of a connection's socket, for the few bytes a connection sends while
+/// its thread's JS environment ends, when no reactor is left to wait on: they are written
+/// without waiting, or not at all. It keeps the connection open until it is dropped too, so
+/// it works after the socket itself was dropped.
+pub struct LastWord(#[cfg(unix)] std::os::fd::OwnedFd);
+
+impl LastWord {
+    /// Writes what of `bytes` the socket takes now; returns how many bytes that was.
+    pub fn say(&self, bytes: &[u8]) -> usize {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let mut sent = 0;
+            while sent < bytes.len() {
+                let rest = &bytes[sent..];
+                // SAFETY: a valid descriptor owned by `self`, and a buffer valid for `rest.len()`
+                // bytes. MSG_DONTWAIT never blocks; MSG_NOSIGNAL turns a closed peer into EPIPE
+                // instead of SIGPIPE.
+                let n = unsafe {
+                    libc::send(
+                        self.0.as_raw_fd(),
+                        rest.as_ptr().cast(),
+                        rest.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                };
+                match n {
+                    n if n > 0 => sent += n as usize,
+                    _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+            sent
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = bytes;
+            0
+        }
+    }
+}
+
 impl Drop for LoopSocket {
     fn drop(&mut self) {
         if let Some(r) = Reactor::started() {

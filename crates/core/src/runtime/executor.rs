@@ -232,6 +232,11 @@ impl Executor {
         self.queue.ids.lock().clear();
     }
 
+    /// Whether [`Executor::shut_down`] has run: no task runs or starts any more.
+    pub fn has_ended(&self) -> bool {
+        self.ended.get()
+    }
+
     /// The handle through which other threads run [`Critical`] work for this thread's tasks.
     pub fn critical(&self) -> Critical {
         self.critical.clone()

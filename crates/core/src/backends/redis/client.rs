@@ -104,10 +104,13 @@ impl Client {
             .await
             .map_err(|e| e.to_string())?;
         let conn = match &c.tls {
-            None => Conn::start(socket)?,
+            None => {
+                let last_word = socket.last_word();
+                Conn::start(socket, last_word)?
+            }
             Some(t) => {
                 let config = tls::client_config(t).map_err(|e| e.to_string())?;
-                Conn::start(tls::handshake(config, &c.host, socket).await?)?
+                Conn::start(tls::handshake(config, &c.host, socket).await?, None)?
             }
         };
         let mut setup: Vec<Vec<Vec<u8>>> = Vec::new();

@@ -17,6 +17,7 @@ use std::task::{Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::resp::{self, Reply};
+use crate::backends::loop_socket::LastWord;
 use crate::runtime::executor::{oneshot, Executor, Sender};
 
 /// The reply to one command: the server's reply (an `Error` reply included), or why the
@@ -34,6 +35,9 @@ struct Shared {
     dead: Option<String>,
     /// Every handle is gone: the driver ends once nothing waits.
     closing: bool,
+    /// How commands reach the server once the driver cannot run any more (`Conn::say_last`);
+    /// `None` over TLS, whose bytes only the driver can make.
+    last_word: Option<LastWord>,
 }
 
 /// A handle on a connection; the connection ends when the last handle is dropped.
@@ -46,13 +50,16 @@ const READ_CHUNK: usize = 64 * 1024;
 
 impl Conn {
     /// Starts the driver of `socket` (plain, or TLS over a loop socket) on this thread's
-    /// executor.
-    pub fn start<S>(socket: S) -> Result<Conn, String>
+    /// executor; `last_word` is a second descriptor of a plain socket, for [`Conn::say_last`].
+    pub fn start<S>(socket: S, last_word: Option<LastWord>) -> Result<Conn, String>
     where
         S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
         let exec = Executor::current().ok_or("no executor on this thread")?;
-        let shared = Rc::new(RefCell::new(Shared::default()));
+        let shared = Rc::new(RefCell::new(Shared {
+            last_word,
+            ..Shared::default()
+        }));
         exec.start(drive(socket, shared.clone()));
         Ok(Conn { shared })
     }
@@ -83,6 +90,32 @@ impl Conn {
             rx.await
                 .unwrap_or_else(|| Err("the connection was closed".to_owned()))
         }
+    }
+}
+
+impl Conn {
+    /// Sends `args` as this connection's last command, for when this thread's executor has
+    /// ended (its JS environment is being torn down) and the driver will not run again: what
+    /// is queued and not yet written goes first, so the server reads whole commands, then
+    /// `args`, written at once without waiting; the reply is never read. Over TLS, or a dead
+    /// connection, nothing is sent. Returns whether the command was written whole.
+    pub fn say_last(&self, args: &[&[u8]]) -> bool {
+        let mut sh = self.shared.borrow_mut();
+        if sh.dead.is_some() || sh.last_word.is_none() {
+            return false;
+        }
+        resp::encode(args, &mut sh.out);
+        let sh = &mut *sh;
+        let Some(last_word) = &sh.last_word else {
+            return false;
+        };
+        sh.written += last_word.say(&sh.out[sh.written..]);
+        let whole = sh.written == sh.out.len();
+        if !whole {
+            // A command cut short would make the rest of the stream unreadable: stop here.
+            sh.dead = Some("the connection ended with its thread".to_owned());
+        }
+        whole
     }
 }
 

@@ -176,11 +176,22 @@ fn renew(client: Rc<Client>, lease_name: Vec<u8>, token: Vec<u8>, alive: Weak<()
 /// Releases `lease` if it is still ours, in the background (sent now, behind the commands
 /// already queued on its connection).
 pub fn release(client: &Rc<Client>, key: &str, lease: Lease) {
-    let Some(exec) = Executor::current() else {
+    let name = keys::lease(&client.config.prefix, key);
+    let Some(exec) = Executor::current().filter(|e| !e.has_ended()) else {
+        // This thread's JS environment is ending (a worker thread terminated or exiting): no
+        // task runs any more, so the release is written to the lease's connection now, where
+        // it can be (not over TLS), instead of leaving the key held until the lease expires.
+        let release: [&[u8]; 5] = [
+            b"EVAL",
+            scripts::RELEASE.as_bytes(),
+            b"1",
+            &name,
+            &lease.token,
+        ];
+        lease.conn.say_last(&release);
         return;
     };
     let client = client.clone();
-    let name = keys::lease(&client.config.prefix, key);
     exec.start(async move {
         let released = match client.conn().await {
             Ok(conn) => {
