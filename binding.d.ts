@@ -61,7 +61,7 @@ export declare class NativeRedisStore {
    * server's against (instead of Mozilla's roots). Throws `ERR_DATASTORE_INVALID_ARGUMENT`
    * at once for bad arguments; the server is reached on first use.
    */
-  constructor(makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number }, ca?: string)
+  constructor(makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number; cluster?: boolean }, ca?: string)
   /** The store's operations as plain functions (see `js::methods`). */
   methods(): NativeStoreMethods
 }

@@ -190,6 +190,13 @@ export interface RedisStoreOptions extends StoreOptions {
    * a process killed while holding one delays the others by at most this long.
    */
   leaseMs?: number
+  /**
+   * The server is a node of a Redis Cluster (default false; implied by an ioredis `Cluster`
+   * client): each key goes to the node serving its hash slot, found with `CLUSTER SLOTS` and
+   * followed through `MOVED`/`ASK` redirections. `setMany`/`removeMany` are all or nothing
+   * per hash slot there, and `getMany` a snapshot per slot.
+   */
+  cluster?: boolean
 }
 
 /** The ioredis or node-redis client settings this store reads (host, port, username, password, db, tls.ca). */
@@ -203,9 +210,9 @@ export interface RedisClientLike {
  * A store in Redis (6 or later, or Valkey): values are strings of JSON text at `{prefix+key}`,
  * and `update` is atomic across servers with a lease at `{prefix+key}:lease` that its final
  * write checks (a write whose lease was lost rejects with ERR_DATASTORE_LEASE_LOST and is never
- * applied). `target`: a `redis://` or `rediss://` (TLS) URL, or an ioredis or node-redis client
- * whose settings are used and whose `quit()`/`disconnect()` closes this store too. Time to live
- * is Redis's own.
+ * applied). `target`: a `redis://` or `rediss://` (TLS) URL, or an ioredis (also `Cluster`) or
+ * node-redis client whose settings are used and whose `quit()`/`disconnect()` closes this store
+ * too. Time to live is Redis's own.
  */
 export declare class RedisStoreAdapter {
   constructor(target: string | RedisClientLike, options?: RedisStoreOptions)

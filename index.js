@@ -551,7 +551,11 @@ class MySQLStoreAdapter extends StoreAdapter {
 // { prefix, lockTimeout, leaseMs }.
 class RedisStoreAdapter extends StoreAdapter {
   constructor(target, options) {
-    const { url, ca } = redisUrlOf(target)
+    const { url, ca, cluster } = redisUrlOf(target)
+    // An ioredis Cluster client says what `options.cluster` would; other option values are
+    // left for the native options reader to check.
+    if (cluster && (options === undefined || options === null)) options = { cluster: true }
+    else if (cluster && typeof options === 'object' && !Array.isArray(options)) options = { ...options, cluster: true }
     super(new native.NativeRedisStore(makeError, url, options, ca), {
       target,
       methods: ['quit', 'disconnect', 'close', 'destroy'],
@@ -577,9 +581,7 @@ function clientUrl(target) {
   if (target === null || typeof target !== 'object' || target.options === null || typeof target.options !== 'object') {
     throw invalidArgument(`${who}: the target must be a redis:// URL or an ioredis or node-redis client`)
   }
-  if (target.isCluster) {
-    throw invalidArgument(`${who}: a Redis Cluster client is not supported yet: pass a redis:// URL of one node`)
-  }
+  if (target.isCluster) return { ...clientUrl({ options: clusterNodeOptions(target, who) }), cluster: true }
   const o = target.options
   const nodeRedis = 'socket' in o || 'url' in o || 'database' in o
   let host = '127.0.0.1'
@@ -645,6 +647,29 @@ function clientUrl(target) {
       : ''
   const hostPart = host.includes(':') ? `[${host}]` : encodeURIComponent(host)
   return { url: `${tls ? 'rediss' : 'redis'}://${auth}${hostPart}:${port}/${db}`, ca }
+}
+
+// The settings of an ioredis Cluster client's first startup node, as an ioredis client's
+// options: its host and port, with the `redisOptions` every node shares.
+function clusterNodeOptions(cluster, who) {
+  const nodes = cluster.startupNodes
+  const first = Array.isArray(nodes) ? nodes[0] : undefined
+  let host
+  let port
+  if (typeof first === 'number') port = first
+  else if (typeof first === 'string') {
+    let u
+    try {
+      u = new URL(/^rediss?:\/\//i.test(first) ? first : `redis://${first}`)
+    } catch {
+      throw invalidArgument(`${who}: the cluster's startup node ${JSON.stringify(first)} is not host:port`)
+    }
+    host = u.hostname.replace(/^\[|\]$/g, '') || undefined
+    port = u.port ? Number(u.port) : undefined
+  } else if (first !== null && typeof first === 'object') ({ host, port } = first)
+  else throw invalidArgument(`${who}: the Redis Cluster client has no startup node`)
+  const shared = cluster.options.redisOptions
+  return { ...(shared !== null && typeof shared === 'object' ? shared : {}), host, port, db: undefined }
 }
 
 // The PEM text of a client's TLS `ca` (a string, a Buffer, or an array of them), or undefined

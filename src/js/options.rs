@@ -28,6 +28,8 @@ pub enum OptionKind {
     OneOf(&'static [&'static str]),
     /// Any string of at most this many UTF-8 bytes.
     Text { max_bytes: usize },
+    /// `true` or `false`.
+    Flag,
 }
 
 /// One option an adapter knows.
@@ -51,6 +53,7 @@ pub enum OptionValue {
     Whole(u64),
     Choice(&'static str),
     Text(String),
+    Flag(bool),
 }
 
 /// The options given, by name; options not given are absent.
@@ -92,6 +95,11 @@ impl Options {
             Some(OptionValue::Text(s)) => Some(s),
             _ => None,
         }
+    }
+
+    /// A [`OptionKind::Flag`] option: `false` when not given.
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(OptionValue::Flag(true)))
     }
 
     /// The `lockTimeout` every adapter accepts.
@@ -224,5 +232,12 @@ fn read_one(js: Js, v: Value, kind: OptionKind) -> Result<OptionValue, String> {
             }
             Ok(OptionValue::Text(s))
         }
+        OptionKind::Flag => match js.kind(v) {
+            Kind::Boolean => js
+                .bool_value(v)
+                .map(OptionValue::Flag)
+                .ok_or_else(|| "true or false".to_owned()),
+            _ => Err("true or false".to_owned()),
+        },
     }
 }

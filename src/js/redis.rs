@@ -1,7 +1,7 @@
 //! The native half of `RedisStoreAdapter(target, options?)` (docs/redis.md; the public class is
 //! in index.js, which turns an ioredis or node-redis client into a `redis://` URL of its
 //! settings, and hands over its TLS CA as PEM text). `options`: `{ prefix, lockTimeout,
-//! leaseMs }`.
+//! leaseMs, cluster }`.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -21,7 +21,7 @@ use crate::core::DatastoreError;
 /// The longest lease: a day.
 const MAX_LEASE_MS: u64 = 86_400_000;
 
-const REDIS_OPTIONS: [Spec; 3] = [
+const REDIS_OPTIONS: [Spec; 4] = [
     Spec {
         name: "prefix",
         kind: OptionKind::Text {
@@ -35,6 +35,10 @@ const REDIS_OPTIONS: [Spec; 3] = [
             min: 10,
             max: MAX_LEASE_MS,
         },
+    },
+    Spec {
+        name: "cluster",
+        kind: OptionKind::Flag,
     },
 ];
 
@@ -50,7 +54,7 @@ impl NativeRedisStore {
     /// at once for bad arguments; the server is reached on first use.
     #[napi(
         constructor,
-        ts_args_type = "makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number }, ca?: string"
+        ts_args_type = "makeError: (code: string, message: string, details: object) => Error, target: string, options?: { prefix?: string; lockTimeout?: number; leaseMs?: number; cluster?: boolean }, ca?: string"
     )]
     pub fn new(
         env: &Env,
@@ -83,6 +87,20 @@ impl NativeRedisStore {
                 }
                 if let Some(ms) = o.whole("leaseMs") {
                     config.lease = Duration::from_millis(ms);
+                }
+                config.cluster = o.flag("cluster");
+                if config.cluster && config.db != 0 {
+                    return Err(DatastoreError::invalid_argument(
+                        "RedisStoreAdapter: a Redis Cluster has only database 0; remove the \
+                         database from the URL",
+                    ));
+                }
+                if config.cluster && config.prefix.starts_with('}') {
+                    // The names' hash tag `{prefix+key}` would be empty (see keys.rs).
+                    return Err(DatastoreError::invalid_argument(
+                        "RedisStoreAdapter(target, options): in a Redis Cluster the prefix cannot \
+                         start with '}'",
+                    ));
                 }
                 if let Some(ca) = ca.map(JsAny::value) {
                     if js.kind(ca) == Kind::String {

@@ -15,10 +15,12 @@ use std::time::Instant;
 
 use super::client::Client;
 use super::config::RedisConfig;
+use super::conn::Conn;
 use super::keys;
 use super::lease::{self, Lease};
 use super::resp::Reply;
 use super::scripts;
+use super::slots;
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
 use crate::runtime::executor::BusyGuard;
 
@@ -84,63 +86,94 @@ fn text(client: &Client, reply: Reply) -> Result<Option<String>> {
 
 impl RedisBackend {
     /// Every data key name under the store's prefix whose store key starts with `start`,
-    /// gathered with SCAN (which may repeat a name: they are deduplicated), sorted.
+    /// gathered with SCAN on every server that holds keys (in a cluster, each node serving a
+    /// slot; SCAN may repeat a name: they are deduplicated), sorted.
     async fn scan(&self, start: &str) -> Result<Vec<String>> {
         let _busy = BusyGuard::new();
         let client = &self.client;
-        let conn = client.conn().await?;
         let pattern = keys::pattern(self.prefix(), start);
-        let mut cursor = b"0".to_vec();
         let mut found = Vec::new();
-        loop {
-            let reply = client
-                .on(
-                    &conn,
-                    &[b"SCAN", &cursor, b"MATCH", &pattern, b"COUNT", b"1000"],
-                )
-                .await?;
-            let Reply::Array(Some(mut parts)) = reply else {
-                return Err(client.lost("unexpected reply to SCAN"));
-            };
-            let (Some(Reply::Array(Some(names))), Some(Reply::Bulk(Some(next)))) =
-                (parts.pop(), parts.pop())
-            else {
-                return Err(client.lost("unexpected reply to SCAN"));
-            };
-            for name in names {
-                if let Reply::Bulk(Some(name)) = name {
-                    if let Some(key) = keys::store_key(self.prefix(), &name) {
-                        if key.starts_with(start) {
-                            found.push(key.to_owned());
+        for conn in client.every_node().await? {
+            let mut cursor = b"0".to_vec();
+            loop {
+                let reply = client
+                    .on(
+                        &conn,
+                        &[b"SCAN", &cursor, b"MATCH", &pattern, b"COUNT", b"1000"],
+                    )
+                    .await?;
+                let Reply::Array(Some(mut parts)) = reply else {
+                    return Err(client.lost("unexpected reply to SCAN"));
+                };
+                let (Some(Reply::Array(Some(names))), Some(Reply::Bulk(Some(next)))) =
+                    (parts.pop(), parts.pop())
+                else {
+                    return Err(client.lost("unexpected reply to SCAN"));
+                };
+                for name in names {
+                    if let Reply::Bulk(Some(name)) = name {
+                        if let Some(key) = keys::store_key(self.prefix(), &name) {
+                            if key.starts_with(start) {
+                                found.push(key.to_owned());
+                            }
                         }
                     }
                 }
+                if next == b"0" {
+                    break;
+                }
+                cursor = next;
             }
-            if next == b"0" {
-                break;
-            }
-            cursor = next;
         }
         found.sort_unstable();
         found.dedup();
         Ok(found)
     }
 
-    /// The values of `keys` with one MGET.
+    /// The values of `keys`: one MGET, or in a cluster one per hash slot, sent together (a
+    /// snapshot per slot only: Redis Cluster has no read across slots).
     async fn mget(&self, keys: impl Iterator<Item = &str>) -> Result<Vec<Option<String>>> {
         let names: Vec<Vec<u8>> = keys.map(|k| keys::data(self.prefix(), k)).collect();
         if names.is_empty() {
             return Ok(Vec::new());
         }
         let _busy = BusyGuard::new();
-        let mut args: Vec<&[u8]> = vec![b"MGET"];
-        args.extend(names.iter().map(Vec::as_slice));
-        match self.client.cmd(&args).await? {
-            Reply::Array(Some(values)) if values.len() == names.len() => {
-                values.into_iter().map(|v| text(&self.client, v)).collect()
+        let groups = self.by_slot(names.iter().map(Vec::as_slice));
+        let replies = futures_util::future::join_all(groups.iter().map(|group| {
+            let mut args: Vec<&[u8]> = vec![b"MGET"];
+            args.extend(group.iter().map(|&i| names[i].as_slice()));
+            async move { self.client.cmd(&args).await }
+        }))
+        .await;
+        let mut values = vec![None; names.len()];
+        for (group, reply) in groups.iter().zip(replies) {
+            match reply? {
+                Reply::Array(Some(got)) if got.len() == group.len() => {
+                    for (&i, v) in group.iter().zip(got) {
+                        values[i] = text(&self.client, v)?;
+                    }
+                }
+                _ => return Err(self.client.lost("unexpected reply to MGET")),
             }
-            _ => Err(self.client.lost("unexpected reply to MGET")),
         }
+        Ok(values)
+    }
+
+    /// The indices of `names`, grouped by hash slot in a cluster (first appearance order);
+    /// one group of all of them otherwise.
+    fn by_slot<'a>(&self, names: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<usize>> {
+        if !self.client.config.cluster {
+            return vec![names.enumerate().map(|(i, _)| i).collect()];
+        }
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, name) in names.enumerate() {
+            let slot = slots::slot(name);
+            match groups.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, group)) => group.push(i),
+                None => groups.push((slot, vec![i])),
+            }
+        }
+        groups.into_iter().map(|(_, g)| g).collect()
     }
 }
 
@@ -188,7 +221,9 @@ impl Backend for RedisBackend {
     }
 
     /// Takes every key's lease, then writes them all and releases the leases in one script
-    /// (all or nothing: none is written if any lease was lost).
+    /// (all or nothing: none is written if any lease was lost). In a cluster a script may only
+    /// touch one hash slot, so there it is one script per slot, run one after another: all or
+    /// nothing per slot (docs/redis.md, Cluster).
     async fn finish_many(
         &self,
         held: Vec<(Rc<str>, RedisHeld)>,
@@ -203,32 +238,58 @@ impl Backend for RedisBackend {
                 h.lease = Some(l);
             }
         }
-        let conn = client.conn().await?;
-        let mut names = Vec::with_capacity(held.len() * 2);
-        let mut args: Vec<Vec<u8>> = Vec::with_capacity(held.len() * 4);
-        for (h, change) in held.iter().zip(&changes) {
-            let Some(l) = &h.lease else { continue };
-            if !Rc::ptr_eq(&l.conn, &conn) {
-                return Err(conn_lost(client, &h.key));
+        let data: Vec<Vec<u8>> = held
+            .iter()
+            .map(|h| keys::data(self.prefix(), &h.key))
+            .collect();
+        for group in self.by_slot(data.iter().map(Vec::as_slice)) {
+            let mut conn: Option<Rc<Conn>> = None;
+            let mut names = Vec::with_capacity(group.len() * 2);
+            let mut args: Vec<Vec<u8>> = Vec::with_capacity(group.len() * 4);
+            for &i in &group {
+                let h = &held[i];
+                let Some(l) = &h.lease else { continue };
+                // Every lease of a group was taken on the connection it is written on.
+                let c = conn.get_or_insert_with(|| l.conn.clone());
+                if !Rc::ptr_eq(&l.conn, c) || c.is_dead() {
+                    return Err(conn_lost(client, &h.key));
+                }
+                names.push(data[i].clone());
+                names.push(keys::lease(self.prefix(), &h.key));
+                let (op, value, ms) = write_args(&changes[i]);
+                args.extend([l.token.clone(), op.to_vec(), value.to_vec(), ms]);
             }
-            names.push(keys::data(self.prefix(), &h.key));
-            names.push(keys::lease(self.prefix(), &h.key));
-            let (op, value, ms) = write_args(change);
-            args.extend([l.token.clone(), op.to_vec(), value.to_vec(), ms]);
-        }
-        let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        match client
-            .eval(&conn, &scripts::FINISH_MANY, &names, &args)
-            .await?
-        {
-            Reply::Int(1) => {
-                // Released by the script.
-                held.iter_mut().for_each(|h| drop(h.lease.take()));
-                Ok(())
+            let Some(conn) = conn else { continue };
+            let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            match client
+                .eval(&conn, &scripts::FINISH_MANY, &names, &args)
+                .await?
+            {
+                Reply::Int(1) => {
+                    // Released by the script.
+                    group.iter().for_each(|&i| drop(held[i].lease.take()));
+                }
+                _ => return Err(lease_lost(&held[group[0]].key)),
             }
-            _ => Err(lease_lost(held.first().map_or("", |h| h.key.as_str()))),
         }
+        Ok(())
+    }
+
+    /// In a cluster, a key and its lease must hash to one slot, which their names' hash tag
+    /// `{prefix+key}` ensures unless the tag is empty: a key starting with `}` under an empty
+    /// prefix (a prefix starting with `}` is refused at construction).
+    fn check_key(&self, key: &str) -> Result<()> {
+        if self.client.config.cluster && self.prefix().is_empty() && key.starts_with('}') {
+            return Err(DatastoreError::InvalidKey {
+                reason: format!(
+                    "in a Redis Cluster, a key cannot start with '}}' unless the store has a \
+                     prefix (its lease would hash to another slot), got {:?}",
+                    key.chars().take(32).collect::<String>()
+                ),
+            });
+        }
+        Ok(())
     }
 
     async fn close(&self) -> Result<()> {
@@ -262,7 +323,7 @@ impl HeldKey for RedisHeld {
                 return Ok(()); // never leased, nothing to do
             }
             // No lease of ours: write at once unless another holder has one.
-            let conn = client.conn().await?;
+            let conn = client.conn_for(&data_name).await?;
             let reply = client
                 .eval(&conn, &scripts::WRITE_IF_FREE, &names, &[op, value, &ms])
                 .await?;

@@ -4,7 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
@@ -12,45 +12,76 @@ use super::config::RedisConfig;
 use super::conn::Conn;
 use super::resp::Reply;
 use super::scripts::RELEASE;
+use super::slots::{self, address, split_address, Redirect, Topology};
 use super::tls;
 use crate::backends::loop_socket;
 use crate::core::{DatastoreError, Result};
 use crate::runtime::busy_poll::Awaiting;
-use crate::runtime::timer::with_timeout;
+use crate::runtime::timer::{with_timeout, Sleep};
 
 /// How long the event loop polls for a reply before it sleeps (`core::busy_poll`).
 const BUSY_POLL: Duration = Duration::from_micros(1000);
 /// How long opening a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Client {
-    pub config: RedisConfig,
+/// One server's connection: opened on first use, and again by the next command after it
+/// fails. Outside a cluster a store has one; in a cluster, one per node.
+struct Link {
+    host: String,
+    port: u16,
     conn: RefCell<Option<Rc<Conn>>>,
     /// Serialises opening, so that commands arriving together share one new connection.
     opening: tokio::sync::Mutex<()>,
-    closed: Cell<bool>,
     /// Leases (name, token) this store could not release because the connection was down:
     /// released first thing on the next connection, so they do not hold their keys until
     /// they expire.
     orphans: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+pub struct Client {
+    pub config: RedisConfig,
+    /// The server of the configuration (in a cluster: the node first asked for the slots).
+    seed: Rc<Link>,
+    /// In a cluster, every other node's link, by address ("host:port").
+    nodes: RefCell<FxHashMap<String, Rc<Link>>>,
+    /// In a cluster, which node serves each slot: learnt with `CLUSTER SLOTS` on first use and
+    /// after a `MOVED`, corrected slot by slot by `MOVED` until then.
+    topology: RefCell<Option<Topology>>,
+    /// Serialises learning the topology.
+    learning: tokio::sync::Mutex<()>,
+    closed: Cell<bool>,
     /// The SHA1 of each script the server has loaded for this store, by the script's address.
     shas: RefCell<FxHashMap<usize, Rc<[u8]>>>,
 }
 
+/// The most redirections one command follows (a slot moving while it is asked for).
+const MAX_REDIRECTS: usize = 5;
+/// The pauses before asking again after `TRYAGAIN`: doubling from the first to the last
+/// (10 ms to 640 ms, about 1.3 s in all), while a resharding moves a slot's keys.
+const TRY_AGAIN_FIRST: Duration = Duration::from_millis(10);
+const TRY_AGAIN_LAST: Duration = Duration::from_millis(640);
+
 impl Client {
     pub fn new(config: RedisConfig) -> Rc<Client> {
+        let seed = Rc::new(Link::new(config.host.clone(), config.port));
         Rc::new(Client {
             config,
-            conn: RefCell::new(None),
-            opening: tokio::sync::Mutex::new(()),
+            seed,
+            nodes: RefCell::new(FxHashMap::default()),
+            topology: RefCell::new(None),
+            learning: tokio::sync::Mutex::new(()),
             closed: Cell::new(false),
-            orphans: RefCell::new(Vec::new()),
             shas: RefCell::new(FxHashMap::default()),
         })
     }
 
     fn server(&self) -> String {
-        format!("Redis at {}:{}", self.config.host, self.config.port)
+        let what = if self.config.cluster {
+            "Redis Cluster at"
+        } else {
+            "Redis at"
+        };
+        format!("{what} {}", address(&self.config.host, self.config.port))
     }
 
     /// The error of a connection that failed with `why`.
@@ -58,21 +89,93 @@ impl Client {
         DatastoreError::backend(format!("{}: {why}", self.server()))
     }
 
-    /// The open connection, opened now when there is none or it failed.
-    pub async fn conn(&self) -> Result<Rc<Conn>> {
+    /// The connection for commands on the Redis key `name`: outside a cluster the one server's,
+    /// in a cluster the node's that serves its slot.
+    pub async fn conn_for(&self, name: &[u8]) -> Result<Rc<Conn>> {
+        if !self.config.cluster {
+            return self.connect(&self.seed).await;
+        }
+        let node = self.node_of(slots::slot(name)).await?;
+        let link = self.link(&node);
+        self.connect(&link).await
+    }
+
+    /// A connection to every server that holds keys: the one server, or each cluster node
+    /// that serves a slot.
+    pub async fn every_node(&self) -> Result<Vec<Rc<Conn>>> {
+        if !self.config.cluster {
+            return Ok(vec![self.connect(&self.seed).await?]);
+        }
+        self.node_of(0).await?;
+        let nodes = self
+            .topology
+            .borrow()
+            .as_ref()
+            .map(Topology::nodes)
+            .unwrap_or_default();
+        let mut conns = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let link = self.link(&node);
+            conns.push(self.connect(&link).await?);
+        }
+        Ok(conns)
+    }
+
+    /// The node serving `slot`, learning the topology first if it is not known.
+    async fn node_of(&self, slot: u16) -> Result<String> {
+        loop {
+            if let Some(node) = self.topology.borrow().as_ref().and_then(|t| t.node(slot)) {
+                return Ok(node.to_owned());
+            }
+            let _learning = self.learning.lock().await;
+            if self.topology.borrow().is_some() {
+                // Learnt meanwhile; a slot no node serves is the cluster's fault, not ours.
+                let known = self
+                    .topology
+                    .borrow()
+                    .as_ref()
+                    .and_then(|t| t.node(slot).map(str::to_owned));
+                return known.ok_or_else(|| self.lost(&format!("no node serves hash slot {slot}")));
+            }
+            let conn = self.connect(&self.seed).await?;
+            let reply = self.on(&conn, &[b"CLUSTER", b"SLOTS"]).await?;
+            let topology =
+                Topology::from_reply(reply, &self.config.host).map_err(|e| self.lost(&e))?;
+            *self.topology.borrow_mut() = Some(topology);
+        }
+    }
+
+    /// The link to the cluster node at `node` ("host:port"), made on first use.
+    fn link(&self, node: &str) -> Rc<Link> {
+        if node == address(&self.seed.host, self.seed.port) {
+            return self.seed.clone();
+        }
+        if let Some(link) = self.nodes.borrow().get(node) {
+            return link.clone();
+        }
+        let (host, port) = split_address(node).unwrap_or_else(|| (node.to_owned(), 6379));
+        let link = Rc::new(Link::new(host, port));
+        self.nodes
+            .borrow_mut()
+            .insert(node.to_owned(), link.clone());
+        link
+    }
+
+    /// `link`'s open connection, opened now when there is none or it failed.
+    async fn connect(&self, link: &Link) -> Result<Rc<Conn>> {
         loop {
             if self.closed.get() {
                 return Err(DatastoreError::Closed);
             }
-            if let Some(c) = self.conn.borrow().as_ref().filter(|c| !c.is_dead()) {
+            if let Some(c) = link.conn.borrow().as_ref().filter(|c| !c.is_dead()) {
                 return Ok(c.clone());
             }
-            let _opening = self.opening.lock().await;
-            let current = self.conn.borrow().clone();
+            let _opening = link.opening.lock().await;
+            let current = link.conn.borrow().clone();
             if current.is_some_and(|c| !c.is_dead()) {
                 continue;
             }
-            let opened = with_timeout(Box::pin(self.open()), CONNECT_TIMEOUT)
+            let opened = with_timeout(Box::pin(self.open(link)), CONNECT_TIMEOUT)
                 .await
                 .unwrap_or_else(|_| {
                     Err(format!(
@@ -81,26 +184,30 @@ impl Client {
                     ))
                 })
                 .map_err(|why| {
-                    DatastoreError::backend(format!("cannot connect to {}: {why}", self.server()))
+                    let at = address(&link.host, link.port);
+                    DatastoreError::backend(format!(
+                        "cannot connect to {} ({at}): {why}",
+                        self.server()
+                    ))
                 })?;
             if self.closed.get() {
                 return Err(DatastoreError::Closed);
             }
             let conn = Rc::new(opened);
-            for (name, token) in self.orphans.borrow_mut().drain(..) {
+            for (name, token) in link.orphans.borrow_mut().drain(..) {
                 // Queued ahead of every command of the new connection; the reply is not awaited.
                 let release: [&[u8]; 5] = [b"EVAL", RELEASE.as_bytes(), b"1", &name, &token];
                 drop(conn.send(&release));
             }
-            *self.conn.borrow_mut() = Some(conn.clone());
+            *link.conn.borrow_mut() = Some(conn.clone());
             return Ok(conn);
         }
     }
 
-    /// Opens a connection: AUTH and SELECT as configured, pipelined.
-    async fn open(&self) -> std::result::Result<Conn, String> {
+    /// Opens a connection to `link`'s server: AUTH and SELECT as configured, pipelined.
+    async fn open(&self, link: &Link) -> std::result::Result<Conn, String> {
         let c = &self.config;
-        let socket = loop_socket::connect(&c.host, c.port)
+        let socket = loop_socket::connect(&link.host, link.port)
             .await
             .map_err(|e| e.to_string())?;
         let conn = match &c.tls {
@@ -110,7 +217,7 @@ impl Client {
             }
             Some(t) => {
                 let config = tls::client_config(t).map_err(|e| e.to_string())?;
-                Conn::start(tls::handshake(config, &c.host, socket).await?, None)?
+                Conn::start(tls::handshake(config, &link.host, socket).await?, None)?
             }
         };
         let mut setup: Vec<Vec<Vec<u8>>> = Vec::new();
@@ -141,21 +248,89 @@ impl Client {
         Ok(conn)
     }
 
-    /// Runs one command and returns its reply; an error reply is a `Backend` error.
+    /// Runs one command on the key its second argument names (`GET key`, `MGET key…` of one
+    /// slot) and returns its reply; an error reply is a `Backend` error.
     pub async fn cmd(&self, args: &[&[u8]]) -> Result<Reply> {
-        let conn = self.conn().await?;
+        let conn = self
+            .conn_for(args.get(1).copied().unwrap_or_default())
+            .await?;
         self.on(&conn, args).await
     }
 
-    /// Runs one command on `conn` (a connection the caller holds on to).
-    pub async fn on(&self, conn: &Conn, args: &[&[u8]]) -> Result<Reply> {
+    /// Runs one command on `conn` (a connection the caller holds on to); an error reply is a
+    /// `Backend` error. In a cluster, a redirection is followed: `MOVED` to the node that
+    /// serves the slot now (remembered), `ASK` to the node importing it, for this command only.
+    pub async fn on(&self, conn: &Rc<Conn>, args: &[&[u8]]) -> Result<Reply> {
+        let first = conn;
+        let mut conn = conn.clone();
+        let mut asking = false;
+        let mut retry_in = TRY_AGAIN_FIRST;
+        let mut redirects = 0;
+        loop {
+            let reply = if asking {
+                // Pipelined: ASKING applies to the command right after it.
+                let ask = conn.send(&[b"ASKING"]);
+                let reply = self.on_node(&conn, args);
+                let _ = ask.await;
+                reply.await?
+            } else {
+                self.on_node(&conn, args).await?
+            };
+            let Reply::Error(e) = reply else {
+                return Ok(reply);
+            };
+            let redirect = self.config.cluster.then(|| slots::redirect(&e)).flatten();
+            if matches!(
+                redirect,
+                Some(Redirect::Moved { .. } | Redirect::Ask { .. })
+            ) {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(self.lost(&format!(
+                        "a command was redirected more than {MAX_REDIRECTS} times (the cluster \
+                         is resharding)"
+                    )));
+                }
+            }
+            let node = match redirect {
+                None => return Err(DatastoreError::backend(format!("{}: {e}", self.server()))),
+                Some(Redirect::TryAgain) if retry_in <= TRY_AGAIN_LAST => {
+                    // Asked again from the start, where the slot may have moved on meanwhile.
+                    Sleep::until(Instant::now() + retry_in).await;
+                    retry_in *= 2;
+                    conn = first.clone();
+                    asking = false;
+                    continue;
+                }
+                Some(Redirect::TryAgain) => {
+                    return Err(DatastoreError::backend(format!(
+                        "{}: {e} (still so after {} ms)",
+                        self.server(),
+                        (TRY_AGAIN_LAST * 2 - TRY_AGAIN_FIRST).as_millis()
+                    )))
+                }
+                Some(Redirect::Moved { slot, node }) => {
+                    if let Some(t) = self.topology.borrow_mut().as_mut() {
+                        t.moved(slot, &node);
+                    }
+                    asking = false;
+                    node
+                }
+                Some(Redirect::Ask { node }) => {
+                    asking = true;
+                    node
+                }
+            };
+            let link = self.link(&node);
+            conn = self.connect(&link).await?;
+        }
+    }
+
+    /// Sends one command on `conn` and waits for its reply, error replies included.
+    async fn on_node(&self, conn: &Conn, args: &[&[u8]]) -> Result<Reply> {
         let sent = conn.send(args);
         let _awaiting = Awaiting::begin(BUSY_POLL);
-        match sent.await {
-            Ok(Reply::Error(e)) => Err(DatastoreError::backend(format!("{}: {e}", self.server()))),
-            Ok(reply) => Ok(reply),
-            Err(why) => Err(self.lost(&why)),
-        }
+        sent.await.map_err(|why| self.lost(&why))
     }
 
     /// Runs a script by its SHA1 (`EVALSHA`), loading it first (`SCRIPT LOAD`) the first time
@@ -165,7 +340,7 @@ impl Client {
     /// reading and hashing its text at every call.
     pub async fn eval(
         &self,
-        conn: &Conn,
+        conn: &Rc<Conn>,
         script: &'static str,
         keys: &[&[u8]],
         args: &[&[u8]],
@@ -198,7 +373,7 @@ impl Client {
     /// Runs a script by its text: `EVAL script numkeys keys… args…`.
     async fn eval_text(
         &self,
-        conn: &Conn,
+        conn: &Rc<Conn>,
         script: &str,
         keys: &[&[u8]],
         args: &[&[u8]],
@@ -209,7 +384,7 @@ impl Client {
 
     async fn run_script(
         &self,
-        conn: &Conn,
+        conn: &Rc<Conn>,
         verb: &[u8],
         script: &[u8],
         keys: &[&[u8]],
@@ -223,16 +398,42 @@ impl Client {
         self.on(conn, &all).await
     }
 
-    /// Remembers a lease that could not be released now, to release it on the next connection.
+    /// Remembers a lease that could not be released now, to release it on the next connection
+    /// to the server that holds it.
     pub fn orphan(&self, name: Vec<u8>, token: Vec<u8>) {
-        if !self.closed.get() {
-            self.orphans.borrow_mut().push((name, token));
+        if self.closed.get() {
+            return;
         }
+        let link = match self
+            .topology
+            .borrow()
+            .as_ref()
+            .and_then(|t| t.node(slots::slot(&name)))
+        {
+            Some(node) if self.config.cluster => self.link(node),
+            _ => self.seed.clone(),
+        };
+        link.orphans.borrow_mut().push((name, token));
     }
 
-    /// Ends the connection; later commands reject with `Closed`.
+    /// Ends the connections; later commands reject with `Closed`.
     pub fn close(&self) {
         self.closed.set(true);
-        self.conn.borrow_mut().take();
+        self.seed.conn.borrow_mut().take();
+        for link in self.nodes.borrow().values() {
+            link.conn.borrow_mut().take();
+        }
+    }
+}
+
+impl Link {
+    fn new(host: String, port: u16) -> Link {
+        Link {
+            host,
+            port,
+            conn: RefCell::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            orphans: RefCell::new(Vec::new()),
+        }
     }
 }

@@ -23,6 +23,9 @@ pub struct RedisConfig {
     pub lease: Duration,
     /// `Some` for TLS (`rediss://`).
     pub tls: Option<RedisTls>,
+    /// The server is a node of a Redis Cluster (`options.cluster`): keys are sent to the node
+    /// serving their hash slot (`slots.rs`).
+    pub cluster: bool,
 }
 
 fn invalid(message: impl Into<String>) -> DatastoreError {
@@ -130,6 +133,7 @@ pub fn parse_url(url: &str) -> Result<RedisConfig> {
         prefix: String::new(),
         lease: DEFAULT_LEASE,
         tls,
+        cluster: false,
     })
 }
 

@@ -129,6 +129,27 @@ impl Drop for Conn {
     }
 }
 
+/// Writes the commands queued and not yet written when the driver is dropped before it could
+/// write them — its thread's JS environment ending, with a lease release just queued — as
+/// [`Conn::say_last`] does. A driver that ends by itself has nothing queued: it ends when the
+/// connection failed (the queue is dropped) or when nothing waits for a reply.
+struct FlushOnDrop(Rc<RefCell<Shared>>);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let Ok(mut sh) = self.0.try_borrow_mut() else {
+            return;
+        };
+        let sh = &mut *sh;
+        if sh.dead.is_some() || sh.written >= sh.out.len() {
+            return;
+        }
+        if let Some(last_word) = &sh.last_word {
+            sh.written += last_word.say(&sh.out[sh.written..]);
+        }
+    }
+}
+
 /// Fails every waiting command with `why` and marks the connection dead.
 fn fail(sh: &mut Shared, why: String) {
     for tx in sh.waiting.drain(..) {
@@ -145,6 +166,7 @@ async fn drive<S>(mut socket: S, shared: Rc<RefCell<Shared>>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let _flush = FlushOnDrop(shared.clone());
     let mut inbuf: Vec<u8> = Vec::new();
     let mut filled = 0;
     poll_fn(|cx| {

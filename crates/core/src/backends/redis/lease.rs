@@ -91,7 +91,7 @@ pub async fn acquire(
     let ms = millis(client.config.lease);
     let mut backoff = Duration::from_millis(1);
     loop {
-        let conn = client.conn().await?;
+        let conn = client.conn_for(&lease_name).await?;
         let reply = client
             .eval(
                 &conn,
@@ -160,7 +160,7 @@ fn renew(client: Rc<Client>, lease_name: Vec<u8>, token: Vec<u8>, alive: Weak<()
             if alive.upgrade().is_none() {
                 return;
             }
-            let Ok(conn) = client.conn().await else {
+            let Ok(conn) = client.conn_for(&lease_name).await else {
                 return;
             };
             let renewed = client
@@ -193,7 +193,7 @@ pub fn release(client: &Rc<Client>, key: &str, lease: Lease) {
     };
     let client = client.clone();
     exec.start(async move {
-        let released = match client.conn().await {
+        let released = match client.conn_for(&name).await {
             Ok(conn) => {
                 client
                     .eval(&conn, scripts::RELEASE, &[&name], &[&lease.token])

@@ -11,6 +11,7 @@ mod keys;
 mod lease;
 mod resp;
 mod scripts;
+mod slots;
 pub mod tls;
 
 pub use backend::{RedisBackend, RedisHeld};
