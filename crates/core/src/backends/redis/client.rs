@@ -1,6 +1,8 @@
-//! The store's link to the server: one multiplexed connection ([`Conn`]), opened on first use
-//! and opened again by the next command after it fails. Redis runs commands one at a time, so
-//! one pipelined connection carries a store's work as fast as several would.
+//! The store's links to the server: one multiplexed connection ([`Conn`]) per server, opened on
+//! first use and opened again by the next command after it fails. Redis runs commands one at a
+//! time, so one pipelined connection carries a store's work as fast as several would. In a
+//! cluster (`config.cluster`) there is one per node, and each command goes to the node that
+//! serves its key's hash slot (`slots.rs`), following redirections.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -44,8 +46,8 @@ pub struct Client {
     seed: Rc<Link>,
     /// In a cluster, every other node's link, by address ("host:port").
     nodes: RefCell<FxHashMap<String, Rc<Link>>>,
-    /// In a cluster, which node serves each slot: learnt with `CLUSTER SLOTS` on first use and
-    /// after a `MOVED`, corrected slot by slot by `MOVED` until then.
+    /// In a cluster, which node serves each slot: learnt with `CLUSTER SLOTS` on first use,
+    /// then corrected slot by slot by `MOVED`.
     topology: RefCell<Option<Topology>>,
     /// Serialises learning the topology.
     learning: tokio::sync::Mutex<()>,
