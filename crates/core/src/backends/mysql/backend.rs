@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 use super::config::MyConfig;
 use super::error::{is_connection_lost, my_error};
 use super::locked::{connection, lock_all, lock_name, Locked, Waits};
-use super::runtime::{detach, hop};
+use super::runtime::{detach, hop, read_hop};
 use super::shared::{Reply, SlotLock, Slots};
 use super::sql::{prefix_pattern, Statements};
 use super::table::{ready, Place};
@@ -426,7 +426,7 @@ impl Backend for MyBackend {
     async fn get(&self, key: &str) -> Result<Option<String>> {
         let shared = self.shared.clone();
         let key = key.to_owned();
-        hop(async move {
+        read_hop(async move {
             let rows: Vec<RawRow> = shared
                 .read(|c, s| {
                     let k = key.clone();
@@ -441,7 +441,7 @@ impl Backend for MyBackend {
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let shared = self.shared.clone();
         let prefix = prefix.to_owned();
-        hop(async move {
+        read_hop(async move {
             let pattern = prefix_pattern(&prefix);
             let rows: Vec<Vec<u8>> = shared
                 .read(|c, s| {
@@ -463,7 +463,7 @@ impl Backend for MyBackend {
     async fn get_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {
         let shared = self.shared.clone();
         let ids: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        let rows = hop(async move {
+        let rows = read_hop(async move {
             let stmts = shared.stmts().await?;
             let mut conn = connection(&shared.reads, None, &shared.display).await?;
             let fail = |e: mysql_async::Error| my_error(&shared.display, None, &e);
@@ -518,7 +518,7 @@ impl Backend for MyBackend {
         let prefix = prefix.to_owned();
         let after = after.map(str::to_owned);
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
-        hop(async move {
+        read_hop(async move {
             let rows: Vec<RawRow> = shared
                 .read(|c, s| {
                     let (p, a) = (pattern.clone(), after.clone());
