@@ -582,6 +582,11 @@ function clientUrl(target) {
     throw invalidArgument(`${who}: the target must be a redis:// URL or an ioredis or node-redis client`)
   }
   if (target.isCluster) return { ...clientUrl({ options: clusterNodeOptions(target, who) }), cluster: true }
+  if (Array.isArray(target.options.rootNodes)) {
+    throw invalidArgument(
+      `${who}: a node-redis cluster client is not supported: pass a redis:// URL of one node with { cluster: true }`,
+    )
+  }
   const o = target.options
   const nodeRedis = 'socket' in o || 'url' in o || 'database' in o
   let host = '127.0.0.1'

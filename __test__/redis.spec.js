@@ -305,6 +305,8 @@ describeRedis('RedisStoreAdapter', () => {
       [42, undefined],
       ['http://x', undefined],
       [{ options: {}, isCluster: true }, undefined],
+      [{ options: { rootNodes: [{ url: 'redis://127.0.0.1:7000' }] } }, undefined],
+      ['redis://x', { cluster: 1 }],
       ['redis://x', { prefix: 1 }],
       ['redis://x', { leaseMs: 5 }],
       ['redis://x', { leaseMs: 1.5 }],
