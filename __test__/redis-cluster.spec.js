@@ -8,6 +8,7 @@ const { RedisStoreAdapter } = require('..')
 const { runConformance, expectCode } = require('./conformance')
 const cluster = require('./fixtures/redis-cluster')
 const { requiredOrSkipped } = require('./lib/servers')
+const { redisCaps } = require('./lib/redis-env')
 
 let Redis = null
 try {
@@ -58,17 +59,11 @@ function slotOf(name) {
     }
   })
 
-  runConformance('RedisStoreAdapter (Cluster)', async () => open(), {
-    persistent: true,
-    multiProcess: {
-      spec: (store) => ({ kind: 'redis', url: url(), prefix: prefixOf.get(store), options: { cluster: true } }),
-    },
-    reopen: async (store) => {
-      const prefix = prefixOf.get(store)
-      await store.close()
-      return open(prefix)
-    },
-  })
+  runConformance(
+    'RedisStoreAdapter (Cluster)',
+    async () => open(),
+    redisCaps({ url, open, prefixOf, options: { cluster: true } }),
+  )
 
   test('keys spread over every node; list, getMany and setMany span them', async () => {
     const store = open()

@@ -10,6 +10,7 @@ const { RedisStoreAdapter } = require('..')
 const { runConformance, updateHeldOpen } = require('./conformance')
 const { startServer } = require('./fixtures/redis-server')
 const { requiredOrSkipped } = require('./lib/servers')
+const { redisCaps } = require('./lib/redis-env')
 
 let Redis = null
 try {
@@ -60,15 +61,7 @@ for (const { name, variable, info } of servers) {
       }
     })
 
-    runConformance(`RedisStoreAdapter on ${name}`, async () => open(), {
-      persistent: true,
-      multiProcess: { spec: (store) => ({ kind: 'redis', url: url(), prefix: prefixOf.get(store) }) },
-      reopen: async (store) => {
-        const prefix = prefixOf.get(store)
-        await store.close()
-        return open(prefix)
-      },
-    })
+    runConformance(`RedisStoreAdapter on ${name}`, async () => open(), redisCaps({ url, open, prefixOf }))
 
     test('a lease is held across servers: another store waits for it, and gets the key after', async () => {
       const a = open()

@@ -5,7 +5,7 @@
 'use strict'
 const { RedisStoreAdapter } = require('..')
 const { runConformance, expectCode, sleep, updateHeldOpen } = require('./conformance')
-const { redisUrl, redisReachable } = require('./lib/redis-env')
+const { redisUrl, redisReachable, redisCaps } = require('./lib/redis-env')
 const { startChild, runNode, fixture, startWorker } = require('./lib/children')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
 const redisTls = require('./fixtures/redis-tls')
@@ -60,15 +60,7 @@ describeRedis('RedisStoreAdapter', () => {
     await admin.quit()
   })
 
-  runConformance('RedisStoreAdapter', async () => makeStore(), {
-    persistent: true,
-    multiProcess: { spec: (store) => ({ kind: 'redis', url: redisUrl(), prefix: prefixOf.get(store) }) },
-    reopen: async (store) => {
-      const prefix = prefixOf.get(store)
-      await store.close()
-      return makeStore(prefix)
-    },
-  })
+  runConformance('RedisStoreAdapter', async () => makeStore(), redisCaps({ url: redisUrl, open: makeStore, prefixOf }))
 
   describe('key layout', () => {
     test('a value is JSON text at {prefix+key}, which other clients read', async () => {

@@ -22,4 +22,21 @@ function redisReachable(url = redisUrl()) {
     : { ok: false, why: `no Redis server at ${url}: ${(r.stdout || r.error || '').toString().trim()}` }
 }
 
-module.exports = { redisUrl, redisReachable }
+// The conformance suite's capabilities (conformance.js) for Redis stores that `open(prefix?)`
+// makes on the server at `url()`, whose prefixes `prefixOf` remembers: reopened on the same
+// prefix, and shared with other processes, which open theirs with `options` too.
+function redisCaps({ url, open, prefixOf, options }) {
+  return {
+    persistent: true,
+    multiProcess: {
+      spec: (store) => ({ kind: 'redis', url: url(), prefix: prefixOf.get(store), ...(options ? { options } : {}) }),
+    },
+    reopen: async (store) => {
+      const prefix = prefixOf.get(store)
+      await store.close()
+      return open(prefix)
+    },
+  }
+}
+
+module.exports = { redisUrl, redisReachable, redisCaps }

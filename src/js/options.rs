@@ -232,12 +232,10 @@ fn read_one(js: Js, v: Value, kind: OptionKind) -> Result<OptionValue, String> {
             }
             Ok(OptionValue::Text(s))
         }
-        OptionKind::Flag => match js.kind(v) {
-            Kind::Boolean => js
-                .bool_value(v)
-                .map(OptionValue::Flag)
-                .ok_or_else(|| "true or false".to_owned()),
-            _ => Err("true or false".to_owned()),
-        },
+        // N-API reads a boolean only from a boolean: anything else is refused.
+        OptionKind::Flag => js
+            .bool_value(v)
+            .map(OptionValue::Flag)
+            .ok_or_else(|| "true or false".to_owned()),
     }
 }
