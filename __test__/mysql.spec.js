@@ -151,6 +151,20 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
     })
   })
 
+  test('between bursts of operations the store spends no CPU', async () => {
+    // The MySQL thread stays awake briefly after each job (docs/mysql.md); once idle, it and
+    // the JS thread's polling must stop. A thread that kept spinning would cost ~500 ms here.
+    const store = fresh()
+    await store.set('k', 1)
+    for (let i = 0; i < 200; i++) expect(await store.get('k')).toBe(1)
+    await sleep(50)
+    const before = process.cpuUsage()
+    await sleep(500)
+    const spent = process.cpuUsage(before)
+    expect((spent.user + spent.system) / 1000).toBeLessThan(150)
+    await store.close()
+  })
+
   describe('atomic across processes', () => {
     test('4 processes × 250 concurrent +1 updates of a new key on a new table end at exactly 1000', async () => {
       const spec = { kind: 'mysql', table: newTable(), config: mysqlConfig() }
