@@ -708,6 +708,20 @@ function runConformance(name, makeStore, caps = {}) {
         expect(await store.getMany(['a', 'b'])).toEqual([3, 2])
       })
 
+      test('an updater can setMany and removeMany thousands of other keys of its store', async () => {
+        // Engines that lock buckets of keys for a large call (file, SQLite) must not make it
+        // wait for the updater's own key, which shares a bucket with some of them.
+        const entries = Array.from({ length: 3000 }, (_, i) => [`bulk/${i}`, i])
+        const [, cursor] = await store.update('cursor', async (n = 0) => {
+          await store.setMany(entries)
+          await store.removeMany(entries.slice(0, 1000).map(([k]) => k))
+          return n + 1
+        })
+        expect(cursor).toBe(1)
+        expect(await store.getMany(['bulk/0', 'bulk/1000', 'bulk/2999'])).toEqual([undefined, 1000, 2999])
+        expect(await store.keys({ prefix: 'bulk/', limit: 5000 })).toHaveLength(2000)
+      })
+
       test("setMany and removeMany wait for each key's lock", async () => {
         const g = gate()
         const upd = store.update('held', async () => {

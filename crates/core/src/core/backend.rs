@@ -107,6 +107,20 @@ pub trait Backend: 'static {
     /// (to save a round trip); the same deadline then applies there.
     async fn lock(&self, key: &str, deadline: &Deadline) -> Result<Self::Held>;
 
+    /// [`Backend::lock`] for every key of one [`Backend::finish_many`] call (`keys` distinct,
+    /// sorted), in the same order: the store holds their in-process locks already. Whatever
+    /// order a backend takes them in across processes, every call of every process must take
+    /// them in that order, so two calls never deadlock. A `LockTimeout` names the key waited
+    /// for, as one from [`Backend::finish_many`] should (else the store names the first). The
+    /// default locks them one by one, in the order given.
+    async fn lock_many(&self, keys: &[Rc<str>], deadline: &Deadline) -> Result<Vec<Self::Held>> {
+        let mut held = Vec::with_capacity(keys.len());
+        for key in keys {
+            held.push(self.lock(key, deadline).await.map_err(|e| e.for_key(key))?);
+        }
+        Ok(held)
+    }
+
     /// The last committed value of `key`, without taking its lock.
     async fn get(&self, key: &str) -> Result<Option<String>>;
 

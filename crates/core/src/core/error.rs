@@ -68,6 +68,18 @@ impl DatastoreError {
         }
     }
 
+    /// A `LockTimeout` that names no key names `key` (what was waited for); anything else is
+    /// returned as is.
+    pub fn for_key(self, key: &str) -> Self {
+        match self {
+            Self::LockTimeout { key: k, waited_ms } if k.is_empty() => Self::LockTimeout {
+                key: key.to_owned(),
+                waited_ms,
+            },
+            other => other,
+        }
+    }
+
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Self::InvalidArgument {
             message: message.into(),

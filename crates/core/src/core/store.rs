@@ -460,19 +460,31 @@ impl<B: Backend> Store<B> {
                 keys.iter().map(String::as_str).zip(changes).collect();
             let deadline = inner.deadline();
             let mut guards = Vec::with_capacity(turns.len());
-            let mut held = Vec::with_capacity(turns.len());
+            let mut sorted = Vec::with_capacity(turns.len());
             let mut ordered = Vec::with_capacity(turns.len());
             for (key, turn) in turns {
                 guards.push(inner.turn(turn, &key, &deadline).await?);
-                let fix = |e| Inner::<B>::backend_error(&deadline, &key, e);
-                held.push((
-                    key.clone(),
-                    inner.backend.lock(&key, &deadline).await.map_err(fix)?,
-                ));
                 ordered.push(last.remove(&*key).unwrap_or(Change::Keep));
+                sorted.push(key);
             }
+            // A lock wait that gave up, in either step, names its key and the limit.
+            let first = sorted[0].clone();
+            let fix = |e: DatastoreError| match e.for_key(&first) {
+                DatastoreError::LockTimeout { key, .. } => Inner::<B>::timed_out(&deadline, &key),
+                other => other,
+            };
+            let held = inner
+                .backend
+                .lock_many(&sorted, &deadline)
+                .await
+                .map_err(fix)?;
+            let held = sorted.into_iter().zip(held).collect();
             let expiring = ordered.iter().any(|c| matches!(c, Change::PutFor(..)));
-            inner.backend.finish_many(held, ordered).await?;
+            inner
+                .backend
+                .finish_many(held, ordered)
+                .await
+                .map_err(fix)?;
             store.written(expiring);
             Ok(())
         }

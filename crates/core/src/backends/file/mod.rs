@@ -626,10 +626,11 @@ impl Shared {
     }
 }
 
-/// A key locked in this process and against other processes.
+/// A key locked in this process and against other processes: its range, or for the keys of
+/// one `lock_many` call, all their ranges on the first key's (the others' empty).
 pub struct FileHeld {
     shared: Rc<Shared>,
-    _key: RangeGuard,
+    _ranges: Vec<RangeGuard>,
 }
 
 impl Backend for FileBackend {
@@ -640,8 +641,21 @@ impl Backend for FileBackend {
         let guard = locks.lock_key(key, deadline).await?;
         Ok(FileHeld {
             shared: self.shared.clone(),
-            _key: guard,
+            _ranges: vec![guard],
         })
+    }
+
+    async fn lock_many(&self, keys: &[Rc<str>], deadline: &Deadline) -> Result<Vec<FileHeld>> {
+        let locks = self.shared.locks()?;
+        let names: Vec<&str> = keys.iter().map(|k| &**k).collect();
+        let mut ranges = Some(locks.lock_keys(&names, deadline).await?);
+        Ok(keys
+            .iter()
+            .map(|_| FileHeld {
+                shared: self.shared.clone(),
+                _ranges: ranges.take().unwrap_or_default(),
+            })
+            .collect())
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>> {

@@ -444,10 +444,13 @@ impl Backend for PgBackend {
             let mut leases = Unlocks(Vec::with_capacity(held.len()));
             let (mut put_ids, mut put_values, mut put_ttls, mut deletes) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ((_, mut h), change) in held.into_iter().zip(changes) {
+            for ((key, mut h), change) in held.into_iter().zip(changes) {
                 let lease = match h.lease.take() {
                     Some(lease) => lease,
-                    None => lock_key(pool.clone(), h.ids, None, h.deadline).await?.0,
+                    None => {
+                        let locked = lock_key(pool.clone(), h.ids, None, h.deadline).await;
+                        locked.map_err(|e| e.for_key(&key))?.0
+                    }
                 };
                 let id = std::mem::take(&mut h.id);
                 match change {

@@ -399,10 +399,11 @@ impl SqliteBackend {
     }
 }
 
-/// A key held by this process: its byte-range lock (file databases) and the database.
+/// A key held by this process: its byte-range lock (file databases; for the keys of one
+/// `lock_many` call, all their ranges on the first key's) and the database.
 pub struct SqliteHeld {
     db: Rc<Db>,
-    _lock: Option<RangeGuard>,
+    _ranges: Vec<RangeGuard>,
 }
 
 impl Backend for SqliteBackend {
@@ -410,11 +411,43 @@ impl Backend for SqliteBackend {
 
     async fn lock(&self, key: &str, deadline: &Deadline) -> Result<SqliteHeld> {
         let db = self.db().await?;
-        let lock = match &db.locks {
-            Some(l) => Some(l.lock_key(&self.lock_name(key), deadline).await?),
+        let ranges = match &db.locks {
+            Some(l) => vec![l.lock_key(&self.lock_name(key), deadline).await?],
+            None => Vec::new(),
+        };
+        Ok(SqliteHeld {
+            db,
+            _ranges: ranges,
+        })
+    }
+
+    async fn lock_many(&self, keys: &[Rc<str>], deadline: &Deadline) -> Result<Vec<SqliteHeld>> {
+        let db = self.db().await?;
+        let mut ranges = match &db.locks {
+            Some(l) => {
+                let names: Vec<String> = keys.iter().map(|k| self.lock_name(k)).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                Some(l.lock_keys(&names, deadline).await.map_err(|e| match e {
+                    // A lock name carries the table: the error names the key.
+                    DatastoreError::LockTimeout { key, waited_ms } => {
+                        let at = names.iter().position(|n| *n == key);
+                        DatastoreError::LockTimeout {
+                            key: at.map_or_else(String::new, |i| keys[i].to_string()),
+                            waited_ms,
+                        }
+                    }
+                    other => other,
+                })?)
+            }
             None => None,
         };
-        Ok(SqliteHeld { db, _lock: lock })
+        Ok(keys
+            .iter()
+            .map(|_| SqliteHeld {
+                db: db.clone(),
+                _ranges: ranges.take().unwrap_or_default(),
+            })
+            .collect())
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
