@@ -528,6 +528,22 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       await store.close()
     })
 
+    test("a setMany larger than the server's lock table rejects with its hint and writes nothing", async () => {
+      // One advisory lock per key until the write (docs/postgres.md); the table has room for
+      // max_locks_per_transaction × max_connections locks, shared by every session.
+      const setting = async (name) => Number((await sql(`SHOW ${name}`)).rows[0][name])
+      const room = (await setting('max_locks_per_transaction')) * (await setting('max_connections'))
+      const store = fresh()
+      await store.set('before', 1)
+      // The nominal room; the shared memory around it takes a few times more before it runs out.
+      const entries = Array.from({ length: room * 6 }, (_, i) => [`k${i}`, i])
+      const err = await expectCode(store.setMany(entries), 'ERR_DATASTORE_BACKEND')
+      expect(err.message).toMatch(/out of shared memory.*max_locks_per_transaction/)
+      expect(await store.list()).toEqual(['before'])
+      expect(await store.update('before', (n) => n + 1)).toEqual([1, 2])
+      await store.close()
+    }, 60000)
+
     test('a pool of 1 connection still runs concurrent updates', async () => {
       const store = fresh({ poolSize: 1 })
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.update(`k${i % 4}`, async (v = 0) => v + 1)))

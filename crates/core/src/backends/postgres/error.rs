@@ -10,6 +10,12 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             s.push_str(": ");
             s.push_str(d);
         }
+        // What the server suggests ("You might need to increase max_locks_per_transaction.").
+        if let Some(h) = db.hint() {
+            s.push_str(" (");
+            s.push_str(h.trim_end_matches('.'));
+            s.push(')');
+        }
         return s;
     }
     let mut s = e.to_string();
