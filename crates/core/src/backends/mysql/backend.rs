@@ -550,12 +550,16 @@ impl Backend for MyBackend {
         let shared = self.shared.clone();
         let mut already = Vec::new();
         let mut names = Vec::new();
+        let mut keys_of_names = Vec::new();
         let mut deadline = None;
         let mut writes = Vec::with_capacity(held.len());
         for ((key, mut h), change) in held.into_iter().zip(changes) {
             match h.locked.take() {
                 Some(l) => already.push(l),
-                None => names.push(shared.name(&key)),
+                None => {
+                    names.push(shared.name(&key));
+                    keys_of_names.push(key.to_string());
+                }
             }
             deadline = deadline.or(h.deadline);
             writes.push((key.to_string(), change));
@@ -563,11 +567,23 @@ impl Backend for MyBackend {
         if writes.iter().all(|(_, c)| *c == Change::Keep) {
             return Ok(());
         }
+        // Which key each lock name is of: a lock wait that gives up names its key.
+        let named: Vec<(String, String)> = names.iter().cloned().zip(keys_of_names).collect();
         hop(async move {
             let stmts = shared.stmts().await?;
             let waits = shared.waits(&stmts);
-            let mut locked =
-                lock_all(&shared.waiters, names, deadline, waits, &shared.display).await?;
+            let locking = lock_all(&shared.waiters, names, deadline, waits, &shared.display);
+            let mut locked = locking.await.map_err(|e| match e {
+                DatastoreError::LockTimeout {
+                    key: name,
+                    waited_ms,
+                } => DatastoreError::LockTimeout {
+                    key: (named.iter().find(|(n, _)| *n == name))
+                        .map_or_else(String::new, |(_, key)| key.clone()),
+                    waited_ms,
+                },
+                other => other,
+            })?;
             let written = write_many_on(locked.conn()?, &stmts, &writes, &shared.display).await;
             locked.unlock().await;
             drop(already);
