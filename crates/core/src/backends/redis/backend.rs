@@ -232,12 +232,7 @@ impl Backend for RedisBackend {
         let _busy = BusyGuard::new();
         let client = &self.client;
         let mut held: Vec<RedisHeld> = held.into_iter().map(|(_, h)| h).collect();
-        for h in &mut held {
-            if h.lease.is_none() {
-                let (l, _) = lease::acquire(client, &h.key, false, h.deadline).await?;
-                h.lease = Some(l);
-            }
-        }
+        take_leases(client, &mut held).await?;
         let data: Vec<Vec<u8>> = held
             .iter()
             .map(|h| keys::data(self.prefix(), &h.key))
@@ -357,6 +352,57 @@ impl HeldKey for RedisHeld {
             }
         }
     }
+}
+
+/// How many leases one step of [`take_leases`] tries at once, pipelined.
+const TRY_AT_ONCE: usize = 100;
+
+/// Takes the lease of every key of `held` (in key order) that has none yet. Up to
+/// [`TRY_AT_ONCE`] are tried at once without waiting, pipelined on the connection: one round
+/// trip for them instead of one each (setMany of 1,000 keys took ~90 ms). The run taken before
+/// the first that another holder has is kept; any taken after it are given back, so nothing is
+/// held out of key order while waiting, and that one is waited for alone before the rest are
+/// tried again.
+async fn take_leases(client: &Rc<Client>, held: &mut [RedisHeld]) -> Result<()> {
+    let mut i = 0;
+    while i < held.len() {
+        if held[i].lease.is_some() {
+            i += 1;
+            continue;
+        }
+        let end = (i + TRY_AT_ONCE).min(held.len());
+        let now = Some(Instant::now());
+        let tries = held[i..end].iter().map(|h| async move {
+            match &h.lease {
+                Some(_) => None,
+                None => Some(lease::acquire(client, &h.key, false, now).await),
+            }
+        });
+        let tried = futures_util::future::join_all(tries).await;
+        let mut blocked = None;
+        for (j, got) in (i..end).zip(tried) {
+            match got {
+                None => {}
+                Some(Ok((l, _))) if blocked.is_none() => held[j].lease = Some(l),
+                Some(Ok((l, _))) => lease::release(client, &held[j].key, l),
+                Some(Err(DatastoreError::LockTimeout { .. })) if blocked.is_none() => {
+                    blocked = Some(j)
+                }
+                Some(Err(DatastoreError::LockTimeout { .. })) => {}
+                // Leases taken so far are released as `held` drops.
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        let Some(j) = blocked else {
+            i = end;
+            continue;
+        };
+        let h = &mut held[j];
+        let waited = lease::acquire(client, &h.key, false, h.deadline).await;
+        h.lease = Some(waited.map_err(|e| e.for_key(&h.key))?.0);
+        i = j + 1;
+    }
+    Ok(())
 }
 
 impl Drop for RedisHeld {
