@@ -544,6 +544,40 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       await store.close()
     }, 60000)
 
+    test('two keys of one lock number: a setMany takes it once, and a holder of one makes the other wait', async () => {
+      // keys::key_lock_id: FNV-1a 64 of the key (then 0xff), folded to 32 bits.
+      const lockId = (key) => {
+        let h = 0xcbf29ce484222325n
+        for (const b of [...Buffer.from(key), 0xff]) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n)
+        return Number((h >> 32n) ^ (h & 0xffffffffn))
+      }
+      const seen = new Map()
+      let pair
+      for (let i = 0; !pair; i++) {
+        const key = `c${i}`
+        const id = lockId(key)
+        if (seen.has(id)) pair = [seen.get(id), key]
+        else seen.set(id, key)
+      }
+      const [k1, k2] = pair
+      const a = fresh({ lockTimeout: 2000 })
+      await a.setMany([
+        [k1, 1],
+        [k2, 2],
+        ['other', 0],
+      ])
+      expect(await a.getMany([k1, k2])).toEqual([1, 2])
+      const holder = makePgStore(pgTarget(), tableOf.get(a))
+      const held = await updateHeldOpen(holder, k1, 'held')
+      const e = await expectCode(a.setMany([[k2, 3]]), 'ERR_DATASTORE_LOCK_TIMEOUT')
+      expect(e.message).toContain(JSON.stringify(k2))
+      held.release()
+      await held.interrupted
+      await a.setMany([[k2, 3]])
+      expect(await a.getMany([k1, k2])).toEqual(['held', 3])
+      await Promise.all([a.close(), holder.close()])
+    }, 60000)
+
     test('a pool of 1 connection still runs concurrent updates', async () => {
       const store = fresh({ poolSize: 1 })
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.update(`k${i % 4}`, async (v = 0) => v + 1)))

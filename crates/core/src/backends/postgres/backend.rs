@@ -312,6 +312,56 @@ impl Drop for Unlocks {
     }
 }
 
+/// A lock a bulk call needs: its key, the lock number, and how long to wait for it.
+type Wanted = (Rc<str>, (i32, i32), Option<Instant>);
+
+/// How many key locks one step of [`lock_in_order`] tries at once, pipelined.
+const TRY_AT_ONCE: usize = 100;
+
+/// Takes the locks of `wanted` (`(key, ids, deadline)`, in the order of `ids`, each once)
+/// into `leases`. Up to
+/// [`TRY_AT_ONCE`] are tried at once without waiting, pipelined on the shared connections: one
+/// round trip for them instead of one each (setMany of 10,000 keys took 2.2 s). The run taken
+/// before the first that another session holds is kept; any taken after it are given back, so
+/// nothing is held out of order while waiting, and that one is waited for alone before the
+/// rest are tried again. A wait that gives up names its key.
+async fn lock_in_order(
+    pool: &Rc<Pool>,
+    wanted: &[Wanted],
+    leases: &mut Unlocks,
+) -> Result<()> {
+    let mut i = 0;
+    while i < wanted.len() {
+        let end = (i + TRY_AT_ONCE).min(wanted.len());
+        let now = Some(Instant::now());
+        let tries = wanted[i..end]
+            .iter()
+            .map(|&(_, ids, _)| lock_key(pool.clone(), ids, None, now));
+        let tried = futures_util::future::join_all(tries).await;
+        let mut give_back = Unlocks(Vec::new());
+        let mut blocked = None;
+        for (j, got) in (i..end).zip(tried) {
+            let ids = wanted[j].1;
+            match got {
+                Ok((lease, _)) if blocked.is_none() => leases.0.push((lease, ids)),
+                Ok((lease, _)) => give_back.0.push((lease, ids)),
+                Err(DatastoreError::LockTimeout { .. }) => blocked = blocked.or(Some(j)),
+                Err(e) => return Err(e),
+            }
+        }
+        drop(give_back);
+        let Some(j) = blocked else {
+            i = end;
+            continue;
+        };
+        let (key, ids, deadline) = &wanted[j];
+        let waited = lock_key(pool.clone(), *ids, None, *deadline).await;
+        leases.0.push((waited.map_err(|e| e.for_key(key))?.0, *ids));
+        i = j + 1;
+    }
+    Ok(())
+}
+
 /// A time to live in whole milliseconds (a fraction counts as one), for the server's clock.
 fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(i64::MAX)
@@ -435,23 +485,22 @@ impl Backend for PgBackend {
         .await
     }
 
-    /// Takes every key's lock (in key order), writes them all in one statement (all or
-    /// nothing), then unlocks each on the connection that holds it.
+    /// Takes every key's lock (in the order of the lock numbers, see `lock_in_order`), writes
+    /// them all in one statement (all or nothing), then unlocks each on the connection that
+    /// holds it.
     async fn finish_many(&self, held: Vec<(Rc<str>, PgHeld)>, changes: Vec<Change>) -> Result<()> {
         let pool = self.pool.clone();
         run(async move {
             // Unlocks every key taken so far when dropped: after the write, or on an error.
             let mut leases = Unlocks(Vec::with_capacity(held.len()));
+            let mut wanted = Vec::with_capacity(held.len());
             let (mut put_ids, mut put_values, mut put_ttls, mut deletes) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for ((key, mut h), change) in held.into_iter().zip(changes) {
-                let lease = match h.lease.take() {
-                    Some(lease) => lease,
-                    None => {
-                        let locked = lock_key(pool.clone(), h.ids, None, h.deadline).await;
-                        locked.map_err(|e| e.for_key(&key))?.0
-                    }
-                };
+                match h.lease.take() {
+                    Some(lease) => leases.0.push((lease, h.ids)),
+                    None => wanted.push((key, h.ids, h.deadline)),
+                }
                 let id = std::mem::take(&mut h.id);
                 match change {
                     Change::Keep => {}
@@ -467,8 +516,14 @@ impl Backend for PgBackend {
                     }
                     Change::Delete => deletes.push(id),
                 }
-                leases.0.push((lease, h.ids));
             }
+            // In the order of the lock numbers, each number once: two keys may share one
+            // (keys::key_lock_id), and key order alone would not order the locks the same way
+            // in every process, or would wait for a number this call holds already.
+            wanted.sort_unstable_by_key(|&(_, ids, _)| ids);
+            wanted.dedup_by_key(|&mut (_, ids, _)| ids);
+            wanted.retain(|(_, ids, _)| leases.0.iter().all(|(_, held)| held != ids));
+            lock_in_order(&pool, &wanted, &mut leases).await?;
             let written = on_shared(&pool, |c| {
                 let (a, b, t, d) = (
                     put_ids.clone(),
