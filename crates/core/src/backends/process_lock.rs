@@ -137,16 +137,19 @@ impl ProcessLocks {
         Ok(guard)
     }
 
-    /// Takes the locks of `keys` (any order, duplicates allowed) exclusively against other
-    /// processes, in ascending slot order, waiting until `deadline` at most: per slot, or per
-    /// bucket for more than [`BULK_KEYS`] keys (see the module docs). A wait that gives up
-    /// fails with `LockTimeout` naming the key it waited for, holding nothing.
+    /// Takes the locks of `keys` — each `(lock name, key)`: the name is hashed to the slot, the
+    /// key named in errors — exclusively against other processes, in ascending slot order,
+    /// waiting until `deadline` at most: per slot, or per bucket for more than [`BULK_KEYS`]
+    /// keys (see the module docs). A wait that gives up fails with `LockTimeout` naming the
+    /// key it waited for, holding nothing.
     pub async fn lock_keys(
         self: &Rc<Self>,
-        keys: &[&str],
+        keys: &[(&str, &str)],
         deadline: &Deadline,
     ) -> Result<Vec<RangeGuard>> {
-        let mut slots: Vec<(u64, &str)> = keys.iter().map(|k| (Self::slot_of(k), *k)).collect();
+        let mut slots: Vec<(u64, &str)> = (keys.iter())
+            .map(|&(name, key)| (Self::slot_of(name), key))
+            .collect();
         slots.sort_unstable_by_key(|&(slot, _)| slot);
         slots.dedup_by_key(|&mut (slot, _)| slot);
         let by_slot = slots.len() <= BULK_KEYS;
@@ -642,7 +645,7 @@ mod tests {
             let a = ProcessLocks::open(&path).unwrap();
             let other = File::options().read(true).write(true).open(&path).unwrap();
             let keys: Vec<String> = (0..5000).map(|i| format!("key{i}")).collect();
-            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let names: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), k.as_str())).collect();
             // A key of this process held before, inside some bucket the call will lock.
             let before = a.lock_key("held-before", &Deadline::never()).await.unwrap();
             let bulk = a.lock_keys(&names, &Deadline::never()).await.unwrap();
@@ -653,7 +656,7 @@ mod tests {
                 "{}",
                 ranges_on(&other)
             );
-            for k in names.iter().step_by(97).chain(["key4999"].iter()) {
+            for &(k, _) in names.iter().step_by(97).chain([("key4999", "")].iter()) {
                 let slot = ProcessLocks::slot_of(k);
                 assert!(
                     !sys::try_lock(&other, slot, Mode::Exclusive).unwrap(),
@@ -673,7 +676,7 @@ mod tests {
                     "{k} lost"
                 );
             }
-            for k in names.iter().step_by(97) {
+            for &(k, _) in names.iter().step_by(97) {
                 let slot = ProcessLocks::slot_of(k);
                 assert!(
                     sys::try_lock(&other, slot, Mode::Exclusive).unwrap(),
@@ -695,7 +698,7 @@ mod tests {
             let a = ProcessLocks::open(&path).unwrap();
             let other = Arc::new(File::options().read(true).write(true).open(&path).unwrap());
             let keys: Vec<String> = (0..500).map(|i| format!("key{i}")).collect();
-            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let names: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), k.as_str())).collect();
             // Another process holds a key outside the call, in the bucket of one inside it:
             // the call locks that bucket slot by slot and does not wait.
             let inside = ProcessLocks::slot_of("key7");

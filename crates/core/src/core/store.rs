@@ -468,7 +468,7 @@ impl<B: Backend> Store<B> {
                 sorted.push(key);
             }
             // A lock wait that gave up, in either step, names its key and the limit.
-            let first = sorted[0].clone();
+            let first: Rc<str> = sorted.first().cloned().unwrap_or_else(|| "".into());
             let fix = |e: DatastoreError| match e.for_key(&first) {
                 DatastoreError::LockTimeout { key, .. } => Inner::<B>::timed_out(&deadline, &key),
                 other => other,

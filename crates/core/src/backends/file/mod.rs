@@ -647,7 +647,7 @@ impl Backend for FileBackend {
 
     async fn lock_many(&self, keys: &[Rc<str>], deadline: &Deadline) -> Result<Vec<FileHeld>> {
         let locks = self.shared.locks()?;
-        let names: Vec<&str> = keys.iter().map(|k| &**k).collect();
+        let names: Vec<(&str, &str)> = keys.iter().map(|k| (&**k, &**k)).collect();
         let mut ranges = Some(locks.lock_keys(&names, deadline).await?);
         Ok(keys
             .iter()

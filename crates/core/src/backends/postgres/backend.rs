@@ -325,11 +325,7 @@ const TRY_AT_ONCE: usize = 100;
 /// before the first that another session holds is kept; any taken after it are given back, so
 /// nothing is held out of order while waiting, and that one is waited for alone before the
 /// rest are tried again. A wait that gives up names its key.
-async fn lock_in_order(
-    pool: &Rc<Pool>,
-    wanted: &[Wanted],
-    leases: &mut Unlocks,
-) -> Result<()> {
+async fn lock_in_order(pool: &Rc<Pool>, wanted: &[Wanted], leases: &mut Unlocks) -> Result<()> {
     let mut i = 0;
     while i < wanted.len() {
         let end = (i + TRY_AT_ONCE).min(wanted.len());

@@ -426,18 +426,10 @@ impl Backend for SqliteBackend {
         let mut ranges = match &db.locks {
             Some(l) => {
                 let names: Vec<String> = keys.iter().map(|k| self.lock_name(k)).collect();
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                Some(l.lock_keys(&names, deadline).await.map_err(|e| match e {
-                    // A lock name carries the table: the error names the key.
-                    DatastoreError::LockTimeout { key, waited_ms } => {
-                        let at = names.iter().position(|n| *n == key);
-                        DatastoreError::LockTimeout {
-                            key: at.map_or_else(String::new, |i| keys[i].to_string()),
-                            waited_ms,
-                        }
-                    }
-                    other => other,
-                })?)
+                let named: Vec<(&str, &str)> = (names.iter().zip(keys))
+                    .map(|(name, key)| (name.as_str(), &**key))
+                    .collect();
+                Some(l.lock_keys(&named, deadline).await?)
             }
             None => None,
         };
