@@ -35,6 +35,28 @@ async function updateHeldOpen(store, key, value) {
   return { interrupted, release: () => g.open() }
 }
 
+// For engines that take a bulk call's locks in key order, trying many at once: `waiter` (a
+// store of the same data as `holder`, made with lockTimeout: 300) setMany's 5,000 keys while
+// `holder` holds k2500. It times out naming that key, having written nothing. Tried again, while
+// it waits for k2500 it holds k2499 but not k2501, which it tried with k2500 and gave back, so
+// nothing is held out of order (`isHeld(key)` asks the server); after the release it completes.
+async function bulkWaitsInKeyOrder(holder, waiter, isHeld) {
+  const entries = Array.from({ length: 5000 }, (_, i) => [`k${i}`, i])
+  const held = await updateHeldOpen(holder, 'k2500', 'held')
+  const e = await expectCode(waiter.setMany(entries), 'ERR_DATASTORE_LOCK_TIMEOUT')
+  expect(e.message).toMatch(/"k2500".*300 ms/)
+  expect(await waiter.get('k1')).toBeUndefined()
+  const again = entries.map(([k, v]) => [k, v + 1])
+  const bulk = waiter.setMany(again)
+  await sleep(100)
+  expect([await isHeld('k2499'), await isHeld('k2501')]).toEqual([true, false])
+  held.release()
+  expect(await held.interrupted).toEqual([undefined, 'held'])
+  await bulk.catch(() => {}) // may time out behind the release; written again below
+  await waiter.setMany(again)
+  expect(await holder.getMany(['k0', 'k2500', 'k4999'])).toEqual([1, 2501, 5000])
+}
+
 async function expectCode(promise, code) {
   let error
   try {
@@ -833,4 +855,4 @@ function byCodePoint(a, b) {
   return x.length - y.length
 }
 
-module.exports = { runConformance, expectCode, gate, sleep, byCodePoint, updateHeldOpen }
+module.exports = { runConformance, expectCode, gate, sleep, byCodePoint, updateHeldOpen, bulkWaitsInKeyOrder }

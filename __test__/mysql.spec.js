@@ -4,7 +4,7 @@
 // skips these tests loudly, or fails them when RESHUFFLE_DATASTORE_REQUIRE_MYSQL=1.
 'use strict'
 const { MySQLStoreAdapter } = require('..')
-const { runConformance, expectCode, sleep, updateHeldOpen } = require('./conformance')
+const { runConformance, expectCode, sleep, updateHeldOpen, bulkWaitsInKeyOrder } = require('./conformance')
 const { mysqlConfig, serverReachable, lockName, dropTables } = require('./lib/mysql-env')
 const { runChild, runNode, fixture, startWorker } = require('./lib/children')
 const { requiredOrSkipped } = require('./lib/servers')
@@ -216,27 +216,15 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
     })
 
     test('setMany of 5,000 keys waits for the one another store holds, names it on timeout, and keeps order', async () => {
-      // Many locks are tried 100 to a statement (docs/mysql.md); one held elsewhere is waited
-      // for alone, after giving back the ones taken behind it.
+      // Many locks are tried 100 to a statement (docs/mysql.md).
       const table = newTable()
       const a = makeStore(mysqlConfig(), table)
       const b = makeStore(mysqlConfig(), table, { lockTimeout: 300 })
-      const entries = Array.from({ length: 5000 }, (_, i) => [`k${i}`, i])
-      const held = await updateHeldOpen(a, 'k2500', 'held')
-      const e = await expectCode(b.setMany(entries), 'ERR_DATASTORE_LOCK_TIMEOUT')
-      expect(e.message).toMatch(/"k2500".*300 ms/)
-      expect(await b.get('k1')).toBeUndefined() // all or nothing
-      // While b waits for k2500, the key it tried right after it (same statement) is given back.
-      const bulk = b.setMany(entries.map(([k, v]) => [k, v + 1]))
-      await sleep(100)
       const database = (await sql('SELECT DATABASE() AS d'))[0].d
-      const [{ used }] = await sql('SELECT IS_USED_LOCK(?) AS used', [lockName(database, table, 'k2501')])
-      expect(used).toBe(null)
-      held.release()
-      expect(await held.interrupted).toEqual([undefined, 'held'])
-      await bulk.catch(() => {}) // may time out behind the release; tried again below
-      await b.setMany(entries.map(([k, v]) => [k, v + 1]))
-      expect(await a.getMany(['k0', 'k2500', 'k4999'])).toEqual([1, 2501, 5000])
+      await bulkWaitsInKeyOrder(a, b, async (key) => {
+        const [{ used }] = await sql('SELECT IS_USED_LOCK(?) AS used', [lockName(database, table, key)])
+        return used !== null
+      })
       await Promise.all([a.close(), b.close()])
     })
 

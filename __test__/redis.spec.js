@@ -4,7 +4,7 @@
 // RESHUFFLE_DATASTORE_REQUIRE_REDIS=1.
 'use strict'
 const { RedisStoreAdapter } = require('..')
-const { runConformance, expectCode, sleep, updateHeldOpen } = require('./conformance')
+const { runConformance, expectCode, sleep, updateHeldOpen, bulkWaitsInKeyOrder } = require('./conformance')
 const { redisUrl, redisReachable, redisCaps } = require('./lib/redis-env')
 const { startChild, runNode, fixture, startWorker } = require('./lib/children')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
@@ -161,26 +161,11 @@ describeRedis('RedisStoreAdapter', () => {
     })
 
     test('setMany of 5,000 keys waits for the one another store holds, names it on timeout, and keeps order', async () => {
-      // Leases are tried 100 at a time; those taken after one held elsewhere are given back
-      // before it is waited for (docs/redis.md).
+      // Leases are tried 100 at a time (docs/redis.md).
       const a = makeStore()
       const prefix = prefixOf.get(a)
       const b = makeStore(prefix, { lockTimeout: 300 })
-      const entries = Array.from({ length: 5000 }, (_, i) => [`k${i}`, i])
-      const held = await updateHeldOpen(a, 'k2500', 'held')
-      const e = await expectCode(b.setMany(entries), 'ERR_DATASTORE_LOCK_TIMEOUT')
-      expect(e.message).toMatch(/"k2500".*300 ms/)
-      expect(await b.get('k1')).toBeUndefined() // all or nothing
-      const bulk = b.setMany(entries.map(([k, v]) => [k, v + 1]))
-      await sleep(100)
-      // While b waits for k2500, the key it tried right after it is given back.
-      expect(await admin.exists(`{${prefix}k2501}:lease`)).toBe(0)
-      expect(await admin.exists(`{${prefix}k2499}:lease`)).toBe(1)
-      held.release()
-      expect(await held.interrupted).toEqual([undefined, 'held'])
-      await bulk.catch(() => {}) // may time out behind the release; written again below
-      await b.setMany(entries.map(([k, v]) => [k, v + 1]))
-      expect(await a.getMany(['k0', 'k2500', 'k4999'])).toEqual([1, 2501, 5000])
+      await bulkWaitsInKeyOrder(a, b, async (key) => (await admin.exists(`{${prefix}${key}}:lease`)) === 1)
       await a.close()
       await b.close()
     })
