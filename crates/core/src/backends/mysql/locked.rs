@@ -46,6 +46,17 @@ impl Locked {
     }
 
     /// Releases every lock, then returns the connection to its pool.
+    /// After a statement failed with locks in an unknown state: ends the session, which the
+    /// server answers by releasing every lock it holds (a pooled connection must not keep
+    /// one), and returns `e`.
+    async fn abandon(&mut self, e: DatastoreError) -> DatastoreError {
+        self.names.clear();
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.disconnect().await;
+        }
+        e
+    }
+
     pub async fn unlock(mut self) {
         if let Some(conn) = self.conn.take() {
             release(conn, std::mem::take(&mut self.names)).await;
@@ -167,7 +178,10 @@ pub async fn lock_all(
         // then wait for that one alone; the names after it go back to be tried again.
         let more = rest.len().min(TRY_AT_ONCE - 1);
         let mut chunk: Vec<String> = std::iter::once(first).chain(rest.drain(..more)).collect();
-        let got = try_many(locked.conn()?, &chunk, table).await?;
+        let got = match try_many(locked.conn()?, &chunk, table).await {
+            Ok(got) => got,
+            Err(e) => return Err(locked.abandon(e).await),
+        };
         let run = got.iter().take_while(|&&g| g).count();
         if run == chunk.len() {
             locked.names.append(&mut chunk);
@@ -175,7 +189,9 @@ pub async fn lock_all(
         }
         let taken_after = (run + 1..chunk.len()).filter(|&i| got[i]);
         let give_back: Vec<String> = taken_after.map(|i| chunk[i].clone()).collect();
-        release_on(locked.conn()?, give_back, table).await?;
+        if let Err(e) = release_on(locked.conn()?, give_back, table).await {
+            return Err(locked.abandon(e).await);
+        }
         let mut chunk = chunk.into_iter();
         locked.names.extend(chunk.by_ref().take(run));
         let blocked = chunk.next().unwrap_or_default();

@@ -336,16 +336,24 @@ async fn lock_in_order(pool: &Rc<Pool>, wanted: &[Wanted], leases: &mut Unlocks)
         let tried = futures_util::future::join_all(tries).await;
         let mut give_back = Unlocks(Vec::new());
         let mut blocked = None;
+        let mut failed = None;
         for (j, got) in (i..end).zip(tried) {
             let ids = wanted[j].1;
             match got {
-                Ok((lease, _)) if blocked.is_none() => leases.0.push((lease, ids)),
+                Ok((lease, _)) if blocked.is_none() && failed.is_none() => {
+                    leases.0.push((lease, ids))
+                }
                 Ok((lease, _)) => give_back.0.push((lease, ids)),
                 Err(DatastoreError::LockTimeout { .. }) => blocked = blocked.or(Some(j)),
-                Err(e) => return Err(e),
+                Err(e) => failed = failed.or(Some(e)),
             }
         }
+        // Every lock of this step is kept or given back by now (a lease dropped otherwise
+        // would leave its lock on a pooled connection); those kept are the caller's to unlock.
         drop(give_back);
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let Some(j) = blocked else {
             i = end;
             continue;

@@ -380,18 +380,22 @@ async fn take_leases(client: &Rc<Client>, held: &mut [RedisHeld]) -> Result<()> 
         });
         let tried = futures_util::future::join_all(tries).await;
         let mut blocked = None;
+        let mut failed = None;
         for (j, got) in (i..end).zip(tried) {
             match got {
                 None => {}
-                Some(Ok((l, _))) if blocked.is_none() => held[j].lease = Some(l),
-                Some(Ok((l, _))) => lease::release(client, &held[j].key, l),
-                Some(Err(DatastoreError::LockTimeout { .. })) if blocked.is_none() => {
-                    blocked = Some(j)
+                Some(Ok((l, _))) if blocked.is_none() && failed.is_none() => {
+                    held[j].lease = Some(l)
                 }
-                Some(Err(DatastoreError::LockTimeout { .. })) => {}
-                // Leases taken so far are released as `held` drops.
-                Some(Err(e)) => return Err(e),
+                Some(Ok((l, _))) => lease::release(client, &held[j].key, l),
+                Some(Err(DatastoreError::LockTimeout { .. })) => blocked = blocked.or(Some(j)),
+                Some(Err(e)) => failed = failed.or(Some(e)),
             }
+        }
+        // Every lease of this step is kept or given back by now; those kept are released as
+        // `held` drops.
+        if let Some(e) = failed {
+            return Err(e);
         }
         let Some(j) = blocked else {
             i = end;
