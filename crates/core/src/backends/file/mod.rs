@@ -626,11 +626,12 @@ impl Shared {
     }
 }
 
-/// A key locked in this process and against other processes: its range, or for the keys of
-/// one `lock_many` call, all their ranges on the first key's (the others' empty).
+/// A key locked in this process and against other processes: its range (`lock`), or for the
+/// keys of one `lock_many` call all their ranges, on the first key's (the others hold none).
 pub struct FileHeld {
     shared: Rc<Shared>,
-    _ranges: Vec<RangeGuard>,
+    _key: Option<RangeGuard>,
+    _bulk: Vec<RangeGuard>,
 }
 
 impl Backend for FileBackend {
@@ -641,7 +642,8 @@ impl Backend for FileBackend {
         let guard = locks.lock_key(key, deadline).await?;
         Ok(FileHeld {
             shared: self.shared.clone(),
-            _ranges: vec![guard],
+            _key: Some(guard),
+            _bulk: Vec::new(),
         })
     }
 
@@ -653,7 +655,8 @@ impl Backend for FileBackend {
             .iter()
             .map(|_| FileHeld {
                 shared: self.shared.clone(),
-                _ranges: ranges.take().unwrap_or_default(),
+                _key: None,
+                _bulk: ranges.take().unwrap_or_default(),
             })
             .collect())
     }

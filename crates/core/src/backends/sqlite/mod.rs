@@ -399,11 +399,12 @@ impl SqliteBackend {
     }
 }
 
-/// A key held by this process: its byte-range lock (file databases; for the keys of one
-/// `lock_many` call, all their ranges on the first key's) and the database.
+/// A key held by this process: the database and, for file databases, its byte-range lock
+/// (`lock`), or for the keys of one `lock_many` call all their ranges, on the first key's.
 pub struct SqliteHeld {
     db: Rc<Db>,
-    _ranges: Vec<RangeGuard>,
+    _key: Option<RangeGuard>,
+    _bulk: Vec<RangeGuard>,
 }
 
 impl Backend for SqliteBackend {
@@ -411,13 +412,14 @@ impl Backend for SqliteBackend {
 
     async fn lock(&self, key: &str, deadline: &Deadline) -> Result<SqliteHeld> {
         let db = self.db().await?;
-        let ranges = match &db.locks {
-            Some(l) => vec![l.lock_key(&self.lock_name(key), deadline).await?],
-            None => Vec::new(),
+        let key = match &db.locks {
+            Some(l) => Some(l.lock_key(&self.lock_name(key), deadline).await?),
+            None => None,
         };
         Ok(SqliteHeld {
             db,
-            _ranges: ranges,
+            _key: key,
+            _bulk: Vec::new(),
         })
     }
 
@@ -437,7 +439,8 @@ impl Backend for SqliteBackend {
             .iter()
             .map(|_| SqliteHeld {
                 db: db.clone(),
-                _ranges: ranges.take().unwrap_or_default(),
+                _key: None,
+                _bulk: ranges.take().unwrap_or_default(),
             })
             .collect())
     }
