@@ -189,6 +189,21 @@ function runConformance(name, makeStore, caps = {}) {
         expect(await store.list()).toEqual([...new Set(keys)].sort(byCodePoint))
       })
 
+      test('values of every size, with multi-byte characters, stay whole when written over each other', async () => {
+        // Short texts cross in one buffer, long ones in another kept between calls: a value
+        // must never keep bytes of a longer one written before it, nor lose its own.
+        const texts = []
+        for (const n of [1, 200, 252, 253, 256, 300, 4096, 70000, 3 << 20, 1000, 5]) {
+          texts.push('a'.repeat(n), 'é'.repeat(n >> 1) + '€', '😀'.repeat(n >> 2) + 'ü')
+        }
+        for (const text of texts) {
+          await store.set('v', { text })
+          expect(await store.get('v')).toEqual({ text })
+          expect(await store.update('v', (old) => ({ text: old.text + '!' }))).toEqual([{ text }, { text: text + '!' }])
+        }
+        expect(await store.get('v')).toEqual({ text: texts.at(-1) + '!' })
+      })
+
       test('large values work (8 MiB)', async () => {
         const big = { blob: 'x'.repeat(8 * 1024 * 1024) }
         await store.set('big', big)

@@ -258,23 +258,25 @@ impl<B: Backend> JsStore<B> {
         let ttl = read_ttl(js, ttl).map_err(|e| self.throw(js, &e))?;
         let mut buf = [0; 256];
         let key = self.key(js, key, &mut buf)?;
-        let mut text = [0; 256];
-        let Some(json) = js.text(json, &mut text) else {
-            let reason = js.to_string(reason).unwrap_or_else(|| {
-                "JSON has no text for it (undefined, a function or a Symbol)".into()
-            });
-            return Err(self.throw(js, &DatastoreError::invalid_value(&key, reason)));
-        };
-        match self.store.set_now(&key, &json, ttl) {
-            Some(done) => self.settled(js, done),
-            None => run(
-                rt,
-                &self.errors,
-                "set",
-                self.store.set_expiring(&key, json.into_owned(), ttl),
-                |rt, ()| rt.js.undefined(),
-            ),
-        }
+        rt.with_text_scratch(|scratch| {
+            let mut text = [0; 256];
+            let Some(json) = js.text_in(json, &mut text, scratch) else {
+                let reason = js.to_string(reason).unwrap_or_else(|| {
+                    "JSON has no text for it (undefined, a function or a Symbol)".into()
+                });
+                return Err(self.throw(js, &DatastoreError::invalid_value(&key, reason)));
+            };
+            match self.store.set_now(&key, json, ttl) {
+                Some(done) => self.settled(js, done),
+                None => run(
+                    rt,
+                    &self.errors,
+                    "set",
+                    self.store.set_expiring(&key, json.to_owned(), ttl),
+                    |rt, ()| rt.js.undefined(),
+                ),
+            }
+        })
     }
 
     pub fn remove(&self, rt: &'static Runtime, key: Value) -> napi::Result<JsAny> {

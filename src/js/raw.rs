@@ -54,6 +54,22 @@ pub type Value = sys::napi_value;
 /// Room for the text of a short JS string (a key), see [`Js::text`].
 pub type TextBuf = [u8; 256];
 
+/// The buffer for reading long JSON texts, kept between calls (see [`Js::text_in`]): a fresh
+/// megabyte costs a page fault per 4 KiB written, several times the cost of the copy itself.
+#[derive(Default)]
+pub struct TextScratch(Vec<u8>);
+
+impl TextScratch {
+    /// The most memory a scratch that is kept may hold; one that grew past it (for a value of
+    /// more than about 2.7 MiB of text) is dropped after use.
+    const KEEP_BYTES: usize = 8 << 20;
+
+    /// Whether keeping it for the next call is worth the memory it holds.
+    pub fn worth_keeping(&self) -> bool {
+        self.0.capacity() <= Self::KEEP_BYTES
+    }
+}
+
 /// The env of the current callback. See the module docs for when one may exist.
 #[derive(Clone, Copy)]
 pub struct Js(sys::napi_env);
@@ -217,6 +233,43 @@ impl Js {
     /// The UTF-8 text of a JS string (lone surrogates become U+FFFD), or `None` if `v` is not
     /// a string. A short string (a key) is read into `buf`: one N-API call, no allocation.
     pub fn text(self, v: Value, buf: &mut TextBuf) -> Option<Cow<'_, str>> {
+        let written = self.short_text(v, buf)?;
+        // A truncated copy stops at a character boundary, leaving up to 3 bytes unused besides
+        // the NUL: only a copy with more room than that to spare is known to be whole.
+        if written + 4 < buf.len() {
+            return std::str::from_utf8(&buf[..written]).ok().map(Cow::Borrowed);
+        }
+        self.long_text(v).map(Cow::Owned)
+    }
+
+    /// [`Js::text`] of a value's JSON text, a long one read into `scratch` rather than into a
+    /// fresh allocation (the caller copies what it keeps).
+    pub fn text_in<'a>(
+        self,
+        v: Value,
+        buf: &'a mut TextBuf,
+        scratch: &'a mut TextScratch,
+    ) -> Option<&'a str> {
+        let written = self.short_text(v, buf)?;
+        if written + 4 < buf.len() {
+            return std::str::from_utf8(&buf[..written]).ok();
+        }
+        self.read_long(v, &mut scratch.0)?;
+        std::str::from_utf8(&scratch.0).ok()
+    }
+
+    /// The UTF-8 text of a JS string too long for a [`TextBuf`].
+    fn long_text(self, v: Value) -> Option<String> {
+        let mut utf8 = Vec::new();
+        self.read_long(v, &mut utf8)?;
+        // The room left over is given back in place (or by `mremap`), without a copy.
+        utf8.shrink_to_fit();
+        String::from_utf8(utf8).ok()
+    }
+
+    /// Copies the UTF-8 of the JS string `v` into `buf`, as much as fits; the bytes written
+    /// (a truncated copy stops at a character boundary). `None` if `v` is not a string.
+    fn short_text(self, v: Value, buf: &mut TextBuf) -> Option<usize> {
         let mut written = 0usize;
         // SAFETY: a valid env and value; `buf` is writable for its length.
         let status = unsafe {
@@ -228,30 +281,42 @@ impl Js {
                 &mut written,
             )
         };
+        (status == sys::Status::napi_ok).then_some(written)
+    }
+
+    /// Replaces the contents of `utf8` with the UTF-8 of the JS string `v`, in one pass: the
+    /// room is reserved from the UTF-16 length, which V8 knows without reading the text, at 3
+    /// bytes a code unit, the most UTF-8 needs for one (a surrogate pair takes 4 for 2). Asking
+    /// N-API for the UTF-8 length instead would read the whole text once more.
+    fn read_long(self, v: Value, utf8: &mut Vec<u8>) -> Option<()> {
+        let mut units = 0usize;
+        // SAFETY: a null buffer asks for the length only.
+        let status =
+            unsafe { sys::napi_get_value_string_utf16(self.0, v, ptr::null_mut(), 0, &mut units) };
         if status != sys::Status::napi_ok {
             return None;
         }
-        // A truncated copy stops at a character boundary, leaving up to 3 bytes unused besides
-        // the NUL: only a copy with more room than that to spare is known to be whole.
-        if written + 4 < buf.len() {
-            return std::str::from_utf8(&buf[..written]).ok().map(Cow::Borrowed);
-        }
-        let mut len = 0usize;
-        // SAFETY: a null buffer asks for the length only.
-        unsafe { sys::napi_get_value_string_utf8(self.0, v, ptr::null_mut(), 0, &mut len) };
-        let mut buf = vec![0u8; len + 1];
-        // SAFETY: `buf` is writable for `len + 1` bytes, room for the text and its NUL.
-        unsafe {
+        let room = units.checked_mul(3)?.checked_add(1)?;
+        utf8.clear();
+        utf8.reserve(room);
+        let mut written = 0usize;
+        // SAFETY: `utf8` has room for `room` bytes, written (not read) by N-API: the whole
+        // text (see above) and its NUL.
+        let status = unsafe {
             sys::napi_get_value_string_utf8(
                 self.0,
                 v,
-                buf.as_mut_ptr().cast::<c_char>(),
-                buf.len(),
+                utf8.as_mut_ptr().cast::<c_char>(),
+                room,
                 &mut written,
             )
         };
-        buf.truncate(written);
-        String::from_utf8(buf).ok().map(Cow::Owned)
+        if status != sys::Status::napi_ok || written >= room {
+            return None;
+        }
+        // SAFETY: N-API wrote `written` bytes (the NUL after them is not counted).
+        unsafe { utf8.set_len(written) };
+        Some(())
     }
 
     /// Whether the JS string `v` holds a lone surrogate (which UTF-8 cannot keep).

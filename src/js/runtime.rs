@@ -25,7 +25,7 @@ use napi::sys;
 use parking_lot::Mutex;
 
 use super::boundary::quietly;
-use super::raw::{Js, Kind, Ref, Value};
+use super::raw::{Js, Kind, Ref, TextScratch, Value};
 use crate::runtime::executor::Executor;
 
 /// Made once per thread: `attach(p, token)` calls `settle(token, ok, value)` once `p` (a promise
@@ -60,6 +60,8 @@ pub struct Runtime {
     next_settle: Cell<u32>,
     /// Set when the env is being torn down: JS may no longer be called.
     ended: Cell<bool>,
+    /// Kept warm for the next long value (see [`Runtime::with_text_scratch`]).
+    text_scratch: Cell<Option<TextScratch>>,
 }
 
 thread_local! {
@@ -188,6 +190,7 @@ impl Runtime {
             settles: RefCell::new(HashMap::new()),
             next_settle: Cell::new(0),
             ended: Cell::new(false),
+            text_scratch: Cell::new(None),
         }
     }
 
@@ -214,6 +217,17 @@ impl Runtime {
             // SAFETY: closes the scope opened above.
             unsafe { sys::napi_close_callback_scope(env, scope) };
         });
+    }
+
+    /// Runs `f` with the buffers for reading a long value ([`Js::text_in`]): the last call's,
+    /// if they were not too large to keep. A nested call gets fresh ones.
+    pub fn with_text_scratch<R>(&self, f: impl FnOnce(&mut TextScratch) -> R) -> R {
+        let mut scratch = self.text_scratch.take().unwrap_or_default();
+        let out = f(&mut scratch);
+        if scratch.worth_keeping() {
+            self.text_scratch.set(Some(scratch));
+        }
+        out
     }
 
     /// `JSON.stringify(v)`: `Ok(None)` when JSON has no text for it (undefined, a function, a
