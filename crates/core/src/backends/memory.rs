@@ -1,13 +1,13 @@
-//! In-process storage: a sorted map of JSON text. Not persistent, nothing to lock across
+//! In-process storage: JSON text by key, hashed and in key order. Not persistent, nothing to lock across
 //! processes; every operation completes on its first poll.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::SystemTime;
 
 use crate::core::expiry::{self, now_ms};
-use crate::core::key::{with_prefix, with_prefix_after};
+use crate::core::key::with_prefix_after;
 use crate::core::{Backend, Change, Deadline, HeldKey, Result, Write};
 
 /// A stored value: JSON text, and when it expires (ms since the epoch), if ever.
@@ -26,7 +26,95 @@ impl Entry {
     }
 }
 
-type Map = Rc<RefCell<BTreeMap<String, Entry>>>;
+/// The stored entries, found by hash (a get or a write: one hash, where a search of the
+/// sorted map compared the key with a dozen others) and walked in key order (list, pages).
+///
+/// Invariants: `order` holds exactly the keys of `entries`, each the same `Rc`; `expiring`
+/// counts the entries with an expiry (while none has, a walk needs no lookup of each entry).
+#[derive(Default)]
+struct Contents {
+    entries: HashMap<Rc<str>, Entry, foldhash::fast::RandomState>,
+    order: BTreeMap<Rc<str>, ()>,
+    expiring: usize,
+}
+
+impl Contents {
+    /// The live text of `key`.
+    fn live(&self, key: &str, now: &mut Option<u64>) -> Option<&str> {
+        self.entries.get(key)?.live(now)
+    }
+
+    /// The live entries whose key starts with `prefix`, after `after`, in key order.
+    fn live_from<'a>(
+        &'a self,
+        prefix: &'a str,
+        after: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Rc<str>, &'a str)> + 'a {
+        let mut now = None;
+        with_prefix_after(&self.order, prefix, after)
+            .filter_map(move |(k, ())| self.live(k, &mut now).map(|json| (k, json)))
+    }
+
+    /// The live keys that start with `prefix`, in key order.
+    fn live_keys<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Rc<str>> + 'a {
+        let mut now = None;
+        with_prefix_after(&self.order, prefix, None)
+            .map(|(k, ())| k)
+            .filter(move |k| self.expiring == 0 || self.live(k, &mut now).is_some())
+    }
+
+    /// Applies `write`.
+    fn apply(&mut self, key: &str, write: Write<'_>) {
+        let (json, expires) = match write {
+            Write::Put(json) => (json, None),
+            Write::PutFor(json, ttl) => (json, Some(expiry::expires_at(ttl))),
+            Write::Delete => {
+                if let Some(old) = self.entries.remove(key) {
+                    self.order.remove(key);
+                    self.expiring -= usize::from(old.expires.is_some());
+                }
+                return;
+            }
+        };
+        self.expiring += usize::from(expires.is_some());
+        match self.entries.get_mut(key) {
+            Some(entry) => {
+                // Into the text's own buffer: a value written again allocates nothing.
+                json.clone_into(&mut entry.json);
+                self.expiring -= usize::from(entry.expires.is_some());
+                entry.expires = expires;
+            }
+            None => {
+                let key: Rc<str> = key.into();
+                self.order.insert(key.clone(), ());
+                let json = json.to_owned();
+                self.entries.insert(key, Entry { json, expires });
+            }
+        }
+    }
+
+    /// Removes the entries expired at `now`; when the next of the others expires.
+    fn purge(&mut self, now: u64) -> Option<u64> {
+        let (order, expiring) = (&mut self.order, &mut self.expiring);
+        self.entries.retain(|k, e| {
+            let expired = e.expires.is_some_and(|at| expiry::is_expired(at, now));
+            if expired {
+                order.remove(k);
+                *expiring -= 1;
+            }
+            !expired
+        });
+        self.entries.values().filter_map(|e| e.expires).min()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+        self.expiring = 0;
+    }
+}
+
+type Map = Rc<RefCell<Contents>>;
 
 #[derive(Default)]
 pub struct MemoryBackend {
@@ -39,30 +127,8 @@ impl MemoryBackend {
     }
 }
 
-/// Applies `write` to `map`.
-fn apply(map: &mut BTreeMap<String, Entry>, key: &str, write: Write<'_>) {
-    let (json, expires) = match write {
-        Write::Put(json) => (json, None),
-        Write::PutFor(json, ttl) => (json, Some(expiry::expires_at(ttl))),
-        Write::Delete => {
-            map.remove(key);
-            return;
-        }
-    };
-    match map.get_mut(key) {
-        Some(entry) => {
-            json.clone_into(&mut entry.json);
-            entry.expires = expires;
-        }
-        None => {
-            let json = json.to_owned();
-            map.insert(key.to_owned(), Entry { json, expires });
-        }
-    }
-}
-
-fn read(map: &BTreeMap<String, Entry>, key: &str) -> Option<String> {
-    map.get(key)?.live(&mut None).map(str::to_owned)
+fn read(map: &Contents, key: &str) -> Option<String> {
+    map.live(key, &mut None).map(str::to_owned)
 }
 
 /// A key of the memory backend; the store's in-process lock is all the locking it needs.
@@ -84,22 +150,17 @@ impl Backend for MemoryBackend {
     }
 
     fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
-        let map = self.map.borrow();
-        Some(Ok(read(map.get(key).and_then(|e| e.live(&mut None)))))
+        Some(Ok(read(self.map.borrow().live(key, &mut None))))
     }
 
     fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {
-        apply(&mut self.map.borrow_mut(), key, write);
+        self.map.borrow_mut().apply(key, write);
         Some(Ok(()))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let map = self.map.borrow();
-        let mut now = None;
-        Ok(with_prefix(&map, prefix)
-            .filter(|(_, e)| e.live(&mut now).is_some())
-            .map(|(k, _)| k.clone())
-            .collect())
+        Ok(map.live_keys(prefix).map(|k| String::from(&**k)).collect())
     }
 
     async fn list_page(
@@ -123,18 +184,15 @@ impl Backend for MemoryBackend {
         limit: usize,
     ) -> Result<Vec<(String, String)>> {
         let map = self.map.borrow();
-        let mut now = None;
-        Ok(with_prefix_after(&map, prefix, after)
-            .filter_map(|(k, e)| e.live(&mut now).map(|json| (k.clone(), json.to_owned())))
+        Ok(map
+            .live_from(prefix, after)
+            .map(|(k, json)| (String::from(&**k), json.to_owned()))
             .take(limit)
             .collect())
     }
 
     async fn purge_expired(&self) -> Result<Option<SystemTime>> {
-        let now = now_ms();
-        let mut map = self.map.borrow_mut();
-        map.retain(|_, e| !e.expires.is_some_and(|at| expiry::is_expired(at, now)));
-        let next = map.values().filter_map(|e| e.expires).min();
+        let next = self.map.borrow_mut().purge(now_ms());
         Ok(next.map(expiry::system_time))
     }
 
@@ -151,8 +209,59 @@ impl HeldKey for MemoryHeld {
 
     async fn finish(self, key: &str, change: Change) -> Result<()> {
         if let Some(write) = change.as_write() {
-            apply(&mut self.map.borrow_mut(), key, write);
+            self.map.borrow_mut().apply(key, write);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The invariants written on [`Contents`].
+    fn check(c: &Contents) {
+        let mut hashed: Vec<&str> = c.entries.keys().map(|k| &**k).collect();
+        hashed.sort_unstable();
+        let ordered: Vec<&str> = c.order.keys().map(|k| &**k).collect();
+        assert_eq!(hashed, ordered, "the order holds exactly the hashed keys");
+        let with_expiry = c.entries.values().filter(|e| e.expires.is_some()).count();
+        assert_eq!(
+            c.expiring, with_expiry,
+            "entries with an expiry are counted"
+        );
+    }
+
+    #[test]
+    fn writes_keep_the_order_and_the_count_of_expiring_entries() {
+        let mut c = Contents::default();
+        let long = Duration::from_secs(600);
+        let steps: &[(&str, Write<'_>)] = &[
+            ("a", Write::Put("1")),
+            ("b", Write::PutFor("2", long)),
+            ("b", Write::PutFor("3", long)),
+            ("b", Write::Put("4")),
+            ("c", Write::PutFor("5", long)),
+            ("a", Write::PutFor("6", long)),
+            ("c", Write::Delete),
+            ("missing", Write::Delete),
+            ("a", Write::Delete),
+            ("d", Write::PutFor("7", Duration::from_millis(1))),
+        ];
+        for (key, write) in steps {
+            c.apply(key, *write);
+            check(&c);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let keys: Vec<&str> = c.live_keys("").map(|k| &**k).collect();
+        assert_eq!(keys, ["b"], "an expired key is not listed");
+        assert_eq!(c.purge(now_ms()), None);
+        check(&c);
+        c.apply("e", Write::PutFor("8", long));
+        assert!(c.purge(now_ms()).is_some(), "the next expiry");
+        check(&c);
+        c.clear();
+        check(&c);
     }
 }

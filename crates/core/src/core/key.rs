@@ -44,11 +44,11 @@ pub fn prefix_end(prefix: &str) -> Option<String> {
 /// The entries of `map` whose key starts with `prefix`, in key order (= code point order),
 /// from just after `after` (a page's last key) when given: one seek to each end of the range,
 /// no comparison per key, so walking a map page by page costs what one walk does.
-pub fn with_prefix_after<'a, V>(
-    map: &'a std::collections::BTreeMap<String, V>,
+pub fn with_prefix_after<'a, K: std::borrow::Borrow<str> + Ord, V>(
+    map: &'a std::collections::BTreeMap<K, V>,
     prefix: &'a str,
     after: Option<&'a str>,
-) -> std::collections::btree_map::Range<'a, String, V> {
+) -> std::collections::btree_map::Range<'a, K, V> {
     use std::ops::Bound::{Excluded, Included, Unbounded};
     let end = prefix_end(prefix);
     let start = match after {
@@ -68,10 +68,10 @@ pub fn with_prefix_after<'a, V>(
 }
 
 /// [`with_prefix_after`] from the first key.
-pub fn with_prefix<'a, V>(
-    map: &'a std::collections::BTreeMap<String, V>,
+pub fn with_prefix<'a, K: std::borrow::Borrow<str> + Ord, V>(
+    map: &'a std::collections::BTreeMap<K, V>,
     prefix: &'a str,
-) -> std::collections::btree_map::Range<'a, String, V> {
+) -> std::collections::btree_map::Range<'a, K, V> {
     with_prefix_after(map, prefix, None)
 }
 
