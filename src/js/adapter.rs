@@ -44,7 +44,9 @@ pub fn read_key(js: Js, v: Value, buf: &mut TextBuf) -> Result<Cow<'_, str>, Dat
             reason: format!("a key must be a string, got {}", describe(js.kind(v))),
         });
     };
-    if key.contains('\u{FFFD}') && js.has_lone_surrogate(v) {
+    // U+FFFD is EF BF BD in UTF-8: a byte search first (a substring search of a short key
+    // costs a `memcmp` call per candidate), and the exact check only for a key that may hold it.
+    if key.as_bytes().contains(&0xEF) && key.contains('\u{FFFD}') && js.has_lone_surrogate(v) {
         return Err(DatastoreError::InvalidKey {
             reason: "a key may not contain a lone UTF-16 surrogate".into(),
         });

@@ -5,6 +5,7 @@ mod adapter;
 mod boundary;
 mod error;
 mod event_loop;
+mod external_string;
 mod file;
 mod memory;
 mod methods;

@@ -12,6 +12,8 @@ use std::ptr;
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
 use napi::{sys, ValueType};
 
+use super::external_string;
+
 /// A JS value passed through napi-rs as is (no conversion).
 #[derive(Clone, Copy)]
 pub struct JsAny(Value);
@@ -116,9 +118,17 @@ impl Js {
 
     /// A JS string of `s`. ASCII text (most JSON) is handed over as Latin-1, which V8 copies
     /// as is instead of decoding it as UTF-8: the same string, made faster.
+    /// A large ASCII text (a value) becomes an external string where Node can make one (see
+    /// `js::external_string`).
     pub fn string(self, s: &str) -> Value {
+        let ascii = s.is_ascii();
+        if ascii && s.len() >= external_string::MIN_BYTES {
+            if let Some(v) = external_string::ascii(self.0, s) {
+                return v;
+            }
+        }
         let mut v = ptr::null_mut();
-        let create = if s.is_ascii() {
+        let create = if ascii {
             sys::napi_create_string_latin1
         } else {
             sys::napi_create_string_utf8
