@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::core::expiry::{self, now_ms};
 use crate::core::key::with_prefix_after;
-use crate::core::{Backend, Change, Deadline, HeldKey, Result, Write};
+use crate::core::{Backend, Change, Deadline, HeldKey, KeyList, Result, Write};
 
 /// A stored value: JSON text, and when it expires (ms since the epoch), if ever.
 struct Entry {
@@ -161,6 +161,10 @@ impl Backend for MemoryBackend {
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let map = self.map.borrow();
         Ok(map.live_keys(prefix).map(|k| String::from(&**k)).collect())
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
+        Ok(self.map.borrow().live_keys(prefix).collect())
     }
 
     async fn list_page(

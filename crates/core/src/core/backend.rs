@@ -35,6 +35,7 @@ use std::time::{Duration, SystemTime};
 
 use super::deadline::Deadline;
 use super::error::Result;
+use super::key_list::KeyList;
 
 /// What an operation does to a key once it holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +146,13 @@ pub trait Backend: 'static {
 
     /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// [`Backend::list`] gathered in a [`KeyList`], which `list()` hands to JS. The default
+    /// converts the list; an engine that reads its keys from borrowed memory pushes them
+    /// instead, without a `String` per key.
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
+        Ok(self.list(prefix).await?.into_iter().collect())
+    }
 
     /// The values of `keys`, in their order (`None`: missing), read as one snapshot: no write
     /// of another holder lands between two of the reads. The default reads one by one, which

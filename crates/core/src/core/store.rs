@@ -26,6 +26,7 @@ use super::backend::{Backend, Change, HeldKey, Write};
 use super::deadline::Deadline;
 use super::error::{DatastoreError, Result};
 use super::key::validate_key;
+use super::key_list::KeyList;
 use super::lock_table::{Acquire, KeyGuard, LockTable};
 
 /// A key's place in this store's queue, as a bulk call takes it.
@@ -588,13 +589,19 @@ impl<B: Backend> Store<B> {
 
     /// Keys starting with `prefix`, sorted by code point, after every write called before.
     pub fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + 'static {
+        let keys = self.list_keys(prefix);
+        async move { Ok(keys.await?.to_vec()) }
+    }
+
+    /// [`Store::list`] as a [`KeyList`] (see [`Backend::list_keys`]).
+    pub fn list_keys(&self, prefix: &str) -> impl Future<Output = Result<KeyList>> + 'static {
         let inner = self.inner.clone();
         let checked = inner.backend.check_prefix(prefix);
         let prefix = prefix.to_owned();
         self.after_writes_named(
             async move {
                 checked?;
-                inner.backend.list(&prefix).await
+                inner.backend.list_keys(&prefix).await
             },
             "list",
         )

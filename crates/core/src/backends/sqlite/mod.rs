@@ -39,7 +39,7 @@ use worker::Worker;
 
 use super::process_lock::{ProcessLocks, RangeGuard};
 use super::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result, Write};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result, Write};
 use crate::runtime::wait_list::WaitList;
 
 /// Where the database is.
@@ -179,6 +179,17 @@ impl Db {
             || {
                 let prefix = prefix.to_owned();
                 move |c, s| ops::list(c, s, &prefix)
+            },
+        )
+        .await
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
+        self.run(
+            |c, s| ops::list_keys(c, s, prefix),
+            || {
+                let prefix = prefix.to_owned();
+                move |c, s| ops::list_keys(c, s, &prefix)
             },
         )
         .await
@@ -478,6 +489,10 @@ impl Backend for SqliteBackend {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         self.db().await?.list(prefix).await
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
+        self.db().await?.list_keys(prefix).await
     }
 
     async fn get_many(&self, keys: &[Rc<str>]) -> Result<Vec<Option<String>>> {

@@ -3,12 +3,13 @@
 
 use std::rc::Rc;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Transaction, TransactionBehavior};
 
 use super::sql::{page_index, prefix_upper_bound, with_value_text, Statements, TextBytes};
 use super::stmt::{Conn, Query};
 use crate::core::expiry;
-use crate::core::{Change, Write};
+use crate::core::{Change, KeyList, Write};
 
 /// The committed value of `key`.
 pub fn read(conn: &Conn, sql: &Statements, key: &str) -> rusqlite::Result<Option<String>> {
@@ -29,16 +30,45 @@ pub fn read_with<R>(
     }
 }
 
-/// Keys starting with `prefix`, in UTF-8 byte order: a range scan of the primary key.
+/// Keys starting with `prefix`, in UTF-8 byte order.
 pub fn list(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec<String>> {
-    let collect = |rows: rusqlite::Rows<'_>| -> rusqlite::Result<Vec<String>> {
-        rows.mapped(|row| row.get::<_, String>(0))
-            .collect::<rusqlite::Result<Vec<String>>>()
+    let mut keys = Vec::new();
+    list_into(conn, sql, prefix, |k| keys.push(k.to_owned()))?;
+    Ok(keys)
+}
+
+/// [`list`] gathered in a [`KeyList`]: no `String` per key.
+pub fn list_keys(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<KeyList> {
+    let mut keys = KeyList::new();
+    list_into(conn, sql, prefix, |k| keys.push(k))?;
+    Ok(keys)
+}
+
+/// Hands `push` each key starting with `prefix`, in UTF-8 byte order, borrowed from SQLite: a
+/// range scan of the primary key.
+fn list_into(
+    conn: &Conn,
+    sql: &Statements,
+    prefix: &str,
+    mut push: impl FnMut(&str),
+) -> rusqlite::Result<()> {
+    let mut collect = |mut rows: rusqlite::Rows<'_>| -> rusqlite::Result<()> {
+        while let Some(row) = rows.next()? {
+            match row.get_ref(0)? {
+                ValueRef::Text(b) => {
+                    push(std::str::from_utf8(b).map_err(|e| rusqlite::Error::Utf8Error(0, e))?)
+                }
+                // Not text (a table written by something else): converted, or refused, as
+                // rusqlite does.
+                _ => push(&row.get::<_, String>(0)?),
+            }
+        }
+        Ok(())
     };
     // One read transaction: the check for expiring rows and the list see one snapshot.
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
     let expiring = conn.prepare_cached(&sql.any_expiring)?.exists([])?;
-    let keys = match prefix_upper_bound(prefix.as_bytes()) {
+    match prefix_upper_bound(prefix.as_bytes()) {
         None => {
             let list = if expiring {
                 &sql.list_all_live
@@ -60,9 +90,8 @@ pub fn list(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec
             collect(rows)?
         }
     };
-    tx.commit()?;
     // An empty prefix lists everything; otherwise the range already holds only matches.
-    Ok(keys)
+    tx.commit()
 }
 
 /// Applies `change` in one autocommit statement (or as part of the caller's transaction).
