@@ -36,7 +36,7 @@ use std::sync::Arc;
 use crate::backends::process_lock::{lock_path, Mode, ProcessLocks, RangeGuard};
 use crate::core::expiry::now_ms;
 use crate::core::lock_table::{KeyGuard, LockTable};
-use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
 use crate::runtime::executor::{run_blocking, run_critical, start_thread};
 use crate::runtime::wait_list::WaitList;
 
@@ -678,6 +678,12 @@ impl Backend for FileBackend {
                     .map(|(k, _)| k.clone())
                     .collect()
             })
+            .await
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
+        self.shared
+            .read_current(|open| open.live_from(prefix, None).map(|(k, _)| k).collect())
             .await
     }
 
