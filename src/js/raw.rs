@@ -117,8 +117,8 @@ impl Js {
     }
 
     /// A JS string of `s`. ASCII text (most JSON) is handed over as Latin-1, which V8 copies
-    /// as is instead of decoding it as UTF-8: the same string, made faster.
-    /// A large ASCII text (a value) becomes an external string where Node can make one (see
+    /// as is instead of decoding it as UTF-8: the same string, made faster. A large ASCII text
+    /// (a value) becomes an external string where Node can make one (see
     /// `js::external_string`).
     pub fn string(self, s: &str) -> Value {
         let ascii = s.is_ascii();
