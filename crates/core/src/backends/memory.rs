@@ -158,11 +158,6 @@ impl Backend for MemoryBackend {
         Some(Ok(()))
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let map = self.map.borrow();
-        Ok(map.live_keys(prefix).map(|k| String::from(&**k)).collect())
-    }
-
     async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
         Ok(self.map.borrow().live_keys(prefix).collect())
     }

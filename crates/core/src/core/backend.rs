@@ -144,14 +144,15 @@ pub trait Backend: 'static {
         None
     }
 
-    /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order).
-    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Keys starting with `prefix`, sorted by Unicode code point (= UTF-8 byte order),
+    /// gathered in a [`KeyList`], which `list()` hands to JS. An engine that reads its keys
+    /// from borrowed memory pushes them without a `String` per key; one whose driver hands it
+    /// owned keys collects them.
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList>;
 
-    /// [`Backend::list`] gathered in a [`KeyList`], which `list()` hands to JS. The default
-    /// converts the list; an engine that reads its keys from borrowed memory pushes them
-    /// instead, without a `String` per key.
-    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
-        Ok(self.list(prefix).await?.into_iter().collect())
+    /// [`Backend::list_keys`] as separate strings, for callers that keep or cut the keys.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self.list_keys(prefix).await?.to_vec())
     }
 
     /// The values of `keys`, in their order (`None`: missing), read as one snapshot: no write

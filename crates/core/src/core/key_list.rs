@@ -3,9 +3,10 @@
 /// The separator of the joined form: a character no key of a [`KeyList::Joined`] contains.
 pub const SEPARATOR: char = '\0';
 
-/// Keys in the order they were pushed. Made by an engine that reads keys one at a time from
-/// borrowed memory (a SQLite row, the memory engine's map): a list of 10,000 keys as 10,000
-/// `String`s spent a third of its time in malloc and free (measured on SQLite).
+/// Keys in the order they were pushed, as every engine's `Backend::list_keys` returns them.
+/// An engine that reads keys one at a time from borrowed memory (a SQLite row, the memory
+/// engine's map) pushes them: a list of 10,000 keys as 10,000 `String`s spent a third of its
+/// time in malloc and free (measured on SQLite). Network engines collect their drivers' keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyList {
     /// The keys joined by [`SEPARATOR`] (nothing after the last), `count` of them; no key

@@ -671,16 +671,6 @@ impl Backend for FileBackend {
         self.shared.read_now(key, read).map(Ok)
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.shared
-            .read_current(|open| {
-                open.live_from(prefix, None)
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            })
-            .await
-    }
-
     async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
         self.shared
             .read_current(|open| open.live_from(prefix, None).map(|(k, _)| k).collect())

@@ -27,7 +27,7 @@ use super::shared::{Reply, SlotLock, Slots};
 use super::sql::{prefix_pattern, Statements};
 use super::table::{ready, Place};
 use crate::backends::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
 
 struct Shared {
     slots: Slots,
@@ -438,7 +438,7 @@ impl Backend for MyBackend {
         .await
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
         let shared = self.shared.clone();
         let prefix = prefix.to_owned();
         read_hop(async move {
@@ -455,7 +455,7 @@ impl Backend for MyBackend {
                 .filter(|id| id.starts_with(&prefix))
                 .collect();
             keys.sort_unstable();
-            Ok(keys)
+            Ok(keys.into_iter().collect())
         })
         .await
     }

@@ -31,7 +31,7 @@ use super::keys;
 use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, reply, run};
 use crate::backends::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
 use crate::runtime::timer::Sleep;
 
 pub struct PgBackend {
@@ -401,7 +401,7 @@ impl Backend for PgBackend {
         .await
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
         let prefix = prefix.to_owned();
         let pool = self.pool.clone();
         run(async move {
@@ -420,7 +420,7 @@ impl Backend for PgBackend {
                 }
             }
             keys.sort_unstable();
-            Ok(keys)
+            Ok(keys.into_iter().collect())
         })
         .await
     }

@@ -21,7 +21,7 @@ use super::lease::{self, Lease};
 use super::resp::Reply;
 use super::scripts;
 use super::slots;
-use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, Result};
+use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
 use crate::runtime::executor::BusyGuard;
 
 pub struct RedisBackend {
@@ -201,8 +201,8 @@ impl Backend for RedisBackend {
         self.mget(keys.iter().map(|k| &**k)).await
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.scan(prefix).await
+    async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
+        Ok(self.scan(prefix).await?.into_iter().collect())
     }
 
     async fn entries_page(

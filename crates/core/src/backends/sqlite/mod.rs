@@ -173,17 +173,6 @@ impl Db {
         }
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.run(
-            |c, s| ops::list(c, s, prefix),
-            || {
-                let prefix = prefix.to_owned();
-                move |c, s| ops::list(c, s, &prefix)
-            },
-        )
-        .await
-    }
-
     async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
         self.run(
             |c, s| ops::list_keys(c, s, prefix),
@@ -485,10 +474,6 @@ impl Backend for SqliteBackend {
             None => None,
         };
         db.write_now(key, write)
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.db().await?.list(prefix).await
     }
 
     async fn list_keys(&self, prefix: &str) -> Result<KeyList> {

@@ -30,14 +30,8 @@ pub fn read_with<R>(
     }
 }
 
-/// Keys starting with `prefix`, in UTF-8 byte order.
-pub fn list(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<Vec<String>> {
-    let mut keys = Vec::new();
-    list_into(conn, sql, prefix, |k| keys.push(k.to_owned()))?;
-    Ok(keys)
-}
-
-/// [`list`] gathered in a [`KeyList`]: no `String` per key.
+/// Keys starting with `prefix`, in UTF-8 byte order, gathered in a [`KeyList`] (no `String`
+/// per key).
 pub fn list_keys(conn: &Conn, sql: &Statements, prefix: &str) -> rusqlite::Result<KeyList> {
     let mut keys = KeyList::new();
     list_into(conn, sql, prefix, |k| keys.push(k))?;
