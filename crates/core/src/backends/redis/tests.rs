@@ -117,14 +117,18 @@ fn a_lost_lease_writes_nothing() {
         assert_eq!(e.code(), "ERR_DATASTORE_LEASE_LOST");
         assert_eq!(b.get("k").await.unwrap(), None);
 
-        // A held lease is renewed past its time while the holder waits.
-        let mut h = short.lock("k", &Deadline::never()).await.unwrap();
+        // A held lease is renewed past its time while the holder waits: a lease of 600 ms,
+        // renewed every 200 ms, held for 1.5 s. (With a 100 ms lease, a loaded 2-core machine
+        // sometimes kept the renewal from running in time, and the lease was lost.)
+        let renewing = backend(&p, 600);
+        let mut h = renewing.lock("k", &Deadline::never()).await.unwrap();
         h.read("k").await.unwrap();
-        Sleep::until(std::time::Instant::now() + Duration::from_millis(400)).await;
+        Sleep::until(std::time::Instant::now() + Duration::from_millis(1500)).await;
         h.finish("k", Change::Put("3".into())).await.unwrap();
         assert_eq!(b.get("k").await.unwrap().as_deref(), Some("3"));
         b.close().await.unwrap();
         short.close().await.unwrap();
+        renewing.close().await.unwrap();
     });
 }
 
