@@ -528,19 +528,29 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       await store.close()
     })
 
-    test("a setMany larger than the server's lock table rejects with its hint and writes nothing", async () => {
-      // One advisory lock per key until the write (docs/postgres.md); the table has room for
-      // max_locks_per_transaction × max_connections locks, shared by every session.
+    test("a bulk call of more keys than half the server's lock table is refused before it locks anything", async () => {
+      // One advisory lock per key until the write (docs/postgres.md), in a lock table of
+      // max_locks_per_transaction × (max_connections + max_prepared_transactions) shared by
+      // every session of the server: filling it would fail the others' work. A call may hold
+      // half; a larger one is refused with the settings named, and nothing is written.
       const setting = async (name) => Number((await sql(`SHOW ${name}`)).rows[0][name])
-      const room = (await setting('max_locks_per_transaction')) * (await setting('max_connections'))
+      const perTx = await setting('max_locks_per_transaction')
+      const room = perTx * ((await setting('max_connections')) + (await setting('max_prepared_transactions')))
+      const half = Math.floor(room / 2)
       const store = fresh()
       await store.set('before', 1)
-      // The nominal room; the shared memory around it takes a few times more before it runs out.
-      const entries = Array.from({ length: room * 6 }, (_, i) => [`k${i}`, i])
-      const err = await expectCode(store.setMany(entries), 'ERR_DATASTORE_BACKEND')
-      expect(err.message).toMatch(/out of shared memory.*max_locks_per_transaction/)
+      const entries = Array.from({ length: half + 1 }, (_, i) => [`k${i}`, i])
+      const err = await expectCode(store.setMany(entries), 'ERR_DATASTORE_INVALID_ARGUMENT')
+      expect(err.message).toContain(`setMany/removeMany of ${half + 1} keys`)
+      expect(err.message).toContain(`at most ${half}`)
+      expect(err.message).toContain(`max_locks_per_transaction ${perTx}`)
+      await expectCode(store.removeMany(entries.map(([k]) => k).concat('before')), 'ERR_DATASTORE_INVALID_ARGUMENT')
       expect(await store.list()).toEqual(['before'])
+      // No lock of the refused calls is left behind: every key can still be updated, and a
+      // call of half the room (or fewer distinct lock numbers) goes through.
       expect(await store.update('before', (n) => n + 1)).toEqual([1, 2])
+      await store.setMany(entries.slice(0, half))
+      expect(await store.getMany(['k0', `k${half - 1}`, `k${half}`])).toEqual([0, half - 1, undefined])
       await store.close()
     }, 60000)
 

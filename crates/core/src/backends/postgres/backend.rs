@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;
 
 use futures_util::future::join;
+use tokio::sync::OnceCell;
 
 use super::config::{PasswordSource, PgConfig};
 use super::error::pg_error;
 use super::keys;
+use super::lock_room::{self, LockRoom};
 use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, reply, run};
 use crate::backends::sql_identifier::TableName;
@@ -37,6 +39,8 @@ use crate::runtime::timer::Sleep;
 pub struct PgBackend {
     pool: Rc<Pool>,
     table_id: i32,
+    /// The server's lock-table settings, read by the first bulk call that needs them.
+    lock_room: Rc<OnceCell<LockRoom>>,
 }
 
 impl PgBackend {
@@ -51,6 +55,7 @@ impl PgBackend {
         PgBackend {
             table_id: keys::table_lock_id(&quoted),
             pool: Pool::new(config, password, quoted, table.display()),
+            lock_room: Rc::new(OnceCell::new()),
         }
     }
 }
@@ -494,6 +499,7 @@ impl Backend for PgBackend {
     /// holds it.
     async fn finish_many(&self, held: Vec<(Rc<str>, PgHeld)>, changes: Vec<Change>) -> Result<()> {
         let pool = self.pool.clone();
+        let lock_room = self.lock_room.clone();
         run(async move {
             // Unlocks every key taken so far when dropped: after the write, or on an error.
             let mut leases = Unlocks(Vec::with_capacity(held.len()));
@@ -527,6 +533,11 @@ impl Backend for PgBackend {
             wanted.sort_unstable_by_key(|&(_, ids, _)| ids);
             wanted.dedup_by_key(|&mut (_, ids, _)| ids);
             wanted.retain(|(_, ids, _)| leases.0.iter().all(|(_, held)| held != ids));
+            let needed = wanted.len() + leases.0.len();
+            if needed > lock_room::UNCHECKED {
+                let room = lock_room.get_or_try_init(|| lock_room::read(&pool)).await?;
+                room.check(needed, &pool.table_display)?;
+            }
             lock_in_order(&pool, &wanted, &mut leases).await?;
             let written = on_shared(&pool, |c| {
                 let (a, b, t, d) = (

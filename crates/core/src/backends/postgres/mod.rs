@@ -6,6 +6,7 @@ mod backend;
 pub mod config;
 mod error;
 mod keys;
+mod lock_room;
 mod pool;
 mod runtime;
 mod socket;
