@@ -32,10 +32,13 @@ export interface DatastoreAdapter {
   getMany<T = any>(keys: readonly string[]): Promise<Array<T | undefined>>
   /**
    * Sets every `[key, value]`, all or nothing, waiting for each key's lock; a key given twice
-   * takes its last value. `{ ttl }` applies to every entry.
+   * takes its last value. `{ ttl }` applies to every entry. At most 1,000,000 keys; on
+   * PostgreSQL at most half the server's lock table (3,200 keys with its defaults), since each
+   * key's lock is held until the write: a larger call rejects with ERR_DATASTORE_INVALID_ARGUMENT
+   * and writes nothing.
    */
   setMany<T = any>(entries: ReadonlyArray<readonly [string, T]>, options?: WriteOptions): Promise<void>
-  /** Removes every key of `keys`, all or nothing; missing keys are not an error. */
+  /** Removes every key of `keys`, all or nothing; missing keys are not an error. Limits as `setMany`'s. */
   removeMany(keys: readonly string[]): Promise<void>
   /** One page of keys, sorted by Unicode code point (see {@link KeysOptions}). */
   keys(options?: KeysOptions): Promise<string[]>
