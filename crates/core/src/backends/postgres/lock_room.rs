@@ -14,8 +14,9 @@ use super::pool::Pool;
 use super::runtime::reply;
 use crate::core::{DatastoreError, Result};
 
-/// Bulk calls of at most this many locks are not checked (no server is sized below it; the
-/// check's one query is then never sent for them).
+/// Bulk calls of at most this many locks are not checked: they fit in half the lock table of
+/// any server with the default `max_locks_per_transaction` (64) and at least two connections,
+/// and most stores then never send the check's query.
 pub const UNCHECKED: usize = 64;
 
 /// The server's settings that size its lock table. They change only when the server restarts.
