@@ -535,7 +535,15 @@ impl Backend for PgBackend {
             wanted.retain(|(_, ids, _)| leases.0.iter().all(|(_, held)| held != ids));
             let needed = wanted.len() + leases.0.len();
             if needed > lock_room::UNCHECKED {
-                let room = lock_room.get_or_try_init(|| lock_room::read(&pool)).await?;
+                let room = lock_room
+                    .get_or_try_init(|| async {
+                        let (row, _lease) = on_shared(&pool, |c| async move {
+                            c.client.query_one(lock_room::QUERY, &[]).await
+                        })
+                        .await?;
+                        LockRoom::from_row(&row).map_err(|e| pg_error(&pool.table_display, &e))
+                    })
+                    .await?;
                 room.check(needed, &pool.table_display)?;
             }
             lock_in_order(&pool, &wanted, &mut leases).await?;

@@ -8,10 +8,6 @@
 //! connections. So a call may take at most half of that room; a larger one is refused before
 //! it takes any lock, and nothing is written.
 
-use std::rc::Rc;
-
-use super::pool::Pool;
-use super::runtime::reply;
 use crate::core::{DatastoreError, Result};
 
 /// Bulk calls of at most this many locks are not checked: they fit in half the lock table of
@@ -65,27 +61,20 @@ impl LockRoom {
     }
 }
 
-/// Reads the server's lock-table settings on a shared connection.
-pub async fn read(pool: &Rc<Pool>) -> Result<LockRoom> {
-    let lease = pool.shared().await?;
-    let row = reply(
-        pool.busy_poll(),
-        lease.conn.client.query_one(
-            "SELECT current_setting('max_locks_per_transaction')::int8, \
-                    current_setting('max_connections')::int8, \
-                    current_setting('max_prepared_transactions')::int8",
-            &[],
-        ),
-    )
-    .await
-    .and_then(|row| {
+/// The query that reads the settings, one row of three `int8`s (see [`LockRoom::from_row`]).
+pub const QUERY: &str = "SELECT current_setting('max_locks_per_transaction')::int8, \
+                                current_setting('max_connections')::int8, \
+                                current_setting('max_prepared_transactions')::int8";
+
+impl LockRoom {
+    /// The settings from the row of [`QUERY`].
+    pub fn from_row(row: &tokio_postgres::Row) -> std::result::Result<Self, tokio_postgres::Error> {
         Ok(LockRoom {
             per_transaction: row.try_get(0)?,
             connections: row.try_get(1)?,
             prepared: row.try_get(2)?,
         })
-    });
-    row.map_err(|e| super::error::pg_error(&pool.table_display, &e))
+    }
 }
 
 #[cfg(test)]
