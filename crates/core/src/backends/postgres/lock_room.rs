@@ -15,6 +15,11 @@ use crate::core::{DatastoreError, Result};
 /// and most stores then never send the check's query.
 pub const UNCHECKED: usize = 64;
 
+/// The query that reads the settings, one row of three `int8`s (see [`LockRoom::from_row`]).
+pub const QUERY: &str = "SELECT current_setting('max_locks_per_transaction')::int8, \
+                                current_setting('max_connections')::int8, \
+                                current_setting('max_prepared_transactions')::int8";
+
 /// The server's settings that size its lock table. They change only when the server restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockRoom {
@@ -24,6 +29,15 @@ pub struct LockRoom {
 }
 
 impl LockRoom {
+    /// The settings from the row of [`QUERY`].
+    pub fn from_row(row: &tokio_postgres::Row) -> std::result::Result<Self, tokio_postgres::Error> {
+        Ok(LockRoom {
+            per_transaction: row.try_get(0)?,
+            connections: row.try_get(1)?,
+            prepared: row.try_get(2)?,
+        })
+    }
+
     /// The locks the server's lock table is sized for, shared by all its sessions.
     pub fn total(&self) -> i64 {
         self.per_transaction
@@ -57,22 +71,6 @@ impl LockRoom {
                 self.prepared,
                 self.total()
             ),
-        })
-    }
-}
-
-/// The query that reads the settings, one row of three `int8`s (see [`LockRoom::from_row`]).
-pub const QUERY: &str = "SELECT current_setting('max_locks_per_transaction')::int8, \
-                                current_setting('max_connections')::int8, \
-                                current_setting('max_prepared_transactions')::int8";
-
-impl LockRoom {
-    /// The settings from the row of [`QUERY`].
-    pub fn from_row(row: &tokio_postgres::Row) -> std::result::Result<Self, tokio_postgres::Error> {
-        Ok(LockRoom {
-            per_transaction: row.try_get(0)?,
-            connections: row.try_get(1)?,
-            prepared: row.try_get(2)?,
         })
     }
 }
