@@ -542,6 +542,7 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       const entries = Array.from({ length: half + 1 }, (_, i) => [`k${i}`, i])
       const err = await expectCode(store.setMany(entries), 'ERR_DATASTORE_INVALID_ARGUMENT')
       expect(err.message).toContain(`setMany/removeMany of ${half + 1} keys`)
+      expect(err.message).toContain(`would hold ${half + 1} advisory locks`)
       expect(err.message).toContain(`at most ${half}`)
       expect(err.message).toContain(`max_locks_per_transaction ${perTx}`)
       await expectCode(store.removeMany(entries.map(([k]) => k).concat('before')), 'ERR_DATASTORE_INVALID_ARGUMENT')

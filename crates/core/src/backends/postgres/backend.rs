@@ -502,6 +502,7 @@ impl Backend for PgBackend {
         let lock_room = self.lock_room.clone();
         run(async move {
             // Unlocks every key taken so far when dropped: after the write, or on an error.
+            let keys = held.len();
             let mut leases = Unlocks(Vec::with_capacity(held.len()));
             let mut wanted = Vec::with_capacity(held.len());
             let (mut put_ids, mut put_values, mut put_ttls, mut deletes) =
@@ -544,7 +545,7 @@ impl Backend for PgBackend {
                         LockRoom::from_row(&row).map_err(|e| pg_error(&pool.table_display, &e))
                     })
                     .await?;
-                room.check(needed, &pool.table_display)?;
+                room.check(needed, keys, &pool.table_display)?;
             }
             lock_in_order(&pool, &wanted, &mut leases).await?;
             let written = on_shared(&pool, |c| {

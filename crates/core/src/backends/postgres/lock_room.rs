@@ -50,21 +50,21 @@ impl LockRoom {
         self.total() / 2
     }
 
-    /// `Ok` when a call holding `needed` locks fits; otherwise the error that says why and
-    /// what to do.
-    pub fn check(&self, needed: usize, table: &str) -> Result<()> {
+    /// `Ok` when a call on `keys` keys holding `needed` locks (one per distinct lock number:
+    /// two keys may share one) fits; otherwise the error that says why and what to do.
+    pub fn check(&self, needed: usize, keys: usize, table: &str) -> Result<()> {
         let needed_locks = i64::try_from(needed).unwrap_or(i64::MAX);
         if needed_locks <= self.per_call() {
             return Ok(());
         }
         Err(DatastoreError::InvalidArgument {
             message: format!(
-                "a setMany/removeMany of {needed} keys on PostgreSQL table {table} would hold \
-                 {needed} advisory locks at once (one per key); one call may hold at most {} of \
-                 them, half of the server's lock table (max_locks_per_transaction {} × \
-                 (max_connections {} + max_prepared_transactions {}) = {}), which all its \
-                 sessions share. Split the call, or raise max_locks_per_transaction. Nothing \
-                 was written",
+                "a setMany/removeMany of {keys} keys on PostgreSQL table {table} would hold \
+                 {needed} advisory locks at once (one per key, unless two keys share one); one \
+                 call may hold at most {} of them, half of the server's lock table \
+                 (max_locks_per_transaction {} × (max_connections {} + \
+                 max_prepared_transactions {}) = {}), which all its sessions share. Split the \
+                 call, or raise max_locks_per_transaction. Nothing was written",
                 self.per_call(),
                 self.per_transaction,
                 self.connections,
@@ -88,12 +88,13 @@ mod tests {
     #[test]
     fn half_the_table_fits_and_one_more_is_refused_naming_the_settings() {
         assert_eq!(DEFAULTS.total(), 6400);
-        assert!(DEFAULTS.check(3200, "t").is_ok());
-        let e = DEFAULTS.check(3201, "items").unwrap_err();
+        assert!(DEFAULTS.check(3200, 3200, "t").is_ok());
+        let e = DEFAULTS.check(3201, 3202, "items").unwrap_err();
         assert_eq!(e.code(), "ERR_DATASTORE_INVALID_ARGUMENT");
         let text = e.to_string();
         for part in [
-            "3201 keys",
+            "3202 keys",
+            "hold 3201 advisory locks",
             "items",
             "at most 3200",
             "max_locks_per_transaction 64",
@@ -116,6 +117,6 @@ mod tests {
             prepared: 1,
         };
         assert_eq!(huge.total(), i64::MAX);
-        assert!(huge.check(1 << 40, "t").is_ok());
+        assert!(huge.check(1 << 40, 1 << 40, "t").is_ok());
     }
 }
