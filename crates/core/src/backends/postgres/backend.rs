@@ -501,10 +501,10 @@ impl Backend for PgBackend {
         let pool = self.pool.clone();
         let lock_room = self.lock_room.clone();
         run(async move {
-            // Unlocks every key taken so far when dropped: after the write, or on an error.
             let keys = held.len();
-            let mut leases = Unlocks(Vec::with_capacity(held.len()));
-            let mut wanted = Vec::with_capacity(held.len());
+            // Unlocks every key taken so far when dropped: after the write, or on an error.
+            let mut leases = Unlocks(Vec::with_capacity(keys));
+            let mut wanted = Vec::with_capacity(keys);
             let (mut put_ids, mut put_values, mut put_ttls, mut deletes) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for ((key, mut h), change) in held.into_iter().zip(changes) {
