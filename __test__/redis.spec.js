@@ -210,6 +210,31 @@ describeRedis('RedisStoreAdapter', () => {
         await store.close()
       },
     )
+    test('a worker thread terminated while its updater runs releases the key, though the release waits for a reply as the thread ends', async () => {
+      // Terminating the thread interrupts the updater: the update ends and its release starts
+      // (its first command, SCRIPT LOAD, waits for a reply). A script keeps the server busy for
+      // 300 ms meanwhile, so that the reply comes only after the thread's environment is gone.
+      // The release must still be sent, or the key stays held for the lease's 60 s. (Not
+      // CLIENT PAUSE: a paused server drops what a client sent before it disconnected.)
+      const store = makeStore(undefined, { lockTimeout: 5000 })
+      const prefix = prefixOf.get(store)
+      await store.set('k', 1)
+      const spec = { kind: 'redis', url: redisUrl(), prefix, options: { leaseMs: 60000 } }
+      const { worker, held, exited } = startWorker(spec, 'k', 'spin')
+      await held
+      expect(await admin.exists(`{${prefix}k}:lease`)).toBe(1)
+      const busy = admin.eval(
+        "local t = redis.call('TIME') local t0 = t[1] * 1e6 + t[2] repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - t0 > 300000",
+        0,
+      )
+      await new Promise((resolve) => setTimeout(resolve, 30)) // the script has started
+      await worker.terminate()
+      await exited
+      await busy
+      expect(await store.update('k', (n) => n + 1)).toEqual([1, 2])
+      expect(await admin.exists(`{${prefix}k}:lease`)).toBe(0)
+      await store.close()
+    })
   })
 
   describe('connections', () => {

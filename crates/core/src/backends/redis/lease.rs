@@ -181,18 +181,20 @@ pub fn release(client: &Rc<Client>, key: &str, lease: Lease) {
         // This thread's JS environment is ending (a worker thread terminated or exiting): no
         // task runs any more, so the release is written to the lease's connection now, where
         // it can be (not over TLS), instead of leaving the key held until the lease expires.
-        let release: [&[u8]; 5] = [
-            b"EVAL",
-            scripts::RELEASE.as_bytes(),
-            b"1",
-            &name,
-            &lease.token,
-        ];
-        lease.conn.say_last(&release);
+        say_release(&lease.conn, &name, &lease.token);
         return;
     };
     let client = client.clone();
+    // Made before the task so that it is dropped (and says the release) even if the task is
+    // dropped before its first poll.
+    let unanswered = ReleaseIfDropped {
+        conn: lease.conn.clone(),
+        name: name.clone(),
+        token: lease.token.clone(),
+        armed: true,
+    };
     exec.start(async move {
+        let mut unanswered = unanswered;
         let released = match client.conn_for(&name).await {
             Ok(conn) => {
                 client
@@ -201,9 +203,42 @@ pub fn release(client: &Rc<Client>, key: &str, lease: Lease) {
             }
             Err(e) => Err(e),
         };
+        unanswered.armed = false;
         if matches!(released, Err(DatastoreError::Backend { .. })) {
             client.orphan(name, lease.token.clone());
         }
         drop(lease);
     });
+}
+
+/// Writes the release of the lease `token` on `name` with [`Conn::say_last`]: only once this
+/// thread's executor has ended (the connection's driver never runs again, so the reply, which
+/// nobody asked for, is never read). Returns whether it was written whole.
+fn say_release(conn: &Conn, name: &[u8], token: &[u8]) -> bool {
+    let release: [&[u8]; 5] = [b"EVAL", scripts::RELEASE.as_bytes(), b"1", name, token];
+    conn.say_last(&release)
+}
+
+/// Armed while a background release (see [`release`]) has not been answered. Such a task is
+/// dropped unfinished only when this thread's executor shuts down while it waits: for a
+/// connection, or for the reply to the `SCRIPT LOAD` that `Client::eval` sends before a
+/// script's first `EVALSHA` — e.g. a worker thread terminated while its updater ran: the
+/// updater's call fails, the update ends, its release starts, and the env is torn down before
+/// the reply comes. Nothing else would send that release (the driver's `FlushOnDrop` only
+/// writes commands already queued), so the key would stay held until the lease expires: it is
+/// said last on the lease's connection instead. A release already queued is sent twice then,
+/// which is harmless (the script deletes the lease only while the token is there).
+struct ReleaseIfDropped {
+    conn: Rc<Conn>,
+    name: Vec<u8>,
+    token: Vec<u8>,
+    armed: bool,
+}
+
+impl Drop for ReleaseIfDropped {
+    fn drop(&mut self) {
+        if self.armed && Executor::current().is_some_and(|e| e.has_ended()) {
+            say_release(&self.conn, &self.name, &self.token);
+        }
+    }
 }

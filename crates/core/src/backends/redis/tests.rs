@@ -6,10 +6,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::client::Client;
+use super::resp::Reply;
 use super::{parse_url, RedisBackend, RedisConfig};
 use crate::backends::contract_tests::{server_answers, AddOne};
 use crate::core::{Backend, Change, Deadline, HeldKey, Store};
-use crate::runtime::executor::block_on;
+use crate::runtime::executor::{block_on, Executor};
 use crate::runtime::timer::Sleep;
 
 fn config(prefix: &str) -> RedisConfig {
@@ -158,6 +159,39 @@ fn a_held_lease_makes_others_wait_until_the_deadline() {
         assert_eq!(a.get("k").await.unwrap().as_deref(), Some("2"));
         a.close().await.unwrap();
         b.close().await.unwrap();
+    });
+}
+
+/// A release still waiting for a reply when its thread's executor shuts down (a worker thread
+/// torn down just after its update ended: the release's `SCRIPT LOAD` is answered only after
+/// the environment is gone) is said on the lease's connection as the executor ends, instead of
+/// leaving the key held until the lease expires.
+#[test]
+fn a_release_cut_short_by_shut_down_still_reaches_the_server() {
+    with_prefix("cutshort", |p| async move {
+        let on_thread = p.clone();
+        std::thread::spawn(move || {
+            block_on(async move {
+                let b = backend(&on_thread, 60_000);
+                let mut h = b.lock("k", &Deadline::never()).await.unwrap();
+                h.read("k").await.unwrap();
+                drop(h); // its release starts, sends `SCRIPT LOAD` and waits for the reply
+            });
+            // Nothing turns the reactor any more: that reply is never read.
+            Executor::current().unwrap().shut_down();
+        })
+        .join()
+        .unwrap();
+        let lease = super::keys::lease(&p, "k");
+        let mut held = Reply::Int(1);
+        for _ in 0..40 {
+            held = admin("", &[b"EXISTS", &lease]).await.unwrap();
+            if held == Reply::Int(0) {
+                break;
+            }
+            Sleep::until(std::time::Instant::now() + Duration::from_millis(25)).await;
+        }
+        assert_eq!(held, Reply::Int(0), "the lease is still held (60 s)");
     });
 }
 
