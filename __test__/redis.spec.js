@@ -378,6 +378,31 @@ describeTls('RedisStoreAdapter over TLS', () => {
     await store.close()
   })
 
+  // Over TLS the release is sealed by the connection's TLS session and written straight to
+  // the socket as the thread's environment ends, as over plain TCP: 'hold' is terminated while
+  // its update holds the lease, 'spin' while its updater runs (the update ends and starts its
+  // release just before the teardown).
+  test.each(['hold', 'spin'])(
+    'a worker thread terminated (%s) while its update holds a lease releases it as it ends',
+    async (mode) => {
+      const prefix = `tls-${mode}-${process.pid}:`
+      const client = { host: 'localhost', port: server.port, tls: { ca: server.ca } }
+      const target = { options: { ...client, tls: { ca: Buffer.from(server.ca) } }, quit: async () => {} }
+      const store = new RedisStoreAdapter(target, { prefix, lockTimeout: 5000 })
+      await store.set('k', 1)
+      const spec = { kind: 'redis', client, prefix, options: { leaseMs: 60000 } }
+      const { worker, held, exited } = startWorker(spec, 'k', mode)
+      await held
+      await worker.terminate()
+      await exited
+      // The worker's update ('from-worker') wrote nothing; ours counts from 1, without waiting
+      // for the worker's 60 s lease.
+      expect(await store.update('k', (n) => n + 1)).toEqual([1, 2])
+      await store.remove('k')
+      await store.close()
+    },
+  )
+
   test('TLS settings that would weaken the check are refused at once', () => {
     for (const t of [{ rejectUnauthorized: false }, { cert: 'x', key: 'y' }, { ca: 'not a certificate' }, { ca: 42 }]) {
       let error

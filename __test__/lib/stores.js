@@ -128,7 +128,11 @@ function openStore(spec, options = spec.options) {
     case 'mysql':
       return new MySQLStoreAdapter(spec.config, spec.table, options)
     case 'redis':
-      return new RedisStoreAdapter(spec.url, { prefix: spec.prefix, ...options })
+      // `spec.client`: an ioredis client's `options` (host, port, tls), given as that client.
+      return new RedisStoreAdapter(spec.client ? { options: spec.client, quit: async () => {} } : spec.url, {
+        prefix: spec.prefix,
+        ...options,
+      })
     default:
       throw new Error(`unknown store kind ${spec.kind}`)
   }

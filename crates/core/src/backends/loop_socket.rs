@@ -132,6 +132,34 @@ impl LastWord {
     }
 }
 
+/// How a connection's last bytes reach its server once no reactor is left to wait on (its
+/// thread's JS environment ending): written at once without waiting, or not at all.
+pub trait Say {
+    /// Writes what of `bytes` can be written now; returns how many bytes that was.
+    fn say(&self, bytes: &[u8]) -> usize;
+}
+
+impl Say for LastWord {
+    fn say(&self, bytes: &[u8]) -> usize {
+        LastWord::say(self, bytes)
+    }
+}
+
+/// A [`LastWord`] as a writer (for a TLS session to write its records to): a write that
+/// takes nothing is `WouldBlock`, since nothing can wait for the socket.
+impl Write for &LastWord {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match LastWord::say(self, bytes) {
+            0 if !bytes.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Drop for LoopSocket {
     fn drop(&mut self) {
         if let Some(r) = Reactor::started() {

@@ -16,7 +16,7 @@ use super::resp::Reply;
 use super::scripts::RELEASE;
 use super::slots::{self, address, split_address, Redirect, Topology};
 use super::tls;
-use crate::backends::loop_socket;
+use crate::backends::loop_socket::{self, Say};
 use crate::core::{DatastoreError, Result};
 use crate::runtime::busy_poll::Awaiting;
 use crate::runtime::timer::{with_timeout, Sleep};
@@ -212,14 +212,14 @@ impl Client {
         let socket = loop_socket::connect(&link.host, link.port)
             .await
             .map_err(|e| e.to_string())?;
+        let last_word = socket.last_word();
         let conn = match &c.tls {
-            None => {
-                let last_word = socket.last_word();
-                Conn::start(socket, last_word)?
-            }
+            None => Conn::start(socket, last_word.map(|w| Box::new(w) as Box<dyn Say>))?,
             Some(t) => {
                 let config = tls::client_config(t).map_err(|e| e.to_string())?;
-                Conn::start(tls::handshake(config, &link.host, socket).await?, None)?
+                let stream = tls::handshake(config, &link.host, socket).await?;
+                let (stream, last_word) = tls::with_last_word(stream, last_word);
+                Conn::start(stream, last_word)?
             }
         };
         let mut setup: Vec<Vec<Vec<u8>>> = Vec::new();

@@ -17,7 +17,7 @@ use std::task::{Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::resp::{self, Reply};
-use crate::backends::loop_socket::LastWord;
+use crate::backends::loop_socket::Say;
 use crate::runtime::executor::{oneshot, Executor, Sender};
 
 /// The reply to one command: the server's reply (an `Error` reply included), or why the
@@ -35,9 +35,10 @@ struct Shared {
     dead: Option<String>,
     /// Every handle is gone: the driver ends once nothing waits.
     closing: bool,
-    /// How commands reach the server once the driver cannot run any more (`Conn::say_last`);
-    /// `None` over TLS, whose bytes only the driver can make.
-    last_word: Option<LastWord>,
+    /// How commands reach the server once the driver cannot run any more (`Conn::say_last`):
+    /// a second descriptor of the socket, behind the TLS session over TLS; `None` where no
+    /// second descriptor could be made.
+    last_word: Option<Box<dyn Say>>,
 }
 
 /// A handle on a connection; the connection ends when the last handle is dropped.
@@ -50,8 +51,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 impl Conn {
     /// Starts the driver of `socket` (plain, or TLS over a loop socket) on this thread's
-    /// executor; `last_word` is a second descriptor of a plain socket, for [`Conn::say_last`].
-    pub fn start<S>(socket: S, last_word: Option<LastWord>) -> Result<Conn, String>
+    /// executor; `last_word` writes to the same socket without it, for [`Conn::say_last`].
+    pub fn start<S>(socket: S, last_word: Option<Box<dyn Say>>) -> Result<Conn, String>
     where
         S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
@@ -97,8 +98,9 @@ impl Conn {
     /// Sends `args` as this connection's last command, for when this thread's executor has
     /// ended (its JS environment is being torn down) and the driver will not run again: what
     /// is queued and not yet written goes first, so the server reads whole commands, then
-    /// `args`, written at once without waiting; the reply is never read. Over TLS, or a dead
-    /// connection, nothing is sent. Returns whether the command was written whole.
+    /// `args`, written at once without waiting (sealed by the TLS session first, over TLS);
+    /// the reply is never read. On a dead connection, or one with no second descriptor,
+    /// nothing is sent. Returns whether the command was written whole.
     pub fn say_last(&self, args: &[&[u8]]) -> bool {
         let mut sh = self.shared.borrow_mut();
         if sh.dead.is_some() || sh.last_word.is_none() {
