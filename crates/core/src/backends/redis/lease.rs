@@ -179,8 +179,8 @@ pub fn release(client: &Rc<Client>, key: &str, lease: Lease) {
     let name = keys::lease(&client.config.prefix, key);
     let Some(exec) = Executor::current().filter(|e| !e.has_ended()) else {
         // This thread's JS environment is ending (a worker thread terminated or exiting): no
-        // task runs any more, so the release is written to the lease's connection now, where
-        // it can be (not over TLS), instead of leaving the key held until the lease expires.
+        // task runs any more, so the release is written to the lease's connection now (see
+        // `Conn::say_last`), instead of leaving the key held until the lease expires.
         say_release(&lease.conn, &name, &lease.token);
         return;
     };
@@ -213,10 +213,10 @@ pub fn release(client: &Rc<Client>, key: &str, lease: Lease) {
 
 /// Writes the release of the lease `token` on `name` with [`Conn::say_last`]: only once this
 /// thread's executor has ended (the connection's driver never runs again, so the reply, which
-/// nobody asked for, is never read). Returns whether it was written whole.
-fn say_release(conn: &Conn, name: &[u8], token: &[u8]) -> bool {
+/// nobody asked for, is never read).
+fn say_release(conn: &Conn, name: &[u8], token: &[u8]) {
     let release: [&[u8]; 5] = [b"EVAL", scripts::RELEASE.as_bytes(), b"1", name, token];
-    conn.say_last(&release)
+    conn.say_last(&release);
 }
 
 /// Armed while a background release (see [`release`]) has not been answered. Such a task is
