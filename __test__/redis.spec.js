@@ -210,6 +210,7 @@ describeRedis('RedisStoreAdapter', () => {
         await store.close()
       },
     )
+
     test('a worker thread terminated while its updater runs releases the key, though the release waits for a reply as the thread ends', async () => {
       // Terminating the thread interrupts the updater: the update ends and its release starts
       // (its first command, SCRIPT LOAD, waits for a reply). A script keeps the server busy for

@@ -98,7 +98,8 @@ const sayNow = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n')
 
 // A worker thread (fixtures/lifecycle-worker.js) whose update of `key` in the store `spec`
 // describes holds the key until the thread ends, by `mode`: 'hold' or 'spin' (until
-// terminated), 'throw' or 'exit'. `held` resolves once its updater runs; `exited` when the thread ends.
+// terminated), 'throw' or 'exit'. `held` resolves once its updater runs; `exited` when the
+// thread ends.
 function startWorker(spec, key, mode) {
   const { Worker } = require('worker_threads')
   const worker = new Worker(fixture('lifecycle-worker.js'), { workerData: { spec, key, mode } })
