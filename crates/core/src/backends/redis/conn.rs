@@ -100,24 +100,22 @@ impl Conn {
     /// is queued and not yet written goes first, so the server reads whole commands, then
     /// `args`, written at once without waiting (sealed by the TLS session first, over TLS);
     /// the reply is never read. On a dead connection, or one with no second descriptor,
-    /// nothing is sent. Returns whether the command was written whole.
-    pub fn say_last(&self, args: &[&[u8]]) -> bool {
-        let mut sh = self.shared.borrow_mut();
-        if sh.dead.is_some() || sh.last_word.is_none() {
-            return false;
-        }
-        resp::encode(args, &mut sh.out);
-        let sh = &mut *sh;
-        let Some(last_word) = &sh.last_word else {
-            return false;
+    /// nothing is sent; nor while the connection's state is borrowed (never, at teardown,
+    /// when no task runs; checked rather than assumed, since this runs from `Drop`s).
+    pub fn say_last(&self, args: &[&[u8]]) {
+        let Ok(mut sh) = self.shared.try_borrow_mut() else {
+            return;
         };
+        let sh = &mut *sh;
+        let Some(last_word) = sh.last_word.as_ref().filter(|_| sh.dead.is_none()) else {
+            return;
+        };
+        resp::encode(args, &mut sh.out);
         sh.written += last_word.say(&sh.out[sh.written..]);
-        let whole = sh.written == sh.out.len();
-        if !whole {
+        if sh.written != sh.out.len() {
             // A command cut short would make the rest of the stream unreadable: stop here.
             sh.dead = Some("the connection ended with its thread".to_owned());
         }
-        whole
     }
 }
 
