@@ -220,12 +220,13 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
       const table = newTable()
       const a = makeStore(mysqlConfig(), table)
       const b = makeStore(mysqlConfig(), table, { lockTimeout: 300 })
+      const c = makeStore(mysqlConfig(), table, { lockTimeout: 5000 })
       const database = (await sql('SELECT DATABASE() AS d'))[0].d
-      await bulkWaitsInKeyOrder(a, b, async (key) => {
+      await bulkWaitsInKeyOrder(a, b, c, async (key) => {
         const [{ used }] = await sql('SELECT IS_USED_LOCK(?) AS used', [lockName(database, table, key)])
         return used !== null
       })
-      await Promise.all([a.close(), b.close()])
+      await Promise.all([a.close(), b.close(), c.close()])
     })
 
     // 'spin' is terminated while its updater's JavaScript runs: the call into it is cut off.

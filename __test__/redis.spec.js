@@ -165,9 +165,9 @@ describeRedis('RedisStoreAdapter', () => {
       const a = makeStore()
       const prefix = prefixOf.get(a)
       const b = makeStore(prefix, { lockTimeout: 300 })
-      await bulkWaitsInKeyOrder(a, b, async (key) => (await admin.exists(`{${prefix}${key}}:lease`)) === 1)
-      await a.close()
-      await b.close()
+      const c = makeStore(prefix, { lockTimeout: 5000 })
+      await bulkWaitsInKeyOrder(a, b, c, async (key) => (await admin.exists(`{${prefix}${key}}:lease`)) === 1)
+      await Promise.all([a.close(), b.close(), c.close()])
     })
 
     test('a process killed while holding a lease delays others by at most the lease time', async () => {
