@@ -7,6 +7,10 @@
 // - nul: false for an engine that cannot hold NUL in a key (PostgreSQL): such keys reject.
 // - multiProcess: `spec(store)` describes the store for other processes (see lib/stores.js):
 //   processes updating one counter at once lose no update (fixtures/counter.js).
+// - foreign: for engines whose data other programs can write (SQL tables, Redis):
+//   `write(store, key, text)` stores `text` as key's value as such a program would, and
+//   `noValue(store, key)` makes a key that is listed but has no value to read (a NULL value,
+//   a Redis key of another type).
 'use strict'
 
 const { DatastoreError } = require('..')
@@ -829,6 +833,71 @@ function runConformance(name, makeStore, caps = {}) {
         await expectCode(bad.next(), 'ERR_DATASTORE_INVALID_ARGUMENT')
       })
     })
+
+    if (caps.foreign) {
+      describe('values written by another program', () => {
+        test('a value that is not JSON: reads of it reject with ERR_DATASTORE_CORRUPT naming the key, and no entry is made up', async () => {
+          await store.set('a', 1)
+          // Spliced into a page of entries as it is, this text would add an entry ["x", 2].
+          await caps.foreign.write(store, 'b', '1],["x",2')
+          await store.set('c', 3)
+          const got = await expectCode(store.get('b'), 'ERR_DATASTORE_CORRUPT')
+          expect(got.message).toMatch(/the value of key "b" is corrupt/)
+          await expectCode(store.getMany(['a', 'b']), 'ERR_DATASTORE_CORRUPT')
+          let called = false
+          const updated = await expectCode(
+            store.update('b', () => {
+              called = true
+              return 1
+            }),
+            'ERR_DATASTORE_CORRUPT',
+          )
+          expect(updated.message).toMatch(/the value of key "b" is corrupt/)
+          expect(called).toBe(false)
+          for (const batch of [1, 10]) {
+            const seen = []
+            const walk = (async () => {
+              for await (const entry of store.entries({ batch })) seen.push(entry)
+            })()
+            const walked = await expectCode(walk, 'ERR_DATASTORE_CORRUPT')
+            expect(walked.message).toMatch(/the value of key "b" is corrupt/)
+            // Batch 1 yields the entry before it; batch 10 rejects the page that holds it.
+            expect(seen).toEqual(batch === 1 ? [['a', 1]] : [])
+          }
+          // Nothing else changed, the key was let go, and a set mends it.
+          expect(await store.getMany(['a', 'c'])).toEqual([1, 3])
+          await store.set('b', 2)
+          const all = []
+          for await (const entry of store.entries()) all.push(entry)
+          expect(all).toEqual([
+            ['a', 1],
+            ['b', 2],
+            ['c', 3],
+          ])
+        })
+
+        test('a key listed without a value to read does not end a walk of entries early', async () => {
+          await store.setMany([
+            ['a', 1],
+            ['c', 3],
+            ['d', 4],
+          ])
+          await caps.foreign.noValue(store, 'b')
+          for (const batch of [1, 2, 3, 100]) {
+            const seen = []
+            for await (const entry of store.entries({ batch })) seen.push(entry)
+            expect([batch, seen]).toEqual([
+              batch,
+              [
+                ['a', 1],
+                ['c', 3],
+                ['d', 4],
+              ],
+            ])
+          }
+        })
+      })
+    }
 
     if (caps.persistent) {
       describe('persistence', () => {

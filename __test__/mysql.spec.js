@@ -73,8 +73,18 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
     return store
   }
 
+  const writeRow = (store, key, text) =>
+    sql(`INSERT INTO ${tableOf.get(store)} (id, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)`, [
+      key,
+      text,
+    ])
+
   runConformance('MySQLStoreAdapter', async () => fresh(), {
     persistent: true,
+    foreign: {
+      write: writeRow,
+      noValue: (store, key) => writeRow(store, key, null),
+    },
     multiProcess: { spec: (store) => ({ kind: 'mysql', table: tableOf.get(store), config: mysqlConfig() }) },
     reopen: async (store) => {
       const table = tableOf.get(store)

@@ -99,9 +99,19 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
     return store
   }
 
+  const writeRow = (store, key, text) =>
+    sql(`INSERT INTO ${tableOf.get(store)} (id, value) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET value = $2`, [
+      key,
+      text,
+    ])
+
   runConformance('SQLStoreAdapter (PostgreSQL)', async () => fresh(), {
     persistent: true,
     nul: false,
+    foreign: pg && {
+      write: writeRow,
+      noValue: (store, key) => writeRow(store, key, null),
+    },
     multiProcess: { spec: (store) => ({ kind: 'pg', table: tableOf.get(store), config: pgTarget() }) },
     reopen: async (store) => {
       const table = tableOf.get(store)

@@ -58,11 +58,7 @@ impl Updater for JsUpdater {
                 Some(text) => match rt.parse(text) {
                     Ok(v) => v,
                     Err(_) => {
-                        let corrupt = DatastoreError::Corrupt {
-                            path: key.clone(),
-                            position: 0,
-                            reason: "the stored value is not JSON".into(),
-                        };
+                        let corrupt = DatastoreError::value_not_json(&key);
                         return Either::Left(ready(Err(UpdateError::Store(corrupt))));
                     }
                 },

@@ -184,19 +184,33 @@ pub trait Backend: 'static {
             .collect())
     }
 
-    /// [`Backend::list_page`] with the values. The default reads the page's keys; one that
-    /// vanished in between is left out.
+    /// [`Backend::list_page`] with the values: up to `limit` entries. Fewer only at the end of
+    /// the walk — the caller stops at a short page — so an engine that lists the keys first and
+    /// reads them after must list on past a key that vanished in between. The default does
+    /// that: it lists, reads the keys listed with [`Backend::get_many`], and lists again after
+    /// the last key listed while the page is short of entries and the listing was not.
     async fn entries_page(
         &self,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, String)>> {
-        let keys = self.list_page(prefix, after, limit).await?;
-        let mut entries = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some(value) = self.get(&key).await? {
-                entries.push((key, value));
+        let mut entries = Vec::new();
+        let mut after = after.map(str::to_owned);
+        while entries.len() < limit {
+            let wanted = limit - entries.len();
+            let keys = self.list_page(prefix, after.as_deref(), wanted).await?;
+            let listing_ended = keys.len() < wanted;
+            let names: Vec<Rc<str>> = keys.iter().map(|k| Rc::from(k.as_str())).collect();
+            let values = self.get_many(&names).await?;
+            after = keys.last().cloned();
+            entries.extend(
+                keys.into_iter()
+                    .zip(values)
+                    .filter_map(|(key, value)| Some((key, value?))),
+            );
+            if listing_ended {
+                break;
             }
         }
         Ok(entries)

@@ -105,6 +105,17 @@ impl DatastoreError {
             message: message.into(),
         }
     }
+
+    /// The stored value of `key` is not JSON text (another program wrote it). Named as `get`
+    /// names it in JS: `the value of key "k" is corrupt at byte 0: …`.
+    pub fn value_not_json(key: &str) -> Self {
+        let quoted = serde_json::to_string(key).unwrap_or_else(|_| format!("{key:?}"));
+        Self::Corrupt {
+            path: format!("the value of key {quoted}"),
+            position: 0,
+            reason: "the stored value is not JSON".into(),
+        }
+    }
 }
 
 impl fmt::Display for DatastoreError {

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod deadline;
 pub mod error;
 pub mod expiry;
+pub mod json;
 pub mod key;
 pub mod key_list;
 pub mod lock_table;

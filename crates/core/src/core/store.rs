@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::backend::{Backend, Change, HeldKey, Write};
 use super::deadline::Deadline;
 use super::error::{DatastoreError, Result};
+use super::json;
 use super::key::validate_key;
 use super::key_list::KeyList;
 use super::lock_table::{Acquire, KeyGuard, LockTable};
@@ -527,10 +528,17 @@ impl<B: Backend> Store<B> {
         self.after_writes_named(
             async move {
                 checked?;
-                inner
+                let page = inner
                     .backend
                     .entries_page(&prefix, after.as_deref(), limit)
-                    .await
+                    .await?;
+                // The binding splices the values into one JSON text: a value that is not one
+                // JSON value (another program wrote it) would break that text or, worse, add
+                // entries of its own. It rejects the page, as `get` of that key rejects.
+                match page.iter().find(|(_, value)| !json::is_json(value)) {
+                    Some((key, _)) => Err(DatastoreError::value_not_json(key)),
+                    None => Ok(page),
+                }
             },
             "entries",
         )

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 
+use crate::core::json::{is_json, on_big_stack};
+
 /// A change read from or written to the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -143,28 +145,6 @@ pub fn encode_base_expiring(
     }
     out.extend_from_slice(b"}\n");
     out
-}
-
-/// Whether `text` is one JSON value. A record whose checksum matches but whose value is not
-/// JSON would otherwise reach callers as a value `JSON.parse` rejects. Values nested deeper
-/// than serde_json's default limit are checked on a thread with a large stack.
-fn is_json(text: &str) -> bool {
-    /// `Some(true)` for one value, `None` where the nesting limit was reached.
-    fn one_value(text: &str, unbounded: bool) -> Option<bool> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        if unbounded {
-            de.disable_recursion_limit();
-        }
-        let mut values = de.into_iter::<&RawValue>();
-        match (values.next(), values.next()) {
-            (Some(Ok(_)), None) => Some(true),
-            (Some(Err(e)), _) if e.to_string().starts_with("recursion limit exceeded") => None,
-            _ => Some(false),
-        }
-    }
-    one_value(text, false)
-        .or_else(|| on_big_stack(|| one_value(text, true) == Some(true)))
-        .unwrap_or(false)
 }
 
 /// The ops of a record's body (one, or a batch's), or why it is not a record.
@@ -336,29 +316,6 @@ fn parse_base(buf: &[u8]) -> Result<(BTreeMap<String, Box<RawValue>>, usize), Da
             reason: "the file is empty; expected a JSON object".into(),
         }),
     }
-}
-
-/// Stacks to try for parsing a base: deep nesting recurses.
-const PARSE_STACKS: [usize; 2] = [256 << 20, 16 << 20];
-
-/// Runs `f` on a thread with a large stack (reserved, not committed), so deeply nested values
-/// cannot overflow the caller's stack; where no such thread can be made, on this one. `None`
-/// if `f` panicked.
-fn on_big_stack<T: Send>(f: impl Fn() -> T + Send + Sync) -> Option<T> {
-    for stack in PARSE_STACKS {
-        let done = std::thread::scope(|s| {
-            std::thread::Builder::new()
-                .stack_size(stack)
-                .spawn_scoped(s, &f)
-                .ok()
-                .map(|handle| handle.join())
-        });
-        match done {
-            Some(result) => return result.ok(),
-            None => continue,
-        }
-    }
-    Some(f())
 }
 
 /// Parses a base on a big stack ([`on_big_stack`]).

@@ -205,21 +205,6 @@ impl Backend for RedisBackend {
         Ok(self.scan(prefix).await?.into_iter().collect())
     }
 
-    async fn entries_page(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, String)>> {
-        let page = self.list_page(prefix, after, limit).await?;
-        let values = self.mget(page.iter().map(String::as_str)).await?;
-        Ok(page
-            .into_iter()
-            .zip(values)
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect())
-    }
-
     /// Takes every key's lease, then writes them all and releases the leases in one script
     /// (all or nothing: none is written if any lease was lost). In a cluster a script may only
     /// touch one hash slot, so there it is one script per slot, run one after another: all or

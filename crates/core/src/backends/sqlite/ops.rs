@@ -165,7 +165,9 @@ pub fn read_many(
 /// Keys per `read_many` statement.
 const MANY_CHUNK: usize = 10_000;
 
-/// One page of live entries: up to `limit` keys starting with `prefix`, after `after`.
+/// One page of live entries: up to `limit` keys starting with `prefix`, after `after`. Rows
+/// without a value (NULL, written by another program) are left out by the statement, so that
+/// the `LIMIT` counts only the rows returned: a short page is the end of a walk.
 pub fn page(
     conn: &Conn,
     sql: &Statements,

@@ -113,7 +113,8 @@ impl Statements {
                     };
                     format!(
                         "SELECT id, value FROM {t} WHERE id {lower} ?1 COLLATE BINARY{upper} \
-                         AND {LIVE} ORDER BY id COLLATE BINARY LIMIT {limit}"
+                         AND value IS NOT NULL AND {LIVE} ORDER BY id COLLATE BINARY \
+                         LIMIT {limit}"
                     )
                 },
             ),
