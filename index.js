@@ -545,6 +545,16 @@ class MySQLStoreAdapter extends StoreAdapter {
   }
 }
 
+// `options` with `cluster: true`. Copying reads every option, and a getter may throw: that is
+// a bad argument, reported as the native options reader reports one.
+function withCluster(options) {
+  try {
+    return { ...options, cluster: true }
+  } catch (e) {
+    throw invalidArgument(`RedisStoreAdapter(target, options): reading the options threw: ${describeThrown(e)}`)
+  }
+}
+
 // A Redis server, reached with the store's own connection. `target`: a redis:// URL, or an
 // ioredis or node-redis client whose settings (host, port, username, password, db) are used
 // and whose quit()/disconnect()/close() closes this store too (docs/redis.md). Options:
@@ -555,7 +565,7 @@ class RedisStoreAdapter extends StoreAdapter {
     // An ioredis Cluster client says what `options.cluster` would; other option values are
     // left for the native options reader to check.
     if (cluster && (options === undefined || options === null)) options = { cluster: true }
-    else if (cluster && typeof options === 'object' && !Array.isArray(options)) options = { ...options, cluster: true }
+    else if (cluster && typeof options === 'object' && !Array.isArray(options)) options = withCluster(options)
     super(new native.NativeRedisStore(makeError, url, options, ca), {
       target,
       methods: ['quit', 'disconnect', 'close', 'destroy'],
@@ -807,8 +817,17 @@ class PersistentStore {
     if (typeof prefix !== 'string') throw invalidArgument('keys(options): prefix must be a string')
     if (typeof this.adapter.keys === 'function')
       return this.adapter.keys({ prefix: this.prefix + prefix, after, limit })
-    const keys = (await this.list(prefix)).filter((k) => after === undefined || byCodePoint(k, after) > 0)
-    return limit === undefined ? keys : keys.slice(0, limit)
+    // Over reshuffle's adapters the page is cut here, so its bounds are checked here, with the
+    // rules (and words) of this package's adapters (src/js/adapter.rs, read_page).
+    if (after !== undefined && after !== null && typeof after !== 'string') {
+      throw invalidArgument(`after must be a string, got ${typeof after}`)
+    }
+    const wholeLimit = Number.isInteger(limit) && limit >= 1 && limit <= 1e9
+    if (limit !== undefined && limit !== null && limit !== Infinity && !wholeLimit) {
+      throw invalidArgument('limit must be a whole number from 1 to 1000000000, or Infinity')
+    }
+    const keys = (await this.list(prefix)).filter((k) => after == null || byCodePoint(k, after) > 0)
+    return wholeLimit ? keys.slice(0, limit) : keys
   }
 
   entries(options = {}) {

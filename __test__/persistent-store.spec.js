@@ -95,4 +95,24 @@ describe('PersistentStore', () => {
     expect(await ns.get('t')).toBeUndefined()
     await expect(ns.close()).resolves.toBeUndefined()
   })
+
+  test("keys() checks its page bounds over reshuffle's adapter as over ours", async () => {
+    const { MemoryStoreAdapter: ReshuffleMemory } = require('reshuffle')
+    for (const adapter of [new ReshuffleMemory(), new MemoryStoreAdapter()]) {
+      const ns = new PersistentStore(adapter, 'p:')
+      await ns.setMany([
+        ['a', 1],
+        ['b', 2],
+        ['c', 3],
+      ])
+      for (const bad of [{ limit: 0 }, { limit: -1 }, { limit: 1.5 }, { limit: '2' }, { after: 7 }]) {
+        const e = await expectCode(ns.keys(bad), 'ERR_DATASTORE_INVALID_ARGUMENT')
+        expect(e.message).toMatch(bad.after === undefined ? /limit must be a whole number/ : /after must be a string/)
+      }
+      expect(await ns.keys({ limit: Infinity })).toEqual(['p:a', 'p:b', 'p:c'])
+      expect(await ns.keys({ limit: null, after: null })).toEqual(['p:a', 'p:b', 'p:c'])
+      expect(await ns.keys({ after: 'p:a', limit: 1 })).toEqual(['p:b'])
+      await ns.close()
+    }
+  })
 })

@@ -124,6 +124,25 @@ function slotOf(name) {
     await expectCode(store.get('a'), 'ERR_DATASTORE_CLOSED')
   })
 
+  test('options beside an ioredis Cluster client that cannot be read are a coded error', async () => {
+    const client = new Redis.Cluster([{ host: '127.0.0.1', port: nodes.ports[1] }], { lazyConnect: true })
+    const throwing = {
+      get prefix() {
+        throw new Error('no prefix today')
+      },
+    }
+    let thrown
+    try {
+      new RedisStoreAdapter(client, throwing)
+    } catch (e) {
+      thrown = e
+    }
+    expect(thrown).toBeInstanceOf(Error)
+    expect(thrown.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+    expect(thrown.message).toMatch(/reading the options threw: no prefix today/)
+    client.disconnect()
+  })
+
   test('what a cluster cannot hold is refused with a clear error, and changes nothing', async () => {
     expect(() => new RedisStoreAdapter(`${url()}/2`, { cluster: true })).toThrow(/database 0/)
     expect(() => new RedisStoreAdapter(url(), { cluster: true, prefix: '}p' })).toThrow(/prefix/)
