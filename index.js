@@ -95,25 +95,44 @@ function invalidArgument(message) {
   return new DatastoreError('ERR_DATASTORE_INVALID_ARGUMENT', `invalid argument: ${message}`)
 }
 
+// Runs `read` over a caller's argument. What it throws that is not ours — a Proxy's trap, a
+// revoked Proxy, a throwing getter — is bad input: ERR_DATASTORE_INVALID_ARGUMENT naming `what`.
+function readArgument(what, read) {
+  try {
+    return read()
+  } catch (e) {
+    if (e instanceof DatastoreError) throw e
+    throw invalidArgument(`reading ${what} threw: ${describeThrown(e)}`)
+  }
+}
+
 // The `ttl` of a write's options: a number of milliseconds (checked again natively).
 function ttlOf(options) {
   if (options === null || typeof options !== 'object') {
     throw invalidArgument('options must be an object like { ttl: 60000 }')
   }
-  for (const name of Object.keys(options)) {
-    if (name !== 'ttl') throw invalidArgument(`unknown option ${JSON.stringify(name)} (known: ttl)`)
-  }
-  return options.ttl
+  return readArgument('the options', () => {
+    for (const name of Object.keys(options)) {
+      if (name !== 'ttl') throw invalidArgument(`unknown option ${JSON.stringify(name)} (known: ttl)`)
+    }
+    return options.ttl
+  })
 }
 
 function keysArray(keys) {
-  if (!Array.isArray(keys)) throw invalidArgument('the keys must be an array of strings')
+  if (!readArgument('the keys', () => Array.isArray(keys))) {
+    throw invalidArgument('the keys must be an array of strings')
+  }
   return keys
 }
 
 // The keys and the JSON texts of [key, value] entries; a value JSON cannot store throws
 // ERR_DATASTORE_INVALID_VALUE naming its key.
 function entriesArrays(entries) {
+  return readArgument('the entries', () => entriesOf(entries))
+}
+
+function entriesOf(entries) {
   if (!Array.isArray(entries)) throw invalidArgument('the entries must be an array of [key, value]')
   const keys = new Array(entries.length)
   const jsons = new Array(entries.length)
@@ -150,6 +169,10 @@ function pageOptions(options, method) {
   if (options === null || typeof options !== 'object') {
     throw invalidArgument(`${method}(options): options must be an object`)
   }
+  return readArgument(`${method}(options)`, () => pageOptionsOf(options, method))
+}
+
+function pageOptionsOf(options, method) {
   const known = PAGE_OPTIONS[method]
   for (const name of Object.keys(options)) {
     if (!known.includes(name)) {
@@ -532,8 +555,11 @@ class SQLStoreAdapter extends StoreAdapter {
 // the one followed, so ending either closes the store.
 function mysqlPoolOf(target) {
   if (target === null || typeof target !== 'object') return target
-  const inner = target.pool
-  return inner !== null && typeof inner === 'object' && typeof inner.end === 'function' && inner.config ? inner : target
+  return readArgument('the target of MySQLStoreAdapter(target, table, options)', () => {
+    const inner = target.pool
+    const isPool = inner !== null && typeof inner === 'object' && typeof inner.end === 'function' && inner.config
+    return isPool ? inner : target
+  })
 }
 
 class MySQLStoreAdapter extends StoreAdapter {
@@ -545,14 +571,9 @@ class MySQLStoreAdapter extends StoreAdapter {
   }
 }
 
-// `options` with `cluster: true`. Copying reads every option, and a getter may throw: that is
-// a bad argument, reported as the native options reader reports one.
+// `options` with `cluster: true` (copying reads every option, and a getter may throw).
 function withCluster(options) {
-  try {
-    return { ...options, cluster: true }
-  } catch (e) {
-    throw invalidArgument(`RedisStoreAdapter(target, options): reading the options threw: ${describeThrown(e)}`)
-  }
+  return readArgument('the options of RedisStoreAdapter(target, options)', () => ({ ...options, cluster: true }))
 }
 
 // A Redis server, reached with the store's own connection. `target`: a redis:// URL, or an

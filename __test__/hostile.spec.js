@@ -7,19 +7,27 @@
 const { runChild, fixture } = require('./lib/children')
 const { pgConfig, pgReachable } = require('./lib/stores')
 const { redisUrl, redisReachable } = require('./lib/redis-env')
+const { mysqlConfig, serverReachable: mysqlReachable } = require('./lib/mysql-env')
 
 const pg = pgReachable().ok ? pgConfig() : null
 if (!pg) console.warn('hostile.spec.js: PostgreSQL is not reachable; its stores are left out of the methods group')
 const redis = redisReachable().ok ? redisUrl() : ''
 if (!redis) console.warn('hostile.spec.js: Redis is not reachable; its stores are left out of the methods group')
+const my = mysqlReachable().ok ? mysqlConfig() : null
+if (!my) {
+  console.warn(
+    'hostile.spec.js: MySQL/MariaDB is not reachable; the mysql group only constructs stores (none is used, no method is called)',
+  )
+}
 
-test.each(['memory', 'file', 'sqlite', 'postgres', 'redis', 'methods'])(
+test.each(['memory', 'file', 'sqlite', 'postgres', 'redis', 'mysql', 'methods'])(
   '%s: every call ends with a result or a coded error, and the process ends normally',
   async (group) => {
     const { code, signal, messages } = await runChild(fixture('hostile-child.js'), [
       group,
       JSON.stringify(pg || {}),
       redis,
+      my === null ? '' : JSON.stringify(my),
     ])
     expect(signal).toBe(null)
     expect(code).toBe(0)

@@ -139,7 +139,7 @@ function slotOf(name) {
     }
     expect(thrown).toBeInstanceOf(Error)
     expect(thrown.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
-    expect(thrown.message).toMatch(/reading the options threw: no prefix today/)
+    expect(thrown.message).toMatch(/reading the options of RedisStoreAdapter.* threw: no prefix today/)
     client.disconnect()
   })
 
