@@ -360,4 +360,121 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
       }
     }, 120000)
   })
+
+  describe("reshuffle's key column, and the server sessions a store leaves", () => {
+    test("a key longer than reshuffle's id column rejects with the ALTER TABLE that fixes it; nothing is written", async () => {
+      const table = newTable()
+      await sql(`CREATE TABLE ${table} (id varchar(250) primary key, value varchar(500))`)
+      const store = makeStore(mysqlConfig(), table)
+      const fits = 'k'.repeat(250)
+      const long = 'k'.repeat(251)
+      await store.set(fits, 'fits')
+      const attempts = [
+        store.set(long, 1),
+        store.update(long, () => 1),
+        store.setMany([
+          ['a', 1],
+          [long, 2],
+        ]),
+      ]
+      let fix = null
+      for (const attempt of attempts) {
+        const e = await expectCode(attempt, 'ERR_DATASTORE_INVALID_KEY')
+        expect(e.message).toContain(table)
+        const alter = e.message.match(/ALTER TABLE \S+ MODIFY id .*$/)
+        expect(alter).not.toBe(null)
+        expect(alter[0]).toContain(table)
+        fix = alter[0]
+      }
+      expect(await sql(`SELECT id, value FROM ${table}`)).toEqual([{ id: fits, value: '"fits"' }])
+      expect(await store.getMany([long, 'a', fits])).toEqual([undefined, undefined, 'fits'])
+      // The failed writes let go of the key's lock: another store takes it at once, and fails
+      // the same way instead of timing out.
+      const other = makeStore(mysqlConfig(), table, { lockTimeout: 500 })
+      await expectCode(
+        other.update(long, () => 3),
+        'ERR_DATASTORE_INVALID_KEY',
+      )
+      await other.close()
+      // The statement the message names makes the key fit.
+      await sql(fix)
+      await store.set(long, 'fits now')
+      expect(await store.get(long)).toBe('fits now')
+      expect(await store.list()).toEqual([fits, long])
+      await store.close()
+    })
+
+    // The store's sessions are counted by user: a MySQL user of this run's own, dropped at the end.
+    describe('server sessions', () => {
+      const user = `rds_s_${run}`
+      const password = `pw_${run}`
+      beforeAll(async () => {
+        const [{ d: database }] = await sql('SELECT DATABASE() AS d')
+        await sql("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [user, password])
+        await sql(`GRANT ALL ON \`${database}\`.* TO ?@'%'`, [user])
+      })
+      afterAll(async () => {
+        await sql("DROP USER IF EXISTS ?@'%'", [user])
+      })
+
+      // The test server's settings, as that user.
+      function asUser() {
+        const c = mysqlConfig()
+        if (typeof c !== 'string') return { ...c, user, password }
+        const url = new URL(c)
+        url.username = user
+        url.password = password
+        return url.href
+      }
+
+      const sessions = async () =>
+        Number((await sql('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?', [user]))[0].n)
+
+      // Polls (bounded: 5 s, less than the 10 s after which idle connections close by
+      // themselves) until the user has no session left; resolves whether it has none.
+      async function sessionsEnd() {
+        for (let i = 0; i < 50; i++) {
+          if ((await sessions()) === 0) return true
+          await sleep(100)
+        }
+        return false
+      }
+
+      // A few operations, concurrent updates of many keys among them, so that the store opens
+      // several connections (shared holders, reads, a waiters' connection for setMany).
+      async function work(store) {
+        await store.set('a', 1)
+        expect(await store.get('a')).toBe(1)
+        expect(await store.list()).toEqual(['a'])
+        const updates = await Promise.all(Array.from({ length: 40 }, (_, i) => store.update(`k${i}`, (n = 0) => n + i)))
+        expect(updates[39]).toEqual([undefined, 39])
+        await store.setMany([
+          ['b', 2],
+          ['c', 3],
+        ])
+        expect(await sessions()).toBeGreaterThanOrEqual(2)
+      }
+
+      test('close() ends every session the store opened', async () => {
+        const store = makeStore(asUser(), newTable())
+        await work(store)
+        await store.close()
+        expect(await sessionsEnd()).toBe(true)
+        await expectCode(store.get('a'), 'ERR_DATASTORE_CLOSED')
+      })
+
+      test.each(['promise', 'callback'])(
+        'ending the mysql2 pool (%s API) the store was made over ends its sessions too',
+        async (api) => {
+          const pool = api === 'promise' ? mysql.createPool(asUser()) : require('mysql2').createPool(asUser())
+          const store = makeStore(pool, newTable())
+          await work(store)
+          if (api === 'promise') await pool.end()
+          else await new Promise((resolve, reject) => pool.end((e) => (e ? reject(e) : resolve())))
+          expect(await sessionsEnd()).toBe(true)
+          await expectCode(store.get('a'), 'ERR_DATASTORE_CLOSED')
+        },
+      )
+    })
+  })
 })
