@@ -689,3 +689,190 @@ describe('how a store is read and written', () => {
     expect(error.written).toBe(2)
   })
 })
+
+// MySQL/MariaDB targets (a mysql:// URL), as the commands above are run on the other backends:
+// each test in a table of its own (--table), dropped at the end with mysql2. An unreachable
+// server skips these tests loudly, or fails them when RESHUFFLE_DATASTORE_REQUIRE_MYSQL=1.
+const { mysqlConfig, serverReachable: mysqlReachable, dropTables: dropMysqlTables } = require('./lib/mysql-env')
+const { requiredOrSkipped } = require('./lib/servers')
+
+let mysql2 = null
+try {
+  mysql2 = require('mysql2/promise')
+} catch {
+  mysql2 = null
+}
+const my = mysqlReachable()
+requiredOrSkipped(
+  `Command line tests on MySQL at ${process.env.MYSQL_URL || `${mysqlConfig().host}:${mysqlConfig().port}`}`,
+  my,
+  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
+)
+requiredOrSkipped(
+  "Command line tests on MySQL that need the 'mysql2' package",
+  { ok: mysql2 !== null, why: 'it is not installed' },
+  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
+)
+const describeMy = my.ok && mysql2 ? describe : describe.skip
+
+// A mysql:// URL for the test server, from the same settings as every MySQL test
+// (mysql://root@127.0.0.1:3306/test on this machine).
+function mysqlUrl() {
+  const config = mysqlConfig()
+  if (typeof config === 'string') return config // MYSQL_URL
+  const { host, port, user, password, database } = config
+  const auth = encodeURIComponent(user) + (password ? `:${encodeURIComponent(password)}` : '')
+  return `mysql://${auth}@${host}:${port}/${encodeURIComponent(database)}`
+}
+
+describeMy('MySQL targets', () => {
+  const url = mysqlUrl()
+  const label = (t) => `MySQL ${url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@')} (table ${t})`
+  const tables = []
+  let admin = null
+  // Rows of a table, read from the outside with mysql2.
+  async function sql(text, params) {
+    const config = mysqlConfig()
+    if (!admin) admin = mysql2.createPool(typeof config === 'string' ? config : { ...config, connectionLimit: 1 })
+    const [rows] = await admin.query(text, params)
+    return rows
+  }
+  afterAll(async () => {
+    if (admin) await admin.end()
+    await dropMysqlTables(tables)
+  })
+  const table = () => {
+    const name = `rds_cli_my_${process.pid}_${counter++}`
+    tables.push(name)
+    return name
+  }
+  const rowCount = async (t) => Number((await sql(`SELECT COUNT(*) AS n FROM ${t}`))[0].n)
+
+  test("reshuffle's JSON file to MySQL and back", async () => {
+    const t = table()
+    const data = { ...DATA, 'nul\u0000key': 'NUL is a character like any other' }
+    const source = fresh('.json')
+    const original = await writeReshuffleFile(source, data)
+    const to = await cli(['copy', source, url, '--table', t])
+    expect(to.stderr).toMatch(new RegExp(`^copied ${Object.keys(data).length} keys \\(`))
+    expect(to.stderr).toContain(`to ${label(t)}\n`)
+    expect(to.code).toBe(0)
+    expect(fs.readFileSync(source).equals(original)).toBe(true) // the source is left as it was
+    // In the table, as JSON text a row per key.
+    expect(await rowCount(t)).toBe(Object.keys(data).length)
+    const [row] = await sql(`SELECT value FROM ${t} WHERE id = ?`, ['cursor'])
+    expect(JSON.parse(row.value)).toEqual(data.cursor)
+
+    const back = fresh('.json')
+    const from = await cli(['copy', url, back, '--from-table', t])
+    expect(from.stderr).toMatch(
+      new RegExp(`^copied ${Object.keys(data).length} keys \\(.* from ${literally(label(t))} to `),
+    )
+    expect(from.code).toBe(0)
+    expect(JSON.parse(fs.readFileSync(back, 'utf8'))).toEqual(data)
+    expect(await readWithReshuffle(back)).toEqual(data)
+  })
+
+  test('export | import through a MySQL table', async () => {
+    const t = table()
+    const { big, ...data } = DATA
+    const imported = await cli(['import', url, '--table', t], { input: JSON.stringify({ ...data, big }) })
+    expect(imported.stderr).toBe(`imported ${Object.keys(DATA).length} keys into ${label(t)}\n`)
+    expect(imported.code).toBe(0)
+    expect(await rowCount(t)).toBe(Object.keys(DATA).length)
+    const out = await cli(['export', url, '--table', t])
+    expect(out.stderr).toBe(`exported ${Object.keys(DATA).length} keys from ${label(t)}\n`)
+    expect(out.code).toBe(0)
+    expect(JSON.parse(out.stdout)).toEqual(DATA)
+    // A table that does not exist reads as an empty store, and says so.
+    const missing = table()
+    const empty = await cli(['export', url, '--table', missing])
+    expect(empty.code).toBe(0)
+    expect(JSON.parse(empty.stdout)).toEqual({})
+    expect(empty.stderr).toBe(`exported 0 keys from ${label(missing)}: the table was empty or did not exist\n`)
+  })
+
+  test('a table that already holds keys is refused, and merged into with --merge', async () => {
+    const t = table()
+    expect((await cli(['import', url, '--table', t], { input: '{"a":1,"b":2}' })).code).toBe(0)
+    const refused = await cli(['import', url, '--table', t], { input: '{"b":3}' })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/already holds keys: pass --merge/)
+    const copyRefused = await cli(['copy', await fileWith({ b: 3 }), url, '--table', t])
+    expect(copyRefused.code).toBe(1)
+    expect(copyRefused.stderr).toMatch(/already holds keys: pass --merge/)
+    expect(await exported(url, ['--table', t])).toEqual({ a: 1, b: 2 })
+    const merged = await cli(['copy', await fileWith({ b: 3, c: 4 }), url, '--table', t, '--merge'])
+    expect(merged.code).toBe(0)
+    expect(await exported(url, ['--table', t])).toEqual({ a: 1, b: 3, c: 4 })
+  })
+
+  test('stats on a MySQL table', async () => {
+    const t = table()
+    expect((await cli(['copy', await fileWith({ a: 1, bb: 'xy' }), url, '--table', t])).code).toBe(0)
+    const r = await cli(['stats', url, '--table', t, '--json'])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({ target: label(t), kind: 'mysql', keys: 2, keyBytes: 3, valueBytes: 5 })
+    const text = await cli(['stats', url, '--table', t])
+    expect(text.code).toBe(0)
+    expect(text.stdout).toBe(`${label(t)}\n  keys         2\n  key bytes    3\n  value bytes  5\n`)
+  })
+
+  test('SQLite to MySQL and MySQL to SQLite, one table to another', async () => {
+    const db = fresh('.db')
+    expect((await cli(['copy', await fileWith(DATA), db])).code).toBe(0)
+    const t = table()
+    const to = await cli(['copy', db, url, '--to-table', t])
+    expect(to.stderr).toMatch(new RegExp(`^copied ${Object.keys(DATA).length} keys \\(.*\\) from SQLite database `))
+    expect(to.code).toBe(0)
+    expect(await rowCount(t)).toBe(Object.keys(DATA).length)
+    expect(await exported(url, ['--table', t])).toEqual(DATA)
+
+    const back = fresh('.sqlite')
+    const from = await cli(['copy', url, `sqlite:${back}`, '--from-table', t, '--to-table', 'app_state'])
+    expect(from.code).toBe(0)
+    expect(await exported(back, ['--table', 'app_state'])).toEqual(DATA)
+  })
+
+  ;(pg.ok ? test : test.skip)('MySQL to PostgreSQL and back into another MySQL table', async () => {
+    const t = table()
+    const data = { a: 1, 'emoji 😀 é': DATA['emoji 😀 é'], jobs: DATA.jobs, big: DATA.big }
+    expect((await cli(['copy', await fileWith(data), url, '--table', t])).code).toBe(0)
+    const pgTable = `rds_cli_${process.pid}_${counter++}`
+    try {
+      const to = await cli(['copy', url, pgUrl(), '--from-table', t, '--to-table', pgTable])
+      expect(to.stderr).toMatch(/^copied 4 keys \(.*\) from MySQL .* to PostgreSQL /)
+      expect(to.code).toBe(0)
+      expect(await exported(pgUrl(), ['--table', pgTable])).toEqual(data)
+      const t2 = table()
+      const from = await cli(['copy', pgUrl(), url, '--from-table', pgTable, '--to-table', t2])
+      expect(from.code).toBe(0)
+      expect(await exported(url, ['--table', t2])).toEqual(data)
+    } finally {
+      await dropTables(pgConfig(), [pgTable])
+    }
+  })
+
+  test("a value reshuffle's MySQL table cannot hold stops the copy with its code, saying what was written", async () => {
+    // The table reshuffle's MySQLStoreAdapter creates: values of at most 500 characters.
+    const t = table()
+    await sql(`CREATE TABLE ${t} (id varchar(250) primary key, value varchar(500))`)
+    const r = await cli(['copy', await fileWith({ a: 1, long: 'x'.repeat(600) }), url, '--table', t])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^reshuffle-datastore copy: ERR_DATASTORE_INVALID_VALUE: .*ALTER TABLE .* MODIFY value/)
+    // One batch: with set(), the key before it was written; with an all-or-nothing setMany(), nothing.
+    const said = /\n?reshuffle-datastore copy: (1 key was|nothing was) written to MySQL .* before the error\n$/.exec(
+      r.stderr,
+    )
+    expect(said).not.toBe(null)
+    expect(await rowCount(t)).toBe(said[1] === 'nothing was' ? 0 : 1)
+    const [long] = await sql(`SELECT COUNT(*) AS n FROM ${t} WHERE id = 'long'`)
+    expect(Number(long.n)).toBe(0) // never a silent truncation
+  })
+})
+
+// `text` as a regular expression that matches it literally.
+function literally(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
