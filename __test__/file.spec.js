@@ -466,3 +466,72 @@ describe('FileStoreAdapter', () => {
     })
   })
 })
+
+describe('FileStoreAdapter: after a failed open, the next operation tries again', () => {
+  test('a store in a folder that does not exist yet rejects its writes, then works once the folder is made', async () => {
+    const folder = path.join(dir, `later-${counter++}`)
+    const file = path.join(folder, 'store.json')
+    const store = new FileStoreAdapter(file)
+    // Writes open the file: each one fails while the folder is missing, and none is kept.
+    const e = await expectCode(store.set('lost', 1), 'ERR_DATASTORE_IO')
+    expect(e.message).toContain(file)
+    await expectCode(
+      store.update('counter', (n = 0) => n + 1),
+      'ERR_DATASTORE_IO',
+    )
+    expect(fs.existsSync(folder)).toBe(false)
+
+    fs.mkdirSync(folder)
+    expect(await store.set('a', { n: 1 })).toEqual({ n: 1 })
+    expect(await store.update('counter', (n = 0) => n + 1)).toEqual([undefined, 1])
+    expect(await store.list()).toEqual(['a', 'counter'])
+    expect(fs.existsSync(file)).toBe(true)
+    await store.close()
+    // Written to that path, as one JSON object (closed), which reshuffle and a new store read.
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ a: { n: 1 }, counter: 1 })
+    expect(await new ReshuffleFileStoreAdapter(file).get('counter')).toBe(1)
+    const again = open(file)
+    expect(await again.get('a')).toEqual({ n: 1 })
+    await again.close()
+  })
+
+  test('a path that is a folder rejects, then works once the folder is gone', async () => {
+    const file = path.join(dir, `in-the-way-${counter++}.json`)
+    fs.mkdirSync(file)
+    const store = new FileStoreAdapter(file)
+    const e = await expectCode(store.set('a', 1), 'ERR_DATASTORE_IO')
+    expect(e.message).toContain(file)
+    fs.rmdirSync(file)
+    await store.set('b', 2)
+    expect(await store.list()).toEqual(['b'])
+    await store.close()
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ b: 2 })
+  })
+})
+
+describe('FileStoreAdapter: unknown option names', () => {
+  test.each([['colour'], ['durabilty'], ['poolSize'], ['prefix']])(
+    'an option %j throws ERR_DATASTORE_INVALID_ARGUMENT naming it, and opens nothing',
+    (name) => {
+      const file = freshPath()
+      let error
+      try {
+        new FileStoreAdapter(file, { [name]: 1 })
+      } catch (e) {
+        error = e
+      }
+      expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+      expect(error.message).toContain(`"${name}"`)
+      // Alongside known ones too.
+      error = undefined
+      try {
+        new FileStoreAdapter(file, { durability: 'fsync', lockTimeout: 100, [name]: 'x' })
+      } catch (e) {
+        error = e
+      }
+      expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+      expect(error.message).toContain(`"${name}"`)
+      expect(fs.existsSync(file)).toBe(false)
+    },
+  )
+})

@@ -49,3 +49,32 @@ describe('MemoryStoreAdapter', () => {
     await Promise.all([a.close(), b.close()])
   })
 })
+
+describe('MemoryStoreAdapter: options', () => {
+  const thrownBy = (f) => {
+    try {
+      f()
+    } catch (e) {
+      return e
+    }
+    return undefined
+  }
+
+  test.each([['colour'], ['lockTimout'], ['durability'], ['prefix']])(
+    'an unknown option %j throws ERR_DATASTORE_INVALID_ARGUMENT naming it',
+    (name) => {
+      for (const options of [{ [name]: 1 }, { lockTimeout: 100, [name]: 'x' }]) {
+        const error = thrownBy(() => new MemoryStoreAdapter(options))
+        expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
+        expect(error.message).toContain(`"${name}"`)
+      }
+    },
+  )
+
+  test('the known option is accepted', async () => {
+    const store = new MemoryStoreAdapter({ lockTimeout: 100 })
+    await store.set('k', 1)
+    expect(await store.get('k')).toBe(1)
+    await store.close()
+  })
+})

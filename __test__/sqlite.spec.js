@@ -413,3 +413,50 @@ describe('SQLStoreAdapter (SQLite): list', () => {
     expect(sqlite3(p, '.schema reshuffledb')).toContain('(id varchar primary key, value varchar, expires_at integer)')
   })
 })
+
+describe('SQLStoreAdapter (SQLite): after a failed open, the next operation tries again', () => {
+  test('a database in a folder that does not exist yet rejects, then works once the folder is made', async () => {
+    const folder = path.join(tmp, `later-${counter++}`)
+    const p = path.join(folder, 'db.sqlite')
+    const store = new SQLStoreAdapter(p)
+    const e = await expectCode(store.get('k'), 'ERR_DATASTORE_IO')
+    expect(e.message).toContain(p)
+    // Every operation tries to open it again, and fails the same way while the folder is missing.
+    await expectCode(store.set('lost', 1), 'ERR_DATASTORE_IO')
+    await expectCode(
+      store.update('counter', (n = 0) => n + 1),
+      'ERR_DATASTORE_IO',
+    )
+    expect(fs.existsSync(folder)).toBe(false)
+
+    fs.mkdirSync(folder)
+    expect(await store.set('a', { n: 1 })).toEqual({ n: 1 })
+    expect(await store.update('counter', (n = 0) => n + 1)).toEqual([undefined, 1])
+    expect(await store.list()).toEqual(['a', 'counter'])
+    await store.close()
+    // Written to that path: a new store, and another program, read it there.
+    expect(fs.existsSync(p)).toBe(true)
+    const again = openFile(p)
+    expect(await again.get('a')).toEqual({ n: 1 })
+    expect(await again.get('lost')).toBeUndefined()
+    expect(await again.list()).toEqual(['a', 'counter'])
+    await again.close()
+    if (haveCli) expect(sqlite3(p, "SELECT value FROM reshuffledb WHERE id = 'counter'").trim()).toBe('1')
+  })
+
+  test('a path that is a folder rejects, then works once the folder is gone', async () => {
+    const p = freshPath()
+    fs.mkdirSync(p)
+    const store = new SQLStoreAdapter(p)
+    const e = await expectCode(store.set('a', 1), 'ERR_DATASTORE_IO')
+    expect(e.message).toContain(p)
+    fs.rmdirSync(p)
+    await store.set('b', 2)
+    expect(await store.list()).toEqual(['b'])
+    await store.close()
+    expect(fs.statSync(p).isFile()).toBe(true)
+    const again = openFile(p)
+    expect(await again.get('b')).toBe(2)
+    await again.close()
+  })
+})
