@@ -356,6 +356,151 @@ describeRedis('RedisStoreAdapter', () => {
       expect(error && error.code).toBe('ERR_DATASTORE_INVALID_ARGUMENT')
     })
   })
+
+  describe('close() releases connections', () => {
+    const fs = require('fs')
+
+    // The server's clients (CLIENT LIST), each as its fields: { id, addr, ... }.
+    async function clients() {
+      const text = await admin.client('LIST')
+      return text
+        .split('\n')
+        .filter((line) => line.trim())
+        .map((line) =>
+          Object.fromEntries(
+            line
+              .trim()
+              .split(' ')
+              .map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)]),
+          ),
+        )
+    }
+    const idsNow = async () => new Set((await clients()).map((c) => c.id))
+
+    // The local ports of this process's TCP sockets (from /proc), so that connections other
+    // processes open meanwhile (tests running beside these) are never taken for the store's.
+    function ownPorts() {
+      const inodes = new Set()
+      for (const fd of fs.readdirSync('/proc/self/fd')) {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))
+          if (m) inodes.add(m[1])
+        } catch {
+          // closed meanwhile
+        }
+      }
+      const ports = new Set()
+      for (const table of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+        let text = ''
+        try {
+          text = fs.readFileSync(table, 'utf8')
+        } catch {
+          continue
+        }
+        for (const line of text.split('\n').slice(1)) {
+          const f = line.trim().split(/\s+/)
+          if (f.length > 9 && inodes.has(f[9])) ports.add(parseInt(f[1].split(':').pop(), 16))
+        }
+      }
+      return ports
+    }
+
+    // The ids of the connections this process opened to the server since `before` (ids).
+    async function openedSince(before) {
+      const ports = ownPorts()
+      return (await clients())
+        .filter((c) => !before.has(c.id) && ports.has(Number(c.addr.split(':').pop())))
+        .map((c) => c.id)
+    }
+
+    // Which of `ids` the server still lists, after waiting up to `ms` for them to go.
+    async function stillThere(ids, ms = 5000) {
+      const until = Date.now() + ms
+      for (;;) {
+        const now = await idsNow()
+        const left = ids.filter((id) => now.has(id))
+        if (left.length === 0 || Date.now() > until) return left
+        await sleep(20)
+      }
+    }
+
+    // Sets, reads, bulk operations, and concurrent updates of one key and of several.
+    async function work(store) {
+      await store.set('a', { n: 1 })
+      expect(await store.get('a')).toEqual({ n: 1 })
+      await store.setMany([
+        ['b', 1],
+        ['c', 2],
+      ])
+      expect(await store.getMany(['a', 'b', 'missing'])).toEqual([{ n: 1 }, 1, undefined])
+      const updates = []
+      for (let i = 0; i < 50; i++) {
+        updates.push(store.update('counter', async (n = 0) => (await sleep(1), n + 1)))
+        updates.push(store.update(`k${i % 5}`, (n = 0) => n + 1))
+      }
+      await Promise.all(updates)
+      expect(await store.get('counter')).toBe(50)
+      expect(await store.getMany(['k0', 'k4'])).toEqual([10, 10])
+      expect(await store.list('k')).toEqual(['k0', 'k1', 'k2', 'k3', 'k4'])
+      await store.removeMany(['b', 'c'])
+    }
+
+    const linuxOnly = fs.existsSync('/proc/self/fd') ? test : test.skip
+
+    linuxOnly('after operations, concurrent updates included, close() ends the store’s connections', async () => {
+      const before = await idsNow()
+      const store = makeStore()
+      await work(store)
+      const mine = await openedSince(before)
+      expect(mine.length).toBeGreaterThan(0)
+      await store.close()
+      expect(await stillThere(mine)).toEqual([])
+      // Later calls reject without connecting again.
+      await expectCode(store.get('a'), 'ERR_DATASTORE_CLOSED')
+      await expectCode(
+        store.update('counter', (n) => n + 1),
+        'ERR_DATASTORE_CLOSED',
+      )
+      expect(await openedSince(before)).toEqual([])
+    })
+
+    linuxOnly('close() called while updates are pending lets them finish, then ends the connections', async () => {
+      const before = await idsNow()
+      const store = makeStore()
+      await store.set('warm', 1)
+      const updates = []
+      for (let i = 0; i < 20; i++) updates.push(store.update(`k${i % 2}`, async (n = 0) => (await sleep(5), n + 1)))
+      await sleep(1)
+      const mine = await openedSince(before)
+      expect(mine.length).toBeGreaterThan(0)
+      await store.close()
+      const results = await Promise.all(updates)
+      expect(results.slice(-2)).toEqual([
+        [9, 10],
+        [9, 10],
+      ])
+      expect(await stillThere(mine)).toEqual([])
+      const reader = makeStore(prefixOf.get(store))
+      expect(await reader.getMany(['k0', 'k1'])).toEqual([10, 10])
+      await reader.close()
+    })
+
+    linuxOnly('a store made over an ioredis client: the client’s quit() ends the store’s connections too', async () => {
+      const client = new Redis(redisUrl())
+      const clientId = String(await client.client('ID'))
+      const before = await idsNow()
+      expect(before.has(clientId)).toBe(true)
+      const store = new RedisStoreAdapter(client, { prefix: newPrefix() })
+      await work(store)
+      const mine = await openedSince(before)
+      expect(mine.length).toBeGreaterThan(0)
+      expect(mine).not.toContain(clientId) // the store's own, not the client's
+      expect(await client.quit()).toBe('OK')
+      expect(await stillThere([...mine, clientId])).toEqual([])
+      await expectCode(store.get('a'), 'ERR_DATASTORE_CLOSED')
+      expect(await openedSince(before)).toEqual([])
+    })
+  })
 })
 
 describeTls('RedisStoreAdapter over TLS', () => {
