@@ -144,6 +144,8 @@ fn settings_of(js: Js, o: Value, limit: Option<u64>) -> Result<MySettings, Datas
         pool_size: limit
             .map(|l| (l as usize).min(MAX_POOL_SIZE))
             .filter(|&l| l > 0),
+        // The longest delay Node's setTimeout (which mysql2 uses) takes.
+        connect_timeout_ms: opt_whole(js, o, c"connectTimeout", f64::from(i32::MAX))?,
     })
 }
 

@@ -38,6 +38,8 @@ struct Shared {
     /// Quoted for SQL.
     quoted: String,
     display: String,
+    /// See [`MyConfig::connect_timeout`].
+    connect_timeout: Option<std::time::Duration>,
     stmts: OnceCell<Arc<Statements>>,
 }
 
@@ -47,7 +49,21 @@ impl Shared {
         self.stmts
             .get_or_try_init(|| async {
                 // On a connection of the shared slots' pool, which the first key lock reuses.
-                let mut conn = connection(self.slots.pool(), None, &self.display).await?;
+                // The pool is empty until this succeeds (every operation waits for it first),
+                // so the wait is for the connection alone: a host that never answers is an
+                // error after `connect_timeout`, not after TCP's own two minutes.
+                let get = connection(self.slots.pool(), None, &self.display);
+                let mut conn = match self.connect_timeout {
+                    Some(limit) => tokio::time::timeout(limit, get).await.map_err(|_| {
+                        DatastoreError::backend(format!(
+                            "{}: no connection to the MySQL server within {} ms \
+                             (connectTimeout); the next operation tries again",
+                            self.display,
+                            limit.as_millis()
+                        ))
+                    })??,
+                    None => get.await?,
+                };
                 let place = Place {
                     database: &self.database,
                     table: &self.table,
@@ -197,6 +213,7 @@ impl MyBackend {
                 table: table.table.clone(),
                 quoted,
                 display,
+                connect_timeout: config.connect_timeout,
                 stmts: OnceCell::new(),
             }),
         }

@@ -13,6 +13,8 @@ use crate::core::{DatastoreError, Result};
 pub const DEFAULT_POOL_SIZE: usize = 10;
 /// Idle connections are closed after this long.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a store's first connection may take (mysql2's `connectTimeout` default).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a session is encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct MySettings {
     pub socket_path: Option<String>,
     pub tls: Option<MyTls>,
     pub pool_size: Option<usize>,
+    /// mysql2's `connectTimeout`, in ms; 0: none.
+    pub connect_timeout_ms: Option<u64>,
 }
 
 /// Resolved settings.
@@ -46,6 +50,10 @@ pub struct MyConfig {
     /// The database the table lives in (unless the table name says another).
     pub database: String,
     pub pool_size: usize,
+    /// How long the store's first connection may take (`None`: as long as TCP tries). Only
+    /// the first: later connections are asked of a pool that may also be waiting for a free
+    /// connection, which can rightly take longer, and `lockTimeout` bounds those waits.
+    pub connect_timeout: Option<Duration>,
 }
 
 /// What every session runs first: strict mode (MariaDB truncates in its default mode), no
@@ -114,10 +122,16 @@ impl MySettings {
             .client_found_rows(true)
             .stmt_cache_size(64)
             .pool_opts(pool_opts(pool_size));
+        let connect_timeout = match self.connect_timeout_ms {
+            None => Some(DEFAULT_CONNECT_TIMEOUT),
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+        };
         Ok(MyConfig {
             opts: b.into(),
             database,
             pool_size,
+            connect_timeout,
         })
     }
 }
