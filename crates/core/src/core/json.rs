@@ -1,6 +1,7 @@
-//! Checks on JSON text that came from outside the store's own writes: a file's records, rows
-//! and keys written by other programs. Values that this process wrote are `JSON.stringify`'s
-//! output and need none.
+//! Checks on JSON text that may not be the store's own: a file's records as it loads them, and
+//! the values of a page of entries before the binding splices them into one JSON text (a
+//! table or Redis database may hold what other programs wrote). Values this process wrote
+//! are `JSON.stringify`'s output.
 
 use serde_json::value::RawValue;
 

@@ -116,8 +116,7 @@ impl Statements {
     /// row counts too). MySQL ≥ 8.0.19 deprecates `VALUES()` and allows no row alias on
     /// `INSERT … SELECT`, so there the values come from a derived table whose columns the
     /// update names; elsewhere (MariaDB, older MySQL) they are selected `FROM DUAL` and named
-    /// with `VALUES()`, which spares the server the derived table: a set of a free key took
-    /// 541–625 µs that way against 604–758 µs (MariaDB 10.11, lock and release included).
+    /// with `VALUES()`, which spares the server the derived table (docs/mysql.md measures it).
     pub fn put_if_free(&self, ttl: bool) -> String {
         let expires = if ttl {
             format!("{NOW_MS} + ?")
