@@ -52,6 +52,14 @@ function makeSpec(kind, label = 'stress') {
       cleanup: () => dropTables(config, [table]),
     }
   }
+  if (kind === 'mysql') {
+    const mysqlEnv = require('./mysql-env')
+    const table = `rds_${label}_${unique}`.toLowerCase()
+    return {
+      spec: { kind, table, config: mysqlEnv.mysqlConfig() },
+      cleanup: () => mysqlEnv.dropTables([table]),
+    }
+  }
   throw new Error(`unknown store kind ${kind}`)
 }
 
