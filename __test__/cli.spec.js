@@ -719,7 +719,7 @@ const describeMy = my.ok && mysql2 ? describe : describe.skip
 // (mysql://root@127.0.0.1:3306/test on this machine).
 function mysqlUrl() {
   const config = mysqlConfig()
-  if (typeof config === 'string') return config // MYSQL_URL
+  if (config.uri) return config.uri // MYSQL_URL
   const { host, port, user, password, database } = config
   const auth = encodeURIComponent(user) + (password ? `:${encodeURIComponent(password)}` : '')
   return `mysql://${auth}@${host}:${port}/${encodeURIComponent(database)}`

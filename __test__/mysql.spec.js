@@ -130,9 +130,8 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
       const table = newTable()
       const c = mysqlConfig()
       const url =
-        typeof c === 'string'
-          ? c
-          : `mysql://${c.user}${c.password ? ':' + encodeURIComponent(c.password) : ''}@${c.host}:${c.port}/${c.database}`
+        c.uri ||
+        `mysql://${c.user}${c.password ? ':' + encodeURIComponent(c.password) : ''}@${c.host}:${c.port}/${c.database}`
       const promisePool = mysql.createPool(c)
       const callbackPool = require('mysql2').createPool(c)
       const a = makeStore(url, table)
