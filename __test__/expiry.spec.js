@@ -126,6 +126,27 @@ describe.each(shared)('%s', (kind) => {
     }
   })
 
+  test('a key that expires sooner than the one the purge waits for leaves the storage too', async () => {
+    const { spec, cleanup } = specOf(kind)
+    const store = openStore(spec)
+    try {
+      await store.set('kept', 'y', { ttl: 600000 })
+      await sleep(300) // the purge has read its next expiry by now: 'kept', ten minutes away
+      await store.set('gone', 'x', { ttl: 2000 })
+      expect(await stored(spec, 'gone')).toBe(true)
+      let left = true
+      for (let i = 0; i < 80 && left; i++) {
+        await sleep(100)
+        left = await stored(spec, 'gone')
+      }
+      expect(left).toBe(false)
+      expect(await stored(spec, 'kept')).toBe(true)
+    } finally {
+      await store.close()
+      await cleanup()
+    }
+  })
+
   test('keys that expired while no process had the store open are purged after its first write', async () => {
     const { spec, cleanup } = specOf(kind)
     let store = openStore(spec)

@@ -119,6 +119,9 @@ struct Inner<B> {
     calling: RefCell<Vec<Rc<str>>>,
     /// Whether the background purge of expired keys runs (see [`Store::written`]).
     purging: Cell<bool>,
+    /// An expiring write came while the purge ran: the next expiry it waits for may no longer
+    /// be the soonest, so it asks the backend again at its next wake-up.
+    purge_recheck: Cell<bool>,
     /// Whether a write has started the purge once: expiring keys may be in the store already,
     /// written before it opened or by another process.
     purge_checked: Cell<bool>,
@@ -211,6 +214,7 @@ impl<B: Backend> Store<B> {
                 options,
                 calling: RefCell::new(Vec::new()),
                 purging: Cell::new(false),
+                purge_recheck: Cell::new(false),
                 purge_checked: Cell::new(false),
             }),
         }
@@ -559,6 +563,9 @@ impl<B: Backend> Store<B> {
     fn start_purge(&self) {
         let inner = &self.inner;
         if inner.purging.replace(true) {
+            // Its next expiry was read before this write (perhaps while the write was in
+            // flight): it reads it again within a second.
+            inner.purge_recheck.set(true);
             return;
         }
         let Some(exec) = Executor::current() else {
@@ -578,6 +585,9 @@ impl<B: Backend> Store<B> {
                 if inner.state.get() != State::Open {
                     inner.purging.set(false);
                     return;
+                }
+                if inner.purge_recheck.replace(false) {
+                    next = SystemTime::now();
                 }
                 if SystemTime::now() < next {
                     continue;
