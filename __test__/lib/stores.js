@@ -55,8 +55,11 @@ function makeSpec(kind, label = 'stress') {
   if (kind === 'mysql') {
     const mysqlEnv = require('./mysql-env')
     const table = `rds_${label}_${unique}`.toLowerCase()
+    // poolSize 4: a store opens up to three pools of this many connections, and the loads run
+    // 4 processes at once against a server whose max_connections is 151 by default, which
+    // other test files share.
     return {
-      spec: { kind, table, config: mysqlEnv.mysqlConfig() },
+      spec: { kind, table, config: mysqlEnv.mysqlConfig(), options: { poolSize: 4 } },
       cleanup: () => mysqlEnv.dropTables([table]),
     }
   }
