@@ -72,6 +72,16 @@ async function stored(spec, key) {
   return last !== undefined && !last.includes(`["d",${JSON.stringify(key)}]`)
 }
 
+// Polls (bounded: 8 s) until the storage of `spec` no longer holds `key`; resolves whether it
+// has gone.
+async function purged(spec, key) {
+  for (let i = 0; i < 80; i++) {
+    if (!(await stored(spec, key))) return true
+    await sleep(100)
+  }
+  return false
+}
+
 describe.each(['memory', ...shared])('%s', (kind) => {
   test('a process holding keys that expire later still ends by itself', async () => {
     const { spec, cleanup } = specOf(kind)
@@ -112,12 +122,7 @@ describe.each(shared)('%s', (kind) => {
       await store.set('gone', 'x', { ttl: 2000 })
       await store.set('kept', 'y', { ttl: 600000 })
       expect(await stored(spec, 'gone')).toBe(true)
-      let left = true
-      for (let i = 0; i < 80 && left; i++) {
-        await sleep(100)
-        left = await stored(spec, 'gone')
-      }
-      expect(left).toBe(false)
+      expect(await purged(spec, 'gone')).toBe(true)
       expect(await stored(spec, 'kept')).toBe(true)
       expect(await store.get('kept')).toBe('y')
     } finally {
@@ -134,12 +139,7 @@ describe.each(shared)('%s', (kind) => {
       await sleep(300) // the purge has read its next expiry by now: 'kept', ten minutes away
       await store.set('gone', 'x', { ttl: 2000 })
       expect(await stored(spec, 'gone')).toBe(true)
-      let left = true
-      for (let i = 0; i < 80 && left; i++) {
-        await sleep(100)
-        left = await stored(spec, 'gone')
-      }
-      expect(left).toBe(false)
+      expect(await purged(spec, 'gone')).toBe(true)
       expect(await stored(spec, 'kept')).toBe(true)
     } finally {
       await store.close()
@@ -176,15 +176,6 @@ describe.each(shared)('%s', (kind) => {
     const seen = []
     for await (const entry of store.entries()) seen.push(entry)
     return seen
-  }
-
-  // Polls (bounded: 8 s) until the row of `key` has left the table; resolves whether it has.
-  async function purged(spec, key) {
-    for (let i = 0; i < 80; i++) {
-      if (!(await stored(spec, key))) return true
-      await sleep(100)
-    }
-    return false
   }
 
   test('a key set with ttl is gone for get, list and entries once it expires, and its row is purged', async () => {
