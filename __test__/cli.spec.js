@@ -693,27 +693,10 @@ describe('how a store is read and written', () => {
 // MySQL/MariaDB targets (a mysql:// URL), as the commands above are run on the other backends:
 // each test in a table of its own (--table), dropped at the end with mysql2. An unreachable
 // server skips these tests loudly, or fails them when RESHUFFLE_DATASTORE_REQUIRE_MYSQL=1.
-const { mysqlConfig, serverReachable: mysqlReachable, dropTables: dropMysqlTables } = require('./lib/mysql-env')
-const { requiredOrSkipped } = require('./lib/servers')
+const { mysqlConfig, dropTables: dropMysqlTables, mysqlTests } = require('./lib/mysql-env')
 
-let mysql2 = null
-try {
-  mysql2 = require('mysql2/promise')
-} catch {
-  mysql2 = null
-}
-const my = mysqlReachable()
-requiredOrSkipped(
-  `Command line tests on MySQL at ${process.env.MYSQL_URL || `${mysqlConfig().host}:${mysqlConfig().port}`}`,
-  my,
-  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
-)
-requiredOrSkipped(
-  "Command line tests on MySQL that need the 'mysql2' package",
-  { ok: mysql2 !== null, why: 'it is not installed' },
-  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
-)
-const describeMy = my.ok && mysql2 ? describe : describe.skip
+const { ok: mysqlOk, mysql2 } = mysqlTests('Command line tests on MySQL')
+const describeMy = mysqlOk ? describe : describe.skip
 
 // A mysql:// URL for the test server, from the same settings as every MySQL test
 // (mysql://root@127.0.0.1:3306/test on this machine).
@@ -732,8 +715,7 @@ describeMy('MySQL targets', () => {
   let admin = null
   // Rows of a table, read from the outside with mysql2.
   async function sql(text, params) {
-    const config = mysqlConfig()
-    if (!admin) admin = mysql2.createPool(typeof config === 'string' ? config : { ...config, connectionLimit: 1 })
+    if (!admin) admin = mysql2.createPool({ ...mysqlConfig(), connectionLimit: 1 })
     const [rows] = await admin.query(text, params)
     return rows
   }

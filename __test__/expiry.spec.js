@@ -7,19 +7,12 @@ const fs = require('fs')
 const { makeSpec, openStore, pgReachable, sleep } = require('./lib/stores')
 const { runChild, fixture } = require('./lib/children')
 const { requiredOrSkipped } = require('./lib/servers')
-const { mysqlConfig, serverReachable: mysqlReachable, dropTables: dropMysqlTables } = require('./lib/mysql-env')
+const { mysqlConfig, dropTables: dropMysqlTables, mysqlTests } = require('./lib/mysql-env')
 
 const pg = pgReachable()
 requiredOrSkipped('PostgreSQL expiry tests', pg, 'RESHUFFLE_DATASTORE_REQUIRE_PG')
-let mysql2 = null
-try {
-  mysql2 = require('mysql2/promise')
-} catch {
-  mysql2 = null
-}
-const my = mysql2 ? mysqlReachable() : { ok: false, why: "the 'mysql2' package is not installed" }
-requiredOrSkipped('MySQL expiry tests', my, 'RESHUFFLE_DATASTORE_REQUIRE_MYSQL')
-const shared = ['file', 'sqlite', ...(pg.ok ? ['pg'] : []), ...(my.ok ? ['mysql'] : [])]
+const { ok: mysqlOk, mysql2 } = mysqlTests('MySQL expiry tests')
+const shared = ['file', 'sqlite', ...(pg.ok ? ['pg'] : []), ...(mysqlOk ? ['mysql'] : [])]
 
 // A fresh spec of `kind` and its cleanup (lib/stores' makeSpec, and MySQL tables of this file).
 let mysqlTables = 0
@@ -171,7 +164,7 @@ describe.each(shared)('%s', (kind) => {
 
 // MySQL keeps each expiry in its table's `expires_at` column (milliseconds since 1970 by the
 // server's clock), read here from outside the store.
-;(my.ok ? describe : describe.skip)('mysql: expiries in the table', () => {
+;(mysqlOk ? describe : describe.skip)('mysql: expiries in the table', () => {
   async function entriesOf(store) {
     const seen = []
     for await (const entry of store.entries()) seen.push(entry)

@@ -5,16 +5,9 @@
 'use strict'
 const { MySQLStoreAdapter } = require('..')
 const { runConformance, expectCode, sleep, updateHeldOpen, bulkWaitsInKeyOrder } = require('./conformance')
-const { mysqlConfig, serverReachable, lockName, dropTables } = require('./lib/mysql-env')
+const { mysqlConfig, lockName, dropTables, mysqlTests } = require('./lib/mysql-env')
 const { runChild, runNode, fixture, startWorker } = require('./lib/children')
-const { requiredOrSkipped } = require('./lib/servers')
 
-let mysql = null
-try {
-  mysql = require('mysql2/promise')
-} catch {
-  mysql = null
-}
 let Reshuffle = null
 try {
   Reshuffle = require('reshuffle')
@@ -22,19 +15,8 @@ try {
   Reshuffle = null
 }
 
-const server = serverReachable()
-requiredOrSkipped(
-  `MySQL tests at ${process.env.MYSQL_URL || `${mysqlConfig().host}:${mysqlConfig().port}`}`,
-  server,
-  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
-)
-requiredOrSkipped(
-  "MySQL tests that need the 'mysql2' package",
-  { ok: mysql !== null, why: 'it is not installed' },
-  'RESHUFFLE_DATASTORE_REQUIRE_MYSQL',
-)
-
-const describeMy = server.ok && mysql ? describe : describe.skip
+const { ok: mysqlOk, mysql2: mysql } = mysqlTests('MySQL tests')
+const describeMy = mysqlOk ? describe : describe.skip
 
 const run = `${process.pid.toString(36)}_${Date.now().toString(36)}`
 const tables = new Set()
@@ -59,7 +41,7 @@ async function sql(text, params) {
 }
 
 afterAll(async () => {
-  if (!server.ok || !mysql) return
+  if (!mysqlOk) return
   await dropTables([...tables])
   if (admin) await admin.end()
 })

@@ -4,6 +4,7 @@
 // and the lock name a key gets on the server (to find the connection that holds it).
 'use strict'
 const { spawnSync } = require('child_process')
+const { requiredOrSkipped } = require('./servers')
 
 // A mysql2-style config object for the test server; for MYSQL_URL, `{ uri }`, which mysql2 and
 // the store both read (so tests may spread it and add settings of their own).
@@ -63,4 +64,21 @@ async function dropTables(tables) {
   }
 }
 
-module.exports = { mysqlConfig, serverReachable, lockName, dropTables }
+// Whether the MySQL tests named `what` can run here: they need the server and the mysql2
+// package (for checks made from the outside). Skipped loudly otherwise, or a failing test
+// under RESHUFFLE_DATASTORE_REQUIRE_MYSQL=1 (lib/servers.js). Returns { ok, mysql2 }, mysql2
+// being its promise API (null when not installed).
+function mysqlTests(what) {
+  let mysql2 = null
+  try {
+    mysql2 = require('mysql2/promise')
+  } catch {
+    mysql2 = null
+  }
+  const status = mysql2 ? serverReachable() : { ok: false, why: "the 'mysql2' package is not installed" }
+  const where = process.env.MYSQL_URL || `${mysqlConfig().host}:${mysqlConfig().port}`
+  const ok = requiredOrSkipped(`${what} at ${where}`, status, 'RESHUFFLE_DATASTORE_REQUIRE_MYSQL')
+  return { ok, mysql2 }
+}
+
+module.exports = { mysqlConfig, serverReachable, lockName, dropTables, mysqlTests }
