@@ -108,4 +108,9 @@ export interface NativeStoreMethods {
   entriesPage: (prefix?: string, after?: string, limit?: number) => string | Promise<string>
   /** Keys whose lock is held or awaited (0 when idle); for leak checks in tests. */
   __heldKeys: () => number
+  /**
+   * Every page of a listing walks all the engine's keys (Redis): `entries()` lists the
+   * names once with `keysPage` and reads them a batch at a time with `getMany`.
+   */
+  pagesWalkEveryKey: boolean
 }

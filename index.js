@@ -298,6 +298,37 @@ function follow(target, store, methods) {
   return () => stores.delete(store)
 }
 
+// entries() of an engine with an ordered index: one page of entries per native call, each
+// starting after the last key of the one before.
+async function* entriesByPage(native, { prefix, after, batch }) {
+  for (;;) {
+    const r = native.entriesPage(prefix, after, batch)
+    const entries = JSON.parse(isPending(r) ? await r : r)
+    for (const entry of entries) yield entry
+    if (entries.length < batch) return
+    after = entries[entries.length - 1][0]
+  }
+}
+
+// entries() of an engine whose every page walks all its keys (Redis): the names are listed
+// once, as list() does, then read `batch` at a time. A key removed after the listing is left
+// out; one that exists throughout the walk is seen once.
+async function* entriesOfOneListing(native, { prefix, after, batch }) {
+  const listed = native.keysPage(prefix, after, undefined)
+  const names = keyList(isPending(listed) ? await listed : listed)
+  for (let start = 0; start < names.length; start += batch) {
+    const keys = names.slice(start, start + batch)
+    const read = native.getMany(keys)
+    const texts = isPending(read) ? await read : read
+    // A batch is checked whole before any of it is yielded, as a page of entriesPage is.
+    const entries = []
+    for (let i = 0; i < keys.length; i++) {
+      if (texts[i] !== undefined) entries.push([keys[i], fromJson(keys[i], texts[i])])
+    }
+    yield* entries
+  }
+}
+
 // The common half of every adapter class. `#native` holds the store's operations as plain
 // native functions (`methods()` of the native class).
 class StoreAdapter {
@@ -437,7 +468,8 @@ class StoreAdapter {
 
   // An async iterable of [key, value], in key order, fetched `batch` entries at a time
   // (default 100): memory stays bounded by one page. A key that exists throughout the walk is
-  // seen exactly once, whatever other callers write meanwhile.
+  // seen exactly once, whatever other callers write meanwhile. Where every page would walk all
+  // the keys (Redis), the names are listed once and read a batch at a time instead.
   entries(options = {}) {
     const native = this.#native
     let page
@@ -446,18 +478,10 @@ class StoreAdapter {
     } catch (e) {
       return failingIterable(e)
     }
-    const batch = page.batch
     return {
-      async *[Symbol.asyncIterator]() {
-        let after = page.after
-        for (;;) {
-          const r = native.entriesPage(page.prefix, after, batch)
-          const entries = JSON.parse(isPending(r) ? await r : r)
-          for (const entry of entries) yield entry
-          if (entries.length < batch) return
-          after = entries[entries.length - 1][0]
-        }
-      },
+      [Symbol.asyncIterator]: native.pagesWalkEveryKey
+        ? () => entriesOfOneListing(native, page)
+        : () => entriesByPage(native, page),
     }
   }
 

@@ -80,6 +80,10 @@ pub struct NativeStoreMethods {
     /// Keys whose lock is held or awaited (0 when idle); for leak checks in tests.
     #[napi(js_name = "__heldKeys", ts_type = "() => number")]
     pub held_keys: JsAny,
+    /// Every page of a listing walks all the engine's keys (Redis): `entries()` lists the
+    /// names once with `keysPage` and reads them a batch at a time with `getMany`.
+    #[napi(js_name = "pagesWalkEveryKey")]
+    pub pages_walk_every_key: bool,
 }
 
 /// The functions of `store`.
@@ -100,6 +104,7 @@ pub fn store_methods<B: Backend>(
         keys_page: bind(js, c"keysPage", store, keys_page::<B>)?,
         entries_page: bind(js, c"entriesPage", store, entries_page::<B>)?,
         held_keys: bind(js, c"__heldKeys", store, held_keys::<B>)?,
+        pages_walk_every_key: store.store.pages_walk_every_key(),
     })
 }
 

@@ -184,6 +184,17 @@ pub trait Backend: 'static {
             .collect())
     }
 
+    /// Whether every page of a listing costs a walk of all the engine's keys (an engine with
+    /// no ordered index of keys, such as Redis, whose pages are each a `SCAN` of the database).
+    /// Then a walk of many pages (`entries()`) lists the names once, with one
+    /// [`Backend::list_page`] to the end, and reads them a batch at a time with
+    /// [`Backend::get_many`], instead of asking for each page: one walk of the keys, not one
+    /// per page. A key that exists throughout such a walk is still seen exactly once. The
+    /// default: pages are cheap seeks of an ordered index.
+    fn pages_walk_every_key(&self) -> bool {
+        false
+    }
+
     /// [`Backend::list_page`] with the values: up to `limit` entries. Fewer only at the end of
     /// the walk — the caller stops at a short page — so an engine that lists the keys first and
     /// reads them after must list on past a key that vanished in between. The default does

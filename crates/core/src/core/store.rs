@@ -519,6 +519,11 @@ impl<B: Backend> Store<B> {
         )
     }
 
+    /// [`Backend::pages_walk_every_key`]: whether a walk of many pages should list once.
+    pub fn pages_walk_every_key(&self) -> bool {
+        self.inner.backend.pages_walk_every_key()
+    }
+
     /// [`Store::list_page`] with the values.
     pub fn entries_page(
         &self,

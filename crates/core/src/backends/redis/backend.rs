@@ -201,6 +201,11 @@ impl Backend for RedisBackend {
         self.mget(keys.iter().map(|k| &**k)).await
     }
 
+    /// Redis keeps no ordered index of string keys: each page is a `SCAN` of the database.
+    fn pages_walk_every_key(&self) -> bool {
+        true
+    }
+
     async fn list_keys(&self, prefix: &str) -> Result<KeyList> {
         Ok(self.scan(prefix).await?.into_iter().collect())
     }
