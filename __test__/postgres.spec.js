@@ -260,6 +260,45 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
       }
     })
 
+    test('a server that never answers: operations reject after the connect timeout, each trying again', async () => {
+      const net = require('net')
+      const sockets = new Set()
+      const silent = net.createServer((socket) => {
+        socket.on('error', () => {})
+        sockets.add(socket)
+      })
+      await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve))
+      const { port } = silent.address()
+      // The default (10 s, where node-postgres waits for ever) is in the Rust unit tests of
+      // config.rs; here the limits a target gives.
+      const store = makePgStore(pgTarget({ host: '127.0.0.1', port, connectionTimeoutMillis: 300 }), 'reshuffledb')
+      const fromUrl = makePgStore(`postgres://root@127.0.0.1:${port}/test?connect_timeout=1`, 'reshuffledb')
+      try {
+        const first = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
+        expect(first.message).toMatch(/timed out after 300 ms/)
+        expect(first.message).toContain(`127.0.0.1:${port}`)
+        expect(sockets.size).toBe(1)
+        await expectCode(store.set('k', 1), 'ERR_DATASTORE_BACKEND')
+        expect(sockets.size).toBe(2) // it connected again
+        const started = Date.now()
+        const second = await expectCode(fromUrl.get('k'), 'ERR_DATASTORE_BACKEND')
+        expect(second.message).toMatch(/timed out after 1000 ms/)
+        expect(Date.now() - started).toBeGreaterThanOrEqual(900)
+      } finally {
+        await Promise.all([store.close(), fromUrl.close()])
+        for (const socket of sockets) socket.destroy()
+        await new Promise((resolve) => silent.close(resolve))
+      }
+      // 0 is node-postgres's "no limit"; a working server answers as before.
+      const unbounded = makePgStore(pgTarget({ connectionTimeoutMillis: 0 }), newTable())
+      try {
+        await unbounded.set('k', 1)
+        expect(await unbounded.get('k')).toBe(1)
+      } finally {
+        await unbounded.close()
+      }
+    })
+
     test('a server that refuses the connection is a backend error', async () => {
       const store = makePgStore(pgTarget({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 }), 'reshuffledb')
       const error = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')

@@ -192,8 +192,7 @@ fn settings_of(js: Js, o: Value) -> Result<(PgSettings, Option<PasswordFn>), Dat
         "connectionTimeoutMillis",
         f64::from(u32::MAX),
     )?
-    .filter(|&ms| ms > 0.0)
-    .map(|ms| Duration::from_millis(ms as u64));
+    .map(|ms| (ms > 0.0).then(|| Duration::from_millis(ms as u64)));
     // A pool's `max` sizes ours too, up to the `poolSize` limit.
     let max = opt_count(js, js.get(o, c"max"), "max", f64::from(u32::MAX))?
         .map(|m| (m as usize).min(MAX_POOL_SIZE))

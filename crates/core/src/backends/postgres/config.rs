@@ -42,7 +42,9 @@ pub struct PgSettings {
     pub application_name: Option<String>,
     /// Server options, as in libpq's `options` (`-c search_path=app`).
     pub options: Option<String>,
-    pub connect_timeout: Option<Duration>,
+    /// node-postgres's `connectionTimeoutMillis` (libpq's `connect_timeout`); `Some(None)`: no
+    /// limit (0 given).
+    pub connect_timeout: Option<Option<Duration>>,
     /// node-postgres's pool `max`, used when the store's `poolSize` option is not given.
     pub max: Option<usize>,
     /// node-postgres's `idleTimeoutMillis`; `Some(None)` = never close idle connections.
@@ -76,6 +78,11 @@ pub const DEFAULT_POOL_SIZE: usize = 10;
 pub const APPLICATION_NAME: &str = "reshuffle-datastore";
 /// node-postgres's default `idleTimeoutMillis`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The limit on one connection attempt when neither the target nor `PGCONNECT_TIMEOUT` sets
+/// one. node-postgres and libpq wait for ever by default, which against a server that never
+/// answers (packets dropped by a firewall) is TCP's own give-up, about two minutes on Linux,
+/// for every operation; mysql2's default is this one.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default polling window for a reply (the store's `busyPollMicros` option): longer than
 /// a loopback round trip with a commit on the machines measured (docs/postgres.md).
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(1000);
@@ -207,7 +214,7 @@ pub fn parse_url(url: &str) -> Result<PgSettings> {
                 let secs: u64 = v.parse().map_err(|_| {
                     invalid(format!("the URL's connect_timeout {v:?} is not a number"))
                 })?;
-                s.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
+                s.connect_timeout = Some((secs > 0).then(|| Duration::from_secs(secs)));
             }
             "sslcert" | "sslkey" | "sslrootcert" | "sslpassword" => {
                 return Err(invalid(format!(
@@ -284,12 +291,16 @@ impl PgSettings {
                 .or_else(|| var("PGAPPNAME"))
                 .unwrap_or_else(|| APPLICATION_NAME.to_owned()),
             options: self.options.or_else(|| var("PGOPTIONS")),
-            connect_timeout: self.connect_timeout.or_else(|| {
-                var("PGCONNECT_TIMEOUT")
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .filter(|&s| s > 0)
-                    .map(Duration::from_secs)
-            }),
+            connect_timeout: self
+                .connect_timeout
+                .or_else(|| {
+                    // libpq: zero or a negative number waits for ever.
+                    var("PGCONNECT_TIMEOUT")
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                        .map(|s| u64::try_from(s).ok().filter(|&s| s > 0))
+                        .map(|s| s.map(Duration::from_secs))
+                })
+                .unwrap_or(Some(DEFAULT_CONNECT_TIMEOUT)),
             pool_size,
             idle_timeout: self.idle_timeout.unwrap_or(Some(DEFAULT_IDLE_TIMEOUT)),
             busy_poll: DEFAULT_BUSY_POLL,
@@ -374,6 +385,7 @@ mod tests {
         assert_eq!(c.tls, Tls::Disable);
         assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
         assert_eq!(c.application_name, APPLICATION_NAME);
+        assert_eq!(c.connect_timeout, Some(DEFAULT_CONNECT_TIMEOUT));
 
         let given = PgSettings {
             host: Some("h".into()),
@@ -393,6 +405,36 @@ mod tests {
             .unwrap();
         assert_eq!(c.tls, Tls::Verified { ca_pem: None });
         assert_eq!((c.host.as_str(), c.pool_size), ("localhost", 4));
+    }
+
+    #[test]
+    fn connect_timeout_given_then_env_then_default() {
+        let me = env(&[("USER", "me")]);
+        let resolve = |given: Option<Option<Duration>>, e: &HashMap<String, String>| {
+            PgSettings {
+                connect_timeout: given,
+                ..Default::default()
+            }
+            .resolve(e, None)
+            .unwrap()
+            .connect_timeout
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(resolve(None, &me), Some(DEFAULT_CONNECT_TIMEOUT));
+        assert_eq!(resolve(Some(Some(ms(300))), &me), Some(ms(300)));
+        assert_eq!(resolve(Some(None), &me), None); // 0 given: no limit
+        let with_env = |v: &str| env(&[("USER", "me"), ("PGCONNECT_TIMEOUT", v)]);
+        assert_eq!(resolve(None, &with_env("3")), Some(ms(3000)));
+        assert_eq!(resolve(None, &with_env("0")), None);
+        assert_eq!(resolve(None, &with_env("-1")), None);
+        assert_eq!(
+            resolve(None, &with_env("soon")),
+            Some(DEFAULT_CONNECT_TIMEOUT)
+        );
+        assert_eq!(resolve(Some(Some(ms(300))), &with_env("0")), Some(ms(300)));
+        let url = |q: &str| parse_url(&format!("postgres://h/d?connect_timeout={q}")).unwrap();
+        assert_eq!(url("2").connect_timeout, Some(Some(ms(2000))));
+        assert_eq!(url("0").connect_timeout, Some(None));
     }
 
     #[test]
