@@ -1,7 +1,8 @@
 // Load: `processes` workers run `ops` mixed calls in all over `keys` keys of one store; then
 // the store must hold exactly what they acknowledged: each counter the sum of the increments,
-// each register the last acknowledged write of one of the workers (or missing if that was a
-// remove), and nothing else.
+// each register one of the workers' last writes (or missing if that was a remove: a worker
+// reports every write of its own that no later one of its own followed, as two of its loops
+// may write one key at once), and nothing else.
 'use strict'
 const stressFixture = (name) => require('path').join(__dirname, '..', 'fixtures', name)
 const { openStore } = require('../../lib/stores')
@@ -33,9 +34,9 @@ async function runLoad(spec, { processes = 4, ops, keys = 10000, concurrency = 1
   const candidates = new Map() // register key -> [{p, n, removed}]
   reports.forEach((r, p) => {
     for (const [key, n] of r.counts) expectedCount.set(key, (expectedCount.get(key) || 0) + n)
-    for (const [key, w] of r.last) {
+    for (const [key, ws] of r.last) {
       if (!candidates.has(key)) candidates.set(key, [])
-      candidates.get(key).push({ p, ...w })
+      for (const w of ws) candidates.get(key).push({ p, ...w })
     }
   })
 
