@@ -476,6 +476,24 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
         expect(await sessions()).toBeGreaterThanOrEqual(2)
       }
 
+      // The first purge of expired keys comes a second after the first write, on a connection
+      // the writes have given back: it opens none of its own. (The writes keep two: the
+      // table's first statements return theirs to the pool, and an unlock follows each reply,
+      // while the next write may already want a connection.) It used to open a third.
+      test('a store that only writes opens no session of its own for its first purge', async () => {
+        const store = makeStore(asUser(), newTable())
+        try {
+          for (let i = 0; i < 20; i++) await store.set(`w${i}`, i)
+          expect(await store.update('w0', (n) => n + 1)).toEqual([0, 1])
+          await store.remove('w1')
+          await sleep(1500)
+          expect(await sessions()).toBeLessThanOrEqual(2)
+        } finally {
+          await store.close()
+        }
+        expect(await sessionsEnd()).toBe(true)
+      })
+
       test('close() ends every session the store opened', async () => {
         const store = makeStore(asUser(), newTable())
         await work(store)

@@ -243,6 +243,14 @@ pub trait Backend: 'static {
         Ok(())
     }
 
+    /// How long after the store's first write the purge first looks for keys that expired
+    /// while the store was not open ([`Backend::purge_expired`]); an expiring write starts it at
+    /// once. A backend on a server may wait until its first writes have given their connection
+    /// back, so that this purge does not open one of its own. The default: at once.
+    fn first_purge_delay(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Removes the keys whose expiry passed (values written with a time to live), in the
     /// background; reads already leave them out. Returns when the next known expiry comes,
     /// for the store to purge again then (`None`: none known). Called on the executor's

@@ -554,10 +554,13 @@ impl<B: Backend> Store<B> {
     }
 
     /// A value was written (`expiring`: with a time to live): starts the purge when it may have
-    /// work — after an expiring write, and once after the store's first write.
+    /// work — after an expiring write, and once after the store's first write
+    /// ([`Backend::first_purge_delay`] later).
     fn written(&self, expiring: bool) {
-        if expiring || !self.inner.purge_checked.replace(true) {
-            self.start_purge();
+        if expiring {
+            self.start_purge(Duration::ZERO);
+        } else if !self.inner.purge_checked.replace(true) {
+            self.start_purge(self.inner.backend.first_purge_delay());
         }
     }
 
@@ -565,7 +568,7 @@ impl<B: Backend> Store<B> {
     /// host alive, wakes at least every second while the backend knows of keys to expire (a
     /// later write may expire sooner than the one it waits for), and ends when none are left
     /// or with the store.
-    fn start_purge(&self) {
+    fn start_purge(&self, delay: Duration) {
         let inner = &self.inner;
         if inner.purging.replace(true) {
             // Its next expiry was read before this write (perhaps while the write was in
@@ -579,7 +582,7 @@ impl<B: Backend> Store<B> {
         };
         let weak = Rc::downgrade(inner);
         exec.start(async move {
-            let mut next = SystemTime::now();
+            let mut next = SystemTime::now() + delay;
             loop {
                 let wait = next
                     .duration_since(SystemTime::now())

@@ -178,10 +178,18 @@ impl Shared {
     where
         F: for<'c> Fn(&'c mut Conn, &'c Statements) -> Reply<'c, T>,
     {
+        self.run_on(&self.reads, f).await
+    }
+
+    /// [`Shared::read`] on a connection of `pool`.
+    async fn run_on<T, F>(&self, pool: &Pool, f: F) -> Result<T>
+    where
+        F: for<'c> Fn(&'c mut Conn, &'c Statements) -> Reply<'c, T>,
+    {
         let stmts = self.stmts().await?;
         let mut retried = false;
         loop {
-            let mut conn = connection(&self.reads, None, &self.display).await?;
+            let mut conn = connection(pool, None, &self.display).await?;
             match f(&mut conn, &stmts).await {
                 Ok(v) => return Ok(v),
                 Err(e) if !retried && is_connection_lost(&e) => retried = true,
@@ -609,11 +617,21 @@ impl Backend for MyBackend {
         .await
     }
 
+    /// A second: by then the first writes have given their connection back to the shared
+    /// slots' pool, where the purge takes it (see `purge_expired`).
+    fn first_purge_delay(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
     async fn purge_expired(&self) -> Result<Option<SystemTime>> {
         let shared = self.shared.clone();
         hop(async move {
+            // On an idle connection of the shared slots' pool, which the writes give back as
+            // their last holder unlocks: a store that only writes keeps one connection, where
+            // the `reads` pool would open a second one for this alone. The purge holds no key
+            // lock, and a slot that needs a connection meanwhile takes another one.
             let next: Option<Option<i64>> = shared
-                .read(|c, s| {
+                .run_on(shared.slots.pool(), |c, s| {
                     Box::pin(async move {
                         c.query_drop(s.purge.as_str()).await?;
                         c.query_first(s.next_expiry.as_str()).await
