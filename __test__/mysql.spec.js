@@ -7,6 +7,7 @@ const { MySQLStoreAdapter } = require('..')
 const { runConformance, expectCode, sleep, updateHeldOpen, bulkWaitsInKeyOrder } = require('./conformance')
 const { mysqlConfig, lockName, dropTables, mysqlTests } = require('./lib/mysql-env')
 const { runChild, runNode, fixture, startWorker } = require('./lib/children')
+const { silentServer } = require('./fixtures/silent-server')
 
 let Reshuffle = null
 try {
@@ -79,26 +80,19 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
 
   describe('targets and settings', () => {
     test('a server that never answers: operations reject after connectTimeout, each trying again', async () => {
-      const net = require('net')
-      const sockets = new Set()
-      const silent = net.createServer((socket) => {
-        socket.on('error', () => {})
-        sockets.add(socket)
-      })
-      await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve))
-      const { port } = silent.address()
+      const silent = await silentServer()
+      const { port } = silent
       const settings = { host: '127.0.0.1', port, user: 'root', database: 'test', connectTimeout: 300 }
       const store = makeStore(settings, newTable())
       try {
         const first = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
         expect(first.message).toMatch(/no connection to the MySQL server within 300 ms \(connectTimeout\)/)
-        expect(sockets.size).toBe(1)
+        expect(silent.connections()).toBe(1)
         await expectCode(store.set('k', 1), 'ERR_DATASTORE_BACKEND')
-        expect(sockets.size).toBe(2) // it connected again
+        expect(silent.connections()).toBe(2) // it connected again
       } finally {
         await store.close()
-        for (const socket of sockets) socket.destroy()
-        await new Promise((resolve) => silent.close(resolve))
+        await silent.close()
       }
       expect(() => makeStore({ ...mysqlConfig(), connectTimeout: 'soon' }, newTable())).toThrow(/connectTimeout/)
       // 0 is mysql2's "no limit"; a working server answers as before.

@@ -10,6 +10,7 @@ const { SQLStoreAdapter } = require('..')
 const { runConformance, expectCode, gate, sleep, byCodePoint, updateHeldOpen } = require('./conformance')
 const { applyDefaults, serverReachable } = require('./lib/postgres-env')
 const { tcpProxy } = require('./fixtures/tcp-proxy')
+const { silentServer } = require('./fixtures/silent-server')
 const { runNode: runNodeChild } = require('./lib/children')
 const { requiredOrSkipped } = require('./lib/servers')
 
@@ -261,14 +262,8 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
     })
 
     test('a server that never answers: operations reject after the connect timeout, each trying again', async () => {
-      const net = require('net')
-      const sockets = new Set()
-      const silent = net.createServer((socket) => {
-        socket.on('error', () => {})
-        sockets.add(socket)
-      })
-      await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve))
-      const { port } = silent.address()
+      const silent = await silentServer()
+      const { port } = silent
       // The default (10 s, where node-postgres waits for ever) is in the Rust unit tests of
       // config.rs; here the limits a target gives.
       const store = makePgStore(pgTarget({ host: '127.0.0.1', port, connectionTimeoutMillis: 300 }), 'reshuffledb')
@@ -277,17 +272,16 @@ describePg('SQLStoreAdapter (PostgreSQL)', () => {
         const first = await expectCode(store.get('k'), 'ERR_DATASTORE_BACKEND')
         expect(first.message).toMatch(/timed out after 300 ms/)
         expect(first.message).toContain(`127.0.0.1:${port}`)
-        expect(sockets.size).toBe(1)
+        expect(silent.connections()).toBe(1)
         await expectCode(store.set('k', 1), 'ERR_DATASTORE_BACKEND')
-        expect(sockets.size).toBe(2) // it connected again
+        expect(silent.connections()).toBe(2) // it connected again
         const started = Date.now()
         const second = await expectCode(fromUrl.get('k'), 'ERR_DATASTORE_BACKEND')
         expect(second.message).toMatch(/timed out after 1000 ms/)
         expect(Date.now() - started).toBeGreaterThanOrEqual(900)
       } finally {
         await Promise.all([store.close(), fromUrl.close()])
-        for (const socket of sockets) socket.destroy()
-        await new Promise((resolve) => silent.close(resolve))
+        await silent.close()
       }
       // 0 is node-postgres's "no limit"; a working server answers as before.
       const unbounded = makePgStore(pgTarget({ connectionTimeoutMillis: 0 }), newTable())
