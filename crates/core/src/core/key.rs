@@ -24,6 +24,25 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `key` starts with `prefix`, for filters run on every key of a listing. An empty
+/// prefix matches without a comparison, and that is not only a shortcut: an empty `String`'s
+/// pointer is dangling (0x1), and glibc's AVX-512 `memcmp`, chosen on CPUs that have it, reads
+/// even zero bytes with a masked load whose fault suppression on that unmapped page costs
+/// ~80 ns on AMD Zen 4 (against ~2 ns for a real comparison): a listing of 10,000 keys spent
+/// ~1 ms in it (README, "Where the targets are met").
+pub fn has_prefix(key: &str, prefix: &str) -> bool {
+    prefix.is_empty() || key.starts_with(prefix)
+}
+
+/// `name` without `prefix`, as [`has_prefix`] tells (and for the same reason).
+pub fn strip_prefix<'a>(name: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    if prefix.is_empty() {
+        Some(name)
+    } else {
+        name.strip_prefix(prefix)
+    }
+}
+
 /// The smallest string that sorts after every string starting with `prefix`, or `None` when
 /// there is none (an empty prefix, or one of only `char::MAX`): `prefix` with its last
 /// character replaced by the next one — dropped first while it is `char::MAX`. Every key from
@@ -53,6 +72,8 @@ pub fn with_prefix_after<'a, K: std::borrow::Borrow<str> + Ord, V>(
     let end = prefix_end(prefix);
     let start = match after {
         Some(a) if a >= prefix => Excluded(a),
+        // Every string sorts from "": no seek comparing with it (see `has_prefix`).
+        _ if prefix.is_empty() => Unbounded,
         _ => Included(prefix),
     };
     if let (Excluded(a), Some(e)) = (start, end.as_deref()) {
@@ -85,6 +106,30 @@ mod tests {
             validate_key(k).unwrap();
         }
         validate_key(&"x".repeat(MAX_KEY_BYTES)).unwrap();
+    }
+
+    #[test]
+    fn prefixes_match_as_starts_with_does() {
+        // An owned empty prefix (a dangling pointer) as the engines hold it.
+        let empty = String::new();
+        for key in ["a", "ab", "b", "nul\0", "🎉x"] {
+            assert!(has_prefix(key, &empty));
+            assert_eq!(
+                strip_prefix(key.as_bytes(), empty.as_bytes()),
+                Some(key.as_bytes())
+            );
+            for prefix in ["a", "ab", "abc", "🎉", "nul\0"] {
+                assert_eq!(
+                    has_prefix(key, prefix),
+                    key.starts_with(prefix),
+                    "{key:?} {prefix:?}"
+                );
+                assert_eq!(
+                    strip_prefix(key.as_bytes(), prefix.as_bytes()),
+                    key.as_bytes().strip_prefix(prefix.as_bytes())
+                );
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use super::shared::{Reply, SlotLock, Slots};
 use super::sql::{prefix_pattern, Statements};
 use super::table::{ready, Place};
 use crate::backends::sql_identifier::TableName;
+use crate::core::key::has_prefix;
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
 
 struct Shared {
@@ -477,7 +478,7 @@ impl Backend for MyBackend {
             let mut keys: Vec<String> = rows
                 .into_iter()
                 .filter_map(|id| String::from_utf8(id).ok())
-                .filter(|id| id.starts_with(&prefix))
+                .filter(|id| has_prefix(id, &prefix))
                 .collect();
             keys.sort_unstable();
             Ok(keys.into_iter().collect())
@@ -560,7 +561,7 @@ impl Backend for MyBackend {
                 let (Ok(id), Some(v)) = (String::from_utf8(id), v) else {
                     continue;
                 };
-                if id.starts_with(&prefix) {
+                if has_prefix(&id, &prefix) {
                     entries.push((id, text(v, &shared.display)?));
                 }
             }

@@ -33,6 +33,7 @@ use super::lock_room::{self, LockRoom};
 use super::pool::{Conn, Lease, Pool};
 use super::runtime::{detach, reply, run};
 use crate::backends::sql_identifier::TableName;
+use crate::core::key::has_prefix;
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
 use crate::runtime::timer::Sleep;
 
@@ -420,7 +421,7 @@ impl Backend for PgBackend {
                 let id: String = row
                     .try_get(0)
                     .map_err(|e| pg_error(&pool.table_display, &e))?;
-                if id.starts_with(&prefix) {
+                if has_prefix(&id, &prefix) {
                     keys.push(id);
                 }
             }

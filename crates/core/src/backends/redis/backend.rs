@@ -21,6 +21,7 @@ use super::lease::{self, Lease};
 use super::resp::Reply;
 use super::scripts;
 use super::slots;
+use crate::core::key::has_prefix;
 use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
 use crate::runtime::executor::BusyGuard;
 
@@ -113,7 +114,7 @@ impl RedisBackend {
                 for name in names {
                     if let Reply::Bulk(Some(name)) = name {
                         if let Some(key) = keys::store_key(self.prefix(), &name) {
-                            if key.starts_with(start) {
+                            if has_prefix(key, start) {
                                 found.push(key.to_owned());
                             }
                         }

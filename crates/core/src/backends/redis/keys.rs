@@ -6,6 +6,8 @@
 //! and its lease in one hash slot, which a script touching both needs. Data names end with `}`
 //! and lease names with `:lease`, so a listing tells them apart whatever `k` holds.
 
+use crate::core::key::strip_prefix;
+
 /// The suffix of a lease's name.
 const LEASE: &str = ":lease";
 
@@ -30,7 +32,7 @@ pub fn lease(prefix: &str, key: &str) -> Vec<u8> {
 /// name (a key of another program sharing the database).
 pub fn store_key<'a>(prefix: &str, name: &'a [u8]) -> Option<&'a str> {
     let inner = name.strip_prefix(b"{")?.strip_suffix(b"}")?;
-    let key = inner.strip_prefix(prefix.as_bytes())?;
+    let key = strip_prefix(inner, prefix.as_bytes())?;
     let key = std::str::from_utf8(key).ok()?;
     (!key.is_empty()).then_some(key)
 }
