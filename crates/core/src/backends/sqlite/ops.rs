@@ -131,39 +131,27 @@ pub fn write_many(
     tx.commit()
 }
 
-/// The live values of `keys`, in their order, read by one statement (one snapshot).
+/// The live values of `keys`, in their order, as one snapshot: each read by the cached
+/// statement of `get`, all inside one read transaction (a WAL reader sees the database as it
+/// was at its first read). Cheaper than one `IN (…)` statement, which had to be written out
+/// and parsed anew for every call (100 keys: 150 → 110 µs a call, docs/sqlite.md).
 pub fn read_many(
     conn: &Conn,
     sql: &Statements,
     keys: &[Rc<str>],
 ) -> rusqlite::Result<Vec<Option<String>>> {
-    let mut found = std::collections::HashMap::with_capacity(keys.len());
-    // SQLite takes at most 32,766 parameters: one statement per chunk (one snapshot needs one
-    // transaction then).
-    let tx = (keys.len() > MANY_CHUNK)
+    let tx = (keys.len() > 1)
         .then(|| Transaction::new_unchecked(conn, TransactionBehavior::Deferred))
         .transpose()?;
-    for chunk in keys.chunks(MANY_CHUNK) {
-        let mut stmt = conn.prepare(&sql.get_many(chunk.len()))?;
-        let params = rusqlite::params_from_iter(chunk.iter().map(|k| &**k));
-        let mut rows = stmt.query(params)?;
-        while let Some(row) = rows.next()? {
-            let key: String = row.get(0)?;
-            let value = with_value_text(row.get_ref(1)?, |v| v.map(str::to_owned))?;
-            found.insert(key, value);
-        }
-    }
+    let values = keys
+        .iter()
+        .map(|k| read(conn, sql, k))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     if let Some(tx) = tx {
         tx.commit()?;
     }
-    Ok(keys
-        .iter()
-        .map(|k| found.get(&**k).cloned().flatten())
-        .collect())
+    Ok(values)
 }
-
-/// Keys per `read_many` statement.
-const MANY_CHUNK: usize = 10_000;
 
 /// One page of live entries: up to `limit` keys starting with `prefix`, after `after`. Rows
 /// without a value (NULL, written by another program) are left out by the statement, so that

@@ -48,7 +48,6 @@ pub struct Statements {
     pub purge: String,
     /// The next expiry, in ms since the epoch (NULL: none).
     pub next_expiry: String,
-    table_quoted: String,
 }
 
 /// A row that has not expired (`now` in ms since the epoch, by SQLite's clock, the system's).
@@ -122,19 +121,7 @@ impl Statements {
                 "DELETE FROM {t} WHERE expires_at <= CAST(unixepoch('subsec') * 1000 AS INTEGER)"
             ),
             next_expiry: format!("SELECT min(expires_at) FROM {t} WHERE expires_at IS NOT NULL"),
-            table_quoted: t.clone(),
         }
-    }
-
-    /// `SELECT id, value` of the live rows among `n` keys (`?1`…`?n`), one statement: one
-    /// snapshot.
-    pub fn get_many(&self, n: usize) -> String {
-        let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
-        format!(
-            "SELECT id, value FROM {} WHERE id IN ({}) AND {LIVE}",
-            self.table_quoted,
-            params.join(", ")
-        )
     }
 
     /// A SQLite error as the store reports it: SQLite's message and the table.
