@@ -232,6 +232,36 @@ describe('SQLStoreAdapter (SQLite): concurrency and processes', () => {
     await store.close()
   })
 
+  test('getMany reads one snapshot while another process rewrites its keys together', async () => {
+    const p = freshPath()
+    const store = openFile(p)
+    await store.setMany([
+      ['a', 0],
+      ['b', 0],
+    ])
+    let done = false
+    const writer = runChild('sqlite-pairs.js', [p, '3000']).finally(() => {
+      done = true
+    })
+    let torn = 0
+    const seen = new Set()
+    while (!done) {
+      const [a, b] = await store.getMany(['a', 'b'])
+      if (a !== b) torn++
+      seen.add(a)
+      // A read settles without I/O: let the loop see the writer's exit.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    const { code, lines } = await writer
+    expect(code).toBe(0)
+    expect(lines).toEqual([{ written: 3000 }])
+    expect(torn).toBe(0)
+    // The reads overlapped the writes: they saw many of the pairs written.
+    expect(seen.size).toBeGreaterThan(100)
+    expect(await store.getMany(['a', 'b'])).toEqual([3000, 3000])
+    await store.close()
+  })
+
   test('a slow updater of key A in another process holds A but does not delay B', async () => {
     const p = freshPath()
     const store = openFile(p)
