@@ -289,4 +289,12 @@ pub trait HeldKey {
     /// Applies `change`, makes it durable to the configured level, then releases the lock.
     /// On error nothing was applied.
     async fn finish(self, key: &str, change: Change) -> Result<()>;
+
+    /// Told before [`HeldKey::finish`] when another operation of this store waits for the key:
+    /// the backend may keep the key locked after the write and hand the lock, with the value
+    /// it wrote, to that operation's [`Backend::lock`] instead of releasing and taking it
+    /// again. A backend that does must still release it soon if nothing comes for it, and
+    /// must bound how long one lock is handed on, so other processes get their turn.
+    /// Default: nothing.
+    fn next_waits(&mut self) {}
 }

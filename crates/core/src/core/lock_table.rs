@@ -60,6 +60,11 @@ impl LockTable {
         self.keys.borrow().contains_key(key)
     }
 
+    /// Whether some operation waits for `key` (behind its holder).
+    pub fn has_waiters(&self, key: &str) -> bool {
+        self.keys.borrow().get(key).is_some_and(|q| !q.is_empty())
+    }
+
     /// Number of keys currently held (for tests and leak checks).
     pub fn held_keys(&self) -> usize {
         self.keys.borrow().len()
@@ -181,11 +186,14 @@ mod tests {
         let ga = poll(&mut a, &flag).expect("first is free");
         assert!(poll(&mut c, &flag).is_none());
         assert!(poll(&mut b, &flag).is_none());
+        assert!(t.has_waiters("k") && !t.has_waiters("other"));
         drop(ga);
         assert!(poll(&mut c, &flag).is_none(), "c may not overtake b");
         let gb = poll(&mut b, &flag).expect("b is next");
+        assert!(t.has_waiters("k"), "c still waits");
         drop(gb);
         let gc = poll(&mut c, &flag).expect("then c");
+        assert!(!t.has_waiters("k") && t.is_held("k"));
         drop(gc);
         drop((a, b, c, other));
         assert_eq!(t.held_keys(), 0);

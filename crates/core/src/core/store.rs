@@ -344,8 +344,11 @@ impl<B: Backend> Store<B> {
             let deadline = inner.deadline();
             let _guard = inner.turn(turn, &key, &deadline).await?;
             let fix = |e| Inner::<B>::backend_error(&deadline, &key, e);
-            let held = inner.backend.lock(&key, &deadline).await.map_err(fix)?;
+            let mut held = inner.backend.lock(&key, &deadline).await.map_err(fix)?;
             let expiring = matches!(change, Change::PutFor(..));
+            if inner.locks.has_waiters(&key) {
+                held.next_waits();
+            }
             held.finish(&key, change).await.map_err(fix)?;
             store.written(expiring);
             Ok(())
@@ -389,6 +392,9 @@ impl<B: Backend> Store<B> {
                 None => Change::Keep,
             };
             let expiring = matches!(change, Change::PutFor(..));
+            if inner.locks.has_waiters(&key) {
+                held.next_waits();
+            }
             held.finish(&key, change).await.map_err(fix)?;
             store.written(expiring);
             Ok((old, new))
