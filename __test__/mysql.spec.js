@@ -240,6 +240,79 @@ describeMy('MySQLStoreAdapter (MariaDB/MySQL)', () => {
       await Promise.all([a.close(), b.close(), c.close()])
     })
 
+    // Operations queued on a key hand its lock, and the row each wrote, to the next one
+    // (docs/mysql.md, "Handing a held key on").
+    test('updates, sets and removes queued on one key each see the one before', async () => {
+      const a = fresh()
+      const ops = []
+      const expected = []
+      let model
+      for (let i = 0; i < 90; i++) {
+        if (i % 10 === 4) {
+          ops.push(a.set('k', 1000 * i))
+          model = 1000 * i
+          expected.push(1000 * i)
+        } else if (i % 10 === 9) {
+          ops.push(a.remove('k'))
+          model = undefined
+          expected.push(undefined)
+        } else {
+          ops.push(a.update('k', (v = 0) => v + 1))
+          expected.push([model, (model || 0) + 1])
+          model = (model || 0) + 1
+        }
+      }
+      // setMany and removeMany queue behind them too, and take the lock they find handed on.
+      ops.push(
+        a.setMany([
+          ['k', 'bulk'],
+          ['other', 1],
+        ]),
+      )
+      expected.push(undefined)
+      ops.push(a.update('k', (v) => `${v}!`))
+      expected.push(['bulk', 'bulk!'])
+      ops.push(a.removeMany(['k']))
+      expected.push(undefined)
+      ops.push(a.update('k', (v) => (v === undefined ? 'gone' : v)))
+      expected.push([undefined, 'gone'])
+      expect(await Promise.all(ops)).toEqual(expected)
+      expect(await a.get('k')).toBe('gone')
+      // A set that nothing waits for, right after an update handed it the key: the next
+      // update reads the set's value, not the one handed on before it.
+      for (let i = 0; i < 20; i++) {
+        const first = a.update('k', () => i)
+        await a.set('k', `s${i}`)
+        expect(await first).toEqual([i === 0 ? 'gone' : `s${i - 1}!`, i])
+        expect(await a.update('k', (v) => `${v}!`)).toEqual([`s${i}`, `s${i}!`])
+      }
+      await a.close()
+    })
+
+    test('updates queued on one key in two stores (two sessions) lose nothing', async () => {
+      const a = fresh()
+      const c = makeStore(mysqlConfig(), tableOf.get(a))
+      const ofA = Array.from({ length: 200 }, () => a.update('n', (v = 0) => v + 1))
+      const ofC = Array.from({ length: 50 }, () => c.update('n', (v = 0) => v + 1000))
+      await Promise.all([...ofA, ...ofC])
+      expect(await a.get('n')).toBe(200 + 50 * 1000)
+      await Promise.all([a.close(), c.close()])
+    })
+
+    test('a key whose updates queue up is handed on for a moment only: a store waiting for it gets its turn', async () => {
+      const a = fresh()
+      const b = makeStore(mysqlConfig(), tableOf.get(a), { lockTimeout: 300 })
+      await a.set('n', 0)
+      // Longer than b's lockTimeout in all: only chains that end let b in.
+      const queued = Array.from({ length: 2000 }, () => a.update('n', (v) => v + 1))
+      await queued[0]
+      for (let i = 0; i < 3; i++) await b.update('n', (v) => v + 1000)
+      const finished = await Promise.all(queued)
+      expect(finished[1999][1]).toBeGreaterThan(2000) // b's updates landed before a's last
+      expect(await b.get('n')).toBe(2000 + 3000)
+      await Promise.all([a.close(), b.close()])
+    }, 60000)
+
     test('setMany of 5,000 keys waits for the one another store holds, names it on timeout, and keeps order', async () => {
       // Many locks are tried 100 to a statement (docs/mysql.md).
       const table = newTable()

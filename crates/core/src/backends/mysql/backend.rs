@@ -5,10 +5,11 @@
 //! A key free at once is locked on a shared connection (`shared`); one held by another session
 //! is waited for on a connection of the `waiters` pool, which then holds it alone. The holder
 //! reads and writes on the connection that holds its lock (each write one autocommit
-//! statement, committed before the unlock), then unlocks. If the connection dies the server
-//! drops the lock and the holder's later statements fail: an interrupted update writes
-//! nothing. Reads without a lock use the `reads` pool, so updaters that read never wait for a
-//! connection held by another updater.
+//! statement, committed before the unlock), then unlocks — or, when another operation of the
+//! store waits for the key, hands the lock and the row it wrote to that one (`parked`). If the
+//! connection dies the server drops the lock and the holder's later statements fail: an
+//! interrupted update writes nothing. Reads without a lock use the `reads` pool, so updaters
+//! that read never wait for a connection held by another updater.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -22,6 +23,7 @@ use tokio::sync::OnceCell;
 use super::config::MyConfig;
 use super::error::{is_connection_lost, my_error};
 use super::locked::{connection, lock_all, lock_name, Locked, Waits};
+use super::parked::{Parked, ParkedLocks, UNCLAIMED, VALUE_BYTES};
 use super::runtime::{detach, hop, read_hop};
 use super::shared::{Reply, SlotLock, Slots};
 use super::sql::{prefix_pattern, Statements};
@@ -42,6 +44,8 @@ struct Shared {
     /// See [`MyConfig::connect_timeout`].
     connect_timeout: Option<std::time::Duration>,
     stmts: OnceCell<Arc<Statements>>,
+    /// Locks kept a moment after a write for the key's next operation (`parked`).
+    parked: ParkedLocks<Hold>,
 }
 
 impl Shared {
@@ -168,9 +172,20 @@ impl Shared {
     }
 
     async fn disconnect(&self) {
+        for p in self.parked.drain() {
+            p.hold.unlock().await;
+        }
         let _ = self.slots.pool().clone().disconnect().await;
         let _ = self.waiters.clone().disconnect().await;
         let _ = self.reads.clone().disconnect().await;
+    }
+
+    /// Releases a parked lock that nothing took within [`UNCLAIMED`] (`parked`).
+    async fn release_unclaimed(&self, key: &str, ticket: u64) {
+        tokio::time::sleep(UNCLAIMED).await;
+        if let Some(p) = self.parked.reclaim(key, ticket) {
+            p.hold.unlock().await;
+        }
     }
 
     /// Runs `f` on a connection of the `reads` pool, once more on a fresh one when the
@@ -224,6 +239,7 @@ impl MyBackend {
                 display,
                 connect_timeout: config.connect_timeout,
                 stmts: OnceCell::new(),
+                parked: ParkedLocks::default(),
             }),
         }
     }
@@ -272,6 +288,34 @@ pub struct MyHeld {
     shared: Arc<Shared>,
     locked: Option<Hold>,
     deadline: Option<Instant>,
+    /// When `locked` was taken, before any hand-over (`parked`).
+    since: Option<Instant>,
+    /// Another operation of this store waits for the key (`HeldKey::next_waits`).
+    next_waits: bool,
+}
+
+impl MyHeld {
+    /// Takes over the key's parked lock, if this process parked one: `Ok` with it while its
+    /// chain may go on, `Err` with the lock to release first when the chain is over.
+    fn take_parked(&mut self, key: &str) -> Option<std::result::Result<Option<String>, Hold>> {
+        let p = self.shared.parked.take(key)?;
+        if !p.fresh() {
+            return Some(Err(p.hold));
+        }
+        self.locked = Some(p.hold);
+        self.since = Some(p.since);
+        Some(Ok(p.value))
+    }
+}
+
+/// What `key`'s row holds after `change` was written, when it is worth remembering with a
+/// parked lock: a value without expiry of up to [`VALUE_BYTES`], or no row.
+fn row_after(change: &Change) -> Option<Option<String>> {
+    match change {
+        Change::Put(json) if json.len() <= VALUE_BYTES => Some(Some(json.clone())),
+        Change::Delete => Some(None),
+        _ => None,
+    }
 }
 
 /// A time to live in whole milliseconds (a fraction counts as one).
@@ -446,6 +490,8 @@ impl Backend for MyBackend {
             shared: self.shared.clone(),
             locked: None,
             deadline: deadline.instant(),
+            since: None,
+            next_waits: false,
         })
     }
 
@@ -579,7 +625,13 @@ impl Backend for MyBackend {
         let mut keys_of_names = Vec::new();
         let mut deadline = None;
         let mut writes = Vec::with_capacity(held.len());
+        // Locks this store parked for these keys are released first: the bulk write takes its
+        // locks on a connection of its own, where a parked one would be waited for.
+        let mut ended = Vec::new();
         for ((key, mut h), change) in held.into_iter().zip(changes) {
+            if let Some(p) = shared.parked.take(&key) {
+                ended.push(p.hold);
+            }
             match h.locked.take() {
                 Some(l) => already.push(l),
                 None => {
@@ -596,6 +648,9 @@ impl Backend for MyBackend {
         // Which key each lock name is of: a lock wait that gives up names its key.
         let named: Vec<(String, String)> = names.iter().cloned().zip(keys_of_names).collect();
         hop(async move {
+            for hold in ended {
+                hold.unlock().await;
+            }
             let stmts = shared.stmts().await?;
             let waits = shared.waits(&stmts);
             let locking = lock_all(&shared.waiters, names, deadline, waits, &shared.display);
@@ -659,11 +714,23 @@ impl Backend for MyBackend {
 
 impl HeldKey for MyHeld {
     async fn read(&mut self, key: &str) -> Result<Option<String>> {
+        let mut ended = None;
+        if self.locked.is_none() {
+            match self.take_parked(key) {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(hold)) => ended = Some(hold),
+                None => {}
+            }
+        }
         let shared = self.shared.clone();
         let key = key.to_owned();
         let locked = self.locked.take();
         let deadline = self.deadline;
         let (locked, value) = hop(async move {
+            // A chain that ended lets go first, so a session waiting for the key gets it.
+            if let Some(hold) = ended {
+                hold.unlock().await;
+            }
             let stmts = shared.stmts().await?;
             match locked {
                 Some(mut l) => {
@@ -675,36 +742,75 @@ impl HeldKey for MyHeld {
         })
         .await?;
         self.locked = Some(locked);
+        self.since.get_or_insert_with(Instant::now);
         Ok(value)
     }
 
+    fn next_waits(&mut self) {
+        self.next_waits = true;
+    }
+
     async fn finish(mut self, key: &str, change: Change) -> Result<()> {
-        let locked = self.locked.take();
-        if locked.is_none() && change == Change::Keep {
+        if self.locked.is_none() && change == Change::Keep {
             return Ok(()); // never locked, nothing to do
         }
+        // A `set` or `remove` right after an update of the key writes under its parked lock:
+        // writing beside it would leave a parked value that is no longer the row's.
+        let mut ended = None;
+        if self.locked.is_none() {
+            if let Some(Err(hold)) = self.take_parked(key) {
+                ended = Some(hold);
+            }
+        }
+        let locked = self.locked.take();
+        let since = self.since.unwrap_or_else(Instant::now);
+        let next_waits = self.next_waits;
         let shared = self.shared.clone();
         let key = key.to_owned();
         let deadline = self.deadline;
         let (tx, rx) = crate::runtime::executor::oneshot();
-        // Answers once the write is committed; the unlock follows on the runtime thread.
+        // Answers once the write is committed; the unlock (or the parking) follows on the
+        // runtime thread.
         detach(async move {
+            if let Some(hold) = ended {
+                hold.unlock().await;
+            }
             let run = async {
                 let stmts = shared.stmts().await?;
                 let mut locked = match locked {
                     Some(l) => l,
                     None => match shared.put_if_free(&stmts, &key, &change, deadline).await? {
-                        Some(l) => return Ok((Ok(()), Hold::Shared(l))),
+                        Some(l) => return Ok((Ok(()), Hold::Shared(l), stmts.exact_keys())),
                         None => shared.hold(&stmts, &key, deadline).await?,
                     },
                 };
                 let written = write_on(&mut locked, &stmts, &key, &change, &shared.display).await;
-                Ok::<_, DatastoreError>((written, locked))
+                Ok::<_, DatastoreError>((written, locked, stmts.exact_keys()))
             };
             match run.await {
-                Ok((written, locked)) => {
-                    tx.send(written);
-                    locked.unlock().await;
+                Ok((written, hold, exact_keys)) => {
+                    let row = match (&written, next_waits && exact_keys) {
+                        (Ok(()), true) => row_after(&change),
+                        _ => None,
+                    };
+                    match row {
+                        Some(value) => {
+                            let p = Parked { hold, value, since };
+                            if p.fresh() {
+                                // Parked before the answer: the next operation may come at once.
+                                let ticket = shared.parked.park(&key, p);
+                                tx.send(written);
+                                shared.release_unclaimed(&key, ticket).await;
+                            } else {
+                                tx.send(written);
+                                p.hold.unlock().await;
+                            }
+                        }
+                        None => {
+                            tx.send(written);
+                            hold.unlock().await;
+                        }
+                    }
                 }
                 Err(e) => tx.send(Err(e)),
             }

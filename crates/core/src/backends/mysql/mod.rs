@@ -6,6 +6,7 @@ mod backend;
 pub mod config;
 mod error;
 mod locked;
+mod parked;
 mod runtime;
 mod shared;
 mod sql;

@@ -185,6 +185,13 @@ impl Statements {
         )
     }
 
+    /// Whether a row read back by key is the row written by that key: keys compare bytes. In
+    /// reshuffle's table (a case-insensitive `VARCHAR` key) a write of `A` may land on the row
+    /// of `a`, which a read of `A` then does not return.
+    pub fn exact_keys(&self) -> bool {
+        self.binary_ids
+    }
+
     /// Refuses a write of `key` whose statement would not fit the server's packet limit (the
     /// server would end the session): the caller's error, with the fix.
     pub fn check_size(&self, key: &str, value: &str) -> crate::core::Result<()> {
