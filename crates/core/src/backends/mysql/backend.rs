@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 use super::config::MyConfig;
 use super::error::{is_connection_lost, my_error};
 use super::locked::{connection, lock_all, lock_name, Locked, Waits};
-use super::parked::{Parked, ParkedLocks, UNCLAIMED, VALUE_BYTES};
+use super::parked::{chain_open, Parked, ParkedLocks, UNCLAIMED, VALUE_BYTES};
 use super::runtime::{detach, hop, read_hop};
 use super::shared::{Reply, SlotLock, Slots};
 use super::sql::{prefix_pattern, Statements};
@@ -44,7 +44,7 @@ struct Shared {
     /// See [`MyConfig::connect_timeout`].
     connect_timeout: Option<std::time::Duration>,
     stmts: OnceCell<Arc<Statements>>,
-    /// Locks kept a moment after a write for the key's next operation (`parked`).
+    /// Locks handed from a write to the next operation queued on its key (`parked`).
     parked: ParkedLocks<Hold>,
 }
 
@@ -754,8 +754,8 @@ impl HeldKey for MyHeld {
         if self.locked.is_none() && change == Change::Keep {
             return Ok(()); // never locked, nothing to do
         }
-        // A `set` or `remove` right after an update of the key writes under its parked lock:
-        // writing beside it would leave a parked value that is no longer the row's.
+        // A `set` or `remove` queued behind a write of the key writes under the lock that
+        // write parked: writing beside it would leave a parked value that is not the row's.
         let mut ended = None;
         if self.locked.is_none() {
             if let Some(Err(hold)) = self.take_parked(key) {
@@ -794,19 +794,13 @@ impl HeldKey for MyHeld {
                         _ => None,
                     };
                     match row {
-                        Some(value) => {
-                            let p = Parked { hold, value, since };
-                            if p.fresh() {
-                                // Parked before the answer: the next operation may come at once.
-                                let ticket = shared.parked.park(&key, p);
-                                tx.send(written);
-                                shared.release_unclaimed(&key, ticket).await;
-                            } else {
-                                tx.send(written);
-                                p.hold.unlock().await;
-                            }
+                        Some(value) if chain_open(since) => {
+                            // Parked before the answer: the next operation may come at once.
+                            let ticket = shared.parked.park(&key, Parked { hold, value, since });
+                            tx.send(written);
+                            shared.release_unclaimed(&key, ticket).await;
                         }
-                        None => {
+                        _ => {
                             tx.send(written);
                             hold.unlock().await;
                         }

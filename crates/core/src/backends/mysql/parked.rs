@@ -40,8 +40,13 @@ pub struct Parked<H> {
 impl<H> Parked<H> {
     /// Whether the chain of hand-overs may go on.
     pub fn fresh(&self) -> bool {
-        self.since.elapsed() < MAX_CHAIN
+        chain_open(self.since)
     }
+}
+
+/// Whether a lock taken at `since` may still be handed on.
+pub fn chain_open(since: Instant) -> bool {
+    since.elapsed() < MAX_CHAIN
 }
 
 /// The parked locks of one store, by key.
