@@ -160,6 +160,14 @@ impl<B> Inner<B> {
         }
     }
 
+    /// Tells `held`, before its write, when another operation waits for `key`
+    /// ([`HeldKey::next_waits`]).
+    fn tell_if_waited(&self, key: &str, held: &mut impl HeldKey) {
+        if self.locks.has_waiters(key) {
+            held.next_waits();
+        }
+    }
+
     /// Waits for the key's turn, until `deadline`.
     async fn turn(&self, turn: Acquire, key: &str, deadline: &Deadline) -> Result<KeyGuard> {
         if self.options.lock_timeout.is_none() {
@@ -346,9 +354,7 @@ impl<B: Backend> Store<B> {
             let fix = |e| Inner::<B>::backend_error(&deadline, &key, e);
             let mut held = inner.backend.lock(&key, &deadline).await.map_err(fix)?;
             let expiring = matches!(change, Change::PutFor(..));
-            if inner.locks.has_waiters(&key) {
-                held.next_waits();
-            }
+            inner.tell_if_waited(&key, &mut held);
             held.finish(&key, change).await.map_err(fix)?;
             store.written(expiring);
             Ok(())
@@ -392,9 +398,7 @@ impl<B: Backend> Store<B> {
                 None => Change::Keep,
             };
             let expiring = matches!(change, Change::PutFor(..));
-            if inner.locks.has_waiters(&key) {
-                held.next_waits();
-            }
+            inner.tell_if_waited(&key, &mut held);
             held.finish(&key, change).await.map_err(fix)?;
             store.written(expiring);
             Ok((old, new))
