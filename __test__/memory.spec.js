@@ -41,6 +41,28 @@ describe('MemoryStoreAdapter', () => {
     await store.close()
   })
 
+  test('large values read between collections each show their own text', async () => {
+    // The buffer of a collected external string is filled again by the next large value:
+    // a string still alive must keep its text, and a reused buffer must show only the new
+    // text, whatever its size was before.
+    require('v8').setFlagsFromString('--expose-gc')
+    const gc = require('vm').runInNewContext('gc')
+    const store = new MemoryStoreAdapter()
+    const sizes = [1 << 20, (3 << 20) / 2, 600 * 1024, 1 << 20, 200 * 1024]
+    const expected = (i) => String.fromCharCode(97 + (i % 26)).repeat(sizes[i % sizes.length])
+    const kept = []
+    for (let i = 0; i < 60; i++) {
+      await store.set(`k${i % 7}`, expected(i))
+      const got = await store.get(`k${i % 7}`)
+      if (got !== expected(i)) throw new Error(`read ${i}: ${got.length} characters, first ${got[0]}`)
+      if (i % 5 === 0) kept.push([i, got])
+      if (i % 3 === 0) gc()
+    }
+    gc()
+    for (const [i, got] of kept) expect(got === expected(i)).toBe(true)
+    await store.close()
+  })
+
   test('stores are independent', async () => {
     const a = new MemoryStoreAdapter()
     const b = new MemoryStoreAdapter()

@@ -12,8 +12,9 @@
 //! its UTF-8 is not Latin-1.
 //!
 //! Invariants: the buffer behind a string is never written after the string is made, and is
-//! freed exactly once, by [`free_text`] — which N-API calls when V8 collects the string, at
-//! env teardown, or at once when it copied the text after all (`copied`).
+//! given back exactly once, by [`free_text`] — which N-API calls when V8 collects the string,
+//! at env teardown, or at once when it copied the text after all (`copied`) — to the thread's
+//! spare buffers (`spare`) or to malloc; only a buffer no string points into is reused.
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -67,25 +68,28 @@ fn create_fn() -> Option<CreateExternalLatin1> {
 pub fn ascii(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
     debug_assert!(s.is_ascii());
     let create = create_fn()?;
-    let text: Box<[u8]> = s.as_bytes().into();
-    let len = text.len();
-    let data = Box::into_raw(text).cast::<u8>();
+    let mut text = spare::take(s.len()).unwrap_or_else(|| Vec::with_capacity(s.len()));
+    text.clear();
+    text.extend_from_slice(s.as_bytes());
+    let (data, len, size) = (text.as_ptr(), text.len(), text.capacity());
+    let lent = Box::into_raw(Box::new(text));
     // V8 does not count an external string's buffer towards collecting garbage: without this,
     // a loop of gets holds gigabytes of dead values between collections (measured: 5 GB after
     // 5,000 gets of 1 MB). Counted before the call, since N-API frees a buffer it copied
     // (`free_text` takes the count back) before it returns.
-    adjust_external_memory(env, len as i64);
+    adjust_external_memory(env, size as i64);
     let mut out = ptr::null_mut();
     let mut copied = false;
     // SAFETY: a valid env on its thread; `data` holds `len` bytes of ASCII (valid Latin-1),
-    // left unwritten from now on; `free_text` gets `data` and `len` back, once (module docs).
+    // owned by the vector behind `lent`, which nothing touches again until `free_text` gets
+    // `lent` back, once (module docs).
     let status = unsafe {
         create(
             env,
-            data.cast::<c_char>(),
+            data.cast_mut().cast::<c_char>(),
             len as isize,
             Some(free_text),
-            len as *mut c_void,
+            lent.cast::<c_void>(),
             &mut out,
             &mut copied,
         )
@@ -93,9 +97,9 @@ pub fn ascii(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
     if status != sys::Status::napi_ok {
         // Not taken: the buffer is still ours (N-API calls the finalizer only for a string it
         // made or copied).
-        // SAFETY: `data` and `len` are the box leaked above, not handed to anyone.
-        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(data, len)) });
-        adjust_external_memory(env, -(len as i64));
+        // SAFETY: `lent` is the box leaked above, not handed to anyone.
+        spare::give(unsafe { *Box::from_raw(lent) });
+        adjust_external_memory(env, -(size as i64));
         return None;
     }
     Some(out)
@@ -109,17 +113,67 @@ fn adjust_external_memory(env: sys::napi_env, change: i64) {
     unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
 }
 
-/// Frees the buffer of an external string.
+/// Takes back the buffer of an external string, for the next one (`spare`) or to free.
 ///
 /// # Safety
-/// `data` and `hint` (its length) are those [`ascii`] passed for one string, given once.
-unsafe extern "C" fn free_text(env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
-    let len = hint as usize;
-    // A null env: the env is gone (teardown), and its counter with it.
+/// `hint` is a `lent` box [`ascii`] passed for one string, given once.
+unsafe extern "C" fn free_text(env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: the box `ascii` leaked (the contract); nothing else holds it.
+    let text = unsafe { *Box::from_raw(hint.cast::<Vec<u8>>()) };
+    // A null env: the env is gone (teardown), and its counter with it; so is, maybe, this
+    // thread's spare list, so the buffer is freed. Freeing runs no JS and needs no env.
     if !env.is_null() {
-        adjust_external_memory(env, -(len as i64));
+        adjust_external_memory(env, -(text.capacity() as i64));
+        spare::give(text);
     }
-    // SAFETY: the box `ascii` leaked, of `len` bytes (the contract); freeing runs no JS and
-    // needs no env, so this is sound also during teardown.
-    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(data.cast::<u8>(), len)) });
+}
+
+/// Buffers of collected strings, kept for the next large value of this thread.
+///
+/// Why: a loop that reads large values makes one external string per value, and V8 collects
+/// them in batches. A buffer freed to malloc goes back to the kernel (glibc maps a large
+/// block anew or trims its heap), and the next value pays a page fault per page touched —
+/// more than the copy itself. A buffer kept here is filled again in pages already mapped.
+///
+/// Invariants: at most `MAX_BUFFERS` buffers of at most `MAX_BYTES` together, each of them
+/// owned by this list alone (no string points into it); a buffer is handed out only for a
+/// text that fills at least half of it, so a reused buffer wastes less than the text's size.
+mod spare {
+    use std::cell::RefCell;
+
+    /// Most buffers kept: a collection frees a batch, the next values take them.
+    const MAX_BUFFERS: usize = 8;
+    /// Most bytes kept, together: what a thread that once read large values holds idle.
+    const MAX_BYTES: usize = 16 << 20;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A kept buffer that holds `len` bytes with no more than as much again to spare.
+    pub fn take(len: usize) -> Option<Vec<u8>> {
+        SPARE
+            .try_with(|spare| {
+                let mut spare = spare.try_borrow_mut().ok()?;
+                let at = spare
+                    .iter()
+                    .position(|b| b.capacity() >= len && b.capacity() / 2 <= len)?;
+                Some(spare.swap_remove(at))
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `buf` if there is room (else it is freed).
+    pub fn give(buf: Vec<u8>) {
+        let _ = SPARE.try_with(|spare| {
+            let Ok(mut spare) = spare.try_borrow_mut() else {
+                return;
+            };
+            let kept: usize = spare.iter().map(Vec::capacity).sum();
+            if spare.len() < MAX_BUFFERS && kept + buf.capacity() <= MAX_BYTES {
+                spare.push(buf);
+            }
+        });
+    }
 }
