@@ -29,7 +29,7 @@ pub fn validate_key(key: &str) -> Result<()> {
 /// pointer is dangling (0x1), and glibc's AVX-512 `memcmp`, chosen on CPUs that have it, reads
 /// even zero bytes with a masked load whose fault suppression on that unmapped page costs
 /// ~80 ns on AMD Zen 4 (against ~2 ns for a real comparison): a listing of 10,000 keys spent
-/// ~1 ms in it (README, "Where the targets are met").
+/// ~1 ms in it (docs/benchmarks.md, "Listings since run 14").
 pub fn has_prefix(key: &str, prefix: &str) -> bool {
     prefix.is_empty() || key.starts_with(prefix)
 }
