@@ -275,6 +275,7 @@ describe('source build: the main tarball alone, with cargo on PATH', () => {
       'binding.d.ts',
       'Cargo.toml',
       'Cargo.lock',
+      '.cargo/config.toml',
       'build.rs',
       'src/lib.rs',
       'crates/core/Cargo.toml',

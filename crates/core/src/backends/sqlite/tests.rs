@@ -44,6 +44,17 @@ fn store(path: &Path, table: &str, durability: Durability) -> Store<SqliteBacken
 const RESHUFFLE_DDL: &str =
     "CREATE TABLE IF NOT EXISTS reshuffledb (id varchar primary key, value varchar)";
 
+/// SQLite is built without `SQLITE_DIRECT_OVERFLOW_READ` (`.cargo/config.toml`): a large
+/// value is copied from the page cache, not read again from the file with a system call per
+/// 4 KiB page on every `get`.
+#[test]
+fn large_values_are_read_through_the_page_cache() {
+    // SAFETY: the name is a NUL-terminated string; the call only reads SQLite's static list.
+    let used =
+        unsafe { rusqlite::ffi::sqlite3_compileoption_used(c"DIRECT_OVERFLOW_READ".as_ptr()) };
+    assert_eq!(used, 0, "SQLite was built with SQLITE_DIRECT_OVERFLOW_READ");
+}
+
 #[test]
 fn reads_a_table_made_by_another_program() {
     let dir = TempDir::new("foreign");
