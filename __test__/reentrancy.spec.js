@@ -244,23 +244,25 @@ describe('an updater promise collected unsettled', () => {
 })
 
 describe('the process exits by itself with a store left open', () => {
-  // The `lost` update's updater promise is garbage: a collection before the exit rejects that
-  // update with ERR_DATASTORE_UPDATER_ABANDONED (tested above), and whether V8 runs one first is
-  // its choice. So its line is optional, but if it comes it must be that rejection.
-  const withoutCollectedLost = (lines) => {
-    for (const line of lines.filter((l) => 'lost' in l)) {
-      expect(line).toEqual({ lost: 'ERR_DATASTORE_UPDATER_ABANDONED' })
-    }
-    return lines.filter((l) => !('lost' in l))
+  // Runs stuck-exit.js in `mode` and checks it exits by itself, cleanly; resolves its lines
+  // without the `lost` update's. That update's updater promise is garbage: a collection before
+  // the exit rejects it with ERR_DATASTORE_UPDATER_ABANDONED (tested above), and whether V8 runs
+  // one first is its choice. So its line is optional, but if it comes it must be that rejection.
+  const runStuckExit = async (spec, mode, nodeArgs = []) => {
+    const r = await runFixture([...nodeArgs, path.join(fixtures, 'stuck-exit.js'), JSON.stringify(spec), mode])
+    expect(r.stderr).toBe('')
+    expect([r.code, r.signal]).toEqual([0, null])
+    const lost = r.lines.filter((l) => 'lost' in l)
+    for (const line of lost) expect(line).toEqual({ lost: 'ERR_DATASTORE_UPDATER_ABANDONED' })
+    return { lines: r.lines.filter((l) => !('lost' in l)), lost }
   }
+  const timedOutThenExited = [{ armed: true }, { waiter: 'ERR_DATASTORE_LOCK_TIMEOUT' }, { exit: 0 }]
 
   test.each(backends)(
     '%s: updaters that never settle and a queued waiter do not keep it alive',
     async (kind, spec) => {
-      const r = await runFixture([path.join(fixtures, 'stuck-exit.js'), JSON.stringify(spec()), 'plain'])
-      expect(r.stderr).toBe('')
-      expect(withoutCollectedLost(r.lines)).toEqual([{ armed: true }, { exit: 0 }])
-      expect([r.code, r.signal]).toEqual([0, null])
+      const { lines } = await runStuckExit(spec(), 'plain')
+      expect(lines).toEqual([{ armed: true }, { exit: 0 }])
     },
     40000,
   )
@@ -268,14 +270,8 @@ describe('the process exits by itself with a store left open', () => {
   test.each(backends)(
     '%s: with lockTimeout the waiter rejects first, then the process exits',
     async (kind, spec) => {
-      const r = await runFixture([path.join(fixtures, 'stuck-exit.js'), JSON.stringify(spec()), 'timeout'])
-      expect(r.stderr).toBe('')
-      expect(withoutCollectedLost(r.lines)).toEqual([
-        { armed: true },
-        { waiter: 'ERR_DATASTORE_LOCK_TIMEOUT' },
-        { exit: 0 },
-      ])
-      expect([r.code, r.signal]).toEqual([0, null])
+      const { lines } = await runStuckExit(spec(), 'timeout')
+      expect(lines).toEqual(timedOutThenExited)
     },
     40000,
   )
@@ -283,16 +279,9 @@ describe('the process exits by itself with a store left open', () => {
   test.each(backends)(
     '%s: collections meanwhile abandon the unreachable updater, and the process still exits',
     async (kind, spec) => {
-      const args = ['--expose-gc', path.join(fixtures, 'stuck-exit.js'), JSON.stringify(spec()), 'collecting']
-      const r = await runFixture(args)
-      expect(r.stderr).toBe('')
-      expect(r.lines).toContainEqual({ lost: 'ERR_DATASTORE_UPDATER_ABANDONED' })
-      expect(withoutCollectedLost(r.lines)).toEqual([
-        { armed: true },
-        { waiter: 'ERR_DATASTORE_LOCK_TIMEOUT' },
-        { exit: 0 },
-      ])
-      expect([r.code, r.signal]).toEqual([0, null])
+      const { lines, lost } = await runStuckExit(spec(), 'collecting', ['--expose-gc'])
+      expect(lost).toEqual([{ lost: 'ERR_DATASTORE_UPDATER_ABANDONED' }])
+      expect(lines).toEqual(timedOutThenExited)
     },
     40000,
   )
