@@ -219,6 +219,25 @@ function runConformance(name, makeStore, caps = {}) {
         const got = await store.get('big')
         expect(got.blob.length).toBe(big.blob.length)
       })
+
+      // Around 128 KiB of JSON text a value's text takes another path (SQLite reads it with its
+      // blob reader, the binding makes an external string): ASCII and not, on both sides of it.
+      test('values around 128 KiB read back exactly, ASCII or not', async () => {
+        const limit = 128 * 1024
+        const values = {
+          below: 'a'.repeat(limit - 12), // {"text":"…"}: 11 bytes more, so limit - 1 bytes
+          at: 'b'.repeat(limit - 11), // limit bytes
+          accents: 'é'.repeat(limit),
+          mixed: 'x'.repeat(limit) + '😀\u0000"\\',
+        }
+        for (const [key, text] of Object.entries(values)) await store.set(key, { text })
+        for (const [key, text] of Object.entries(values)) {
+          const got = await store.get(key)
+          expect(got.text.length).toBe(text.length)
+          expect(got.text === text).toBe(true)
+        }
+        expect(await store.getMany(Object.keys(values))).toEqual(Object.values(values).map((text) => ({ text })))
+      })
     })
 
     describe('list', () => {

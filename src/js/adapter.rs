@@ -13,7 +13,9 @@ use super::error::{pending, Errors};
 use super::raw::{Js, JsAny, Kind, TextBuf, Value};
 use super::runtime::Runtime;
 use super::updater::{JsUpdater, Thrown};
-use crate::core::{Backend, Change, DatastoreError, KeyList, Store, StoreOptions, UpdateError};
+use crate::core::{
+    Backend, Change, DatastoreError, KeyList, Store, StoreOptions, StoredText, UpdateError,
+};
 use crate::runtime::executor::Outcome;
 
 /// Why a promise rejects: a store error, or an updater's own throw.
@@ -204,6 +206,16 @@ fn text_or_undefined(js: Js, text: Option<&str>) -> Value {
     }
 }
 
+/// A value handed over by `Store::get_now` as a JS string, or `undefined`; a large value is
+/// read straight into the buffer of its string (`Js::large_string`).
+fn stored_or_undefined(js: Js, text: Option<StoredText<'_>>) -> Result<Value, DatastoreError> {
+    match text {
+        Some(StoredText::Borrowed(t)) => Ok(js.string(t)),
+        Some(StoredText::Large(large)) => js.large_string(large.len(), |buf| large.read_into(buf)),
+        None => Ok(js.undefined()),
+    }
+}
+
 /// The native side of every adapter class. Values cross as JSON text: the JS wrapper
 /// (index.js) stringifies and parses, with JSON's exact rules and V8's speed. Each method
 /// returns its result directly when the operation finished at once, else a promise of it.
@@ -237,9 +249,12 @@ impl<B: Backend> JsStore<B> {
         let js = rt.js;
         let mut buf = [0; 256];
         let key = self.key(js, key, &mut buf)?;
-        match self.store.get_now(&key, |text| text_or_undefined(js, text)) {
-            Some(Ok(v)) => Ok(JsAny::new(v)),
-            Some(Err(e)) => Err(self.throw(js, &e)),
+        match self
+            .store
+            .get_now(&key, |text| stored_or_undefined(js, text))
+        {
+            Some(Ok(Ok(v))) => Ok(JsAny::new(v)),
+            Some(Err(e) | Ok(Err(e))) => Err(self.throw(js, &e)),
             None => run(rt, &self.errors, "get", self.store.get(&key), |rt, v| {
                 text_or_undefined(rt.js, v.as_deref())
             }),

@@ -67,10 +67,33 @@ fn create_fn() -> Option<CreateExternalLatin1> {
 /// `None` when this Node cannot make one or the call failed: the caller makes a plain string.
 pub fn ascii(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
     debug_assert!(s.is_ascii());
-    let create = create_fn()?;
-    let mut text = spare::take(s.len()).unwrap_or_else(|| Vec::with_capacity(s.len()));
-    text.clear();
+    create_fn()?;
+    let mut text = buffer(s.len());
     text.extend_from_slice(s.as_bytes());
+    from_buffer(env, text).map_err(give_back).ok()
+}
+
+/// An empty buffer with room for `len` bytes, for a text to be written into and then handed
+/// to [`from_buffer`] (or back with [`give_back`]): a spare one when there is one.
+pub fn buffer(len: usize) -> Vec<u8> {
+    let mut text = spare::take(len).unwrap_or_else(|| Vec::with_capacity(len));
+    text.clear();
+    text
+}
+
+/// Keeps `text`, which no string points into, for a later [`buffer`].
+pub fn give_back(text: Vec<u8>) {
+    spare::give(text);
+}
+
+/// An external JS string over `text`, which holds ASCII only: the string owns it from now on.
+/// `Err` gives `text` back when this Node cannot make one or the call failed: the caller
+/// makes a plain string of it.
+pub fn from_buffer(env: sys::napi_env, text: Vec<u8>) -> Result<sys::napi_value, Vec<u8>> {
+    debug_assert!(text.is_ascii());
+    let Some(create) = create_fn() else {
+        return Err(text);
+    };
     let (data, len, size) = (text.as_ptr(), text.len(), text.capacity());
     let lent = Box::into_raw(Box::new(text));
     // V8 does not count an external string's buffer towards collecting garbage: without this,
@@ -97,12 +120,11 @@ pub fn ascii(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
     if status != sys::Status::napi_ok {
         // Not taken: the buffer is still ours (N-API calls the finalizer only for a string it
         // made or copied).
-        // SAFETY: `lent` is the box leaked above, not handed to anyone.
-        spare::give(unsafe { *Box::from_raw(lent) });
         adjust_external_memory(env, -(size as i64));
-        return None;
+        // SAFETY: `lent` is the box leaked above, not handed to anyone.
+        return Err(unsafe { *Box::from_raw(lent) });
     }
-    Some(out)
+    Ok(out)
 }
 
 /// Tells V8 that `change` bytes more (or fewer) live outside its heap because of its objects.
@@ -116,9 +138,9 @@ fn adjust_external_memory(env: sys::napi_env, change: i64) {
 /// Takes back the buffer of an external string, for the next one (`spare`) or to free.
 ///
 /// # Safety
-/// `hint` is a `lent` box [`ascii`] passed for one string, given once.
+/// `hint` is a `lent` box [`from_buffer`] passed for one string, given once.
 unsafe extern "C" fn free_text(env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-    // SAFETY: the box `ascii` leaked (the contract); nothing else holds it.
+    // SAFETY: the box `from_buffer` leaked (the contract); nothing else holds it.
     let text = unsafe { *Box::from_raw(hint.cast::<Vec<u8>>()) };
     // A null env: the env is gone (teardown), and its counter with it; so is, maybe, this
     // thread's spare list, so the buffer is freed. Freeing runs no JS and needs no env.

@@ -145,6 +145,37 @@ impl Js {
         v
     }
 
+    /// A JS string of a large text that `fill` appends to an empty buffer of `len` bytes,
+    /// returning whether it is all ASCII (it is valid UTF-8 either way). An ASCII text becomes
+    /// an external string over that very buffer where Node can make one, so the text is
+    /// copied once, by `fill`; otherwise it is copied to V8 and the buffer kept for the next.
+    pub fn large_string<E>(
+        self,
+        len: usize,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<bool, E>,
+    ) -> Result<Value, E> {
+        let mut text = external_string::buffer(len);
+        let ascii = match fill(&mut text) {
+            Ok(ascii) => ascii,
+            Err(e) => {
+                external_string::give_back(text);
+                return Err(e);
+            }
+        };
+        let text = if ascii {
+            match external_string::from_buffer(self.0, text) {
+                Ok(v) => return Ok(v),
+                Err(text) => text,
+            }
+        } else {
+            text
+        };
+        // `fill` wrote valid UTF-8 (its contract); a text it broke reads as U+FFFD here.
+        let v = self.string(&String::from_utf8_lossy(&text));
+        external_string::give_back(text);
+        Ok(v)
+    }
+
     pub fn number(self, n: f64) -> Value {
         let mut v = ptr::null_mut();
         // SAFETY: as in `undefined`.

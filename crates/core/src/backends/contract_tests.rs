@@ -87,7 +87,7 @@ async fn check<B: Backend>(a: B, second: Option<B>) {
         done.unwrap();
         assert_eq!(a.get("k").await.unwrap().as_deref(), Some("5"));
     }
-    if let Some(v) = a.get_now("k", |v| v.map(str::to_owned)) {
+    if let Some(v) = a.get_now("k", crate::core::backend::owned) {
         assert_eq!(v.unwrap(), a.get("k").await.unwrap());
     }
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::core::expiry::{self, now_ms};
 use crate::core::key::with_prefix_after;
-use crate::core::{Backend, Change, Deadline, HeldKey, KeyList, Result, Write};
+use crate::core::{Backend, Change, Deadline, HeldKey, KeyList, Result, StoredText, Write};
 
 /// A stored value: JSON text, and when it expires (ms since the epoch), if ever.
 struct Entry {
@@ -149,8 +149,13 @@ impl Backend for MemoryBackend {
         Ok(read(&self.map.borrow(), key))
     }
 
-    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
-        Some(Ok(read(self.map.borrow().live(key, &mut None))))
+    fn get_now<R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Option<StoredText<'_>>) -> R,
+    ) -> Option<Result<R>> {
+        let map = self.map.borrow();
+        Some(Ok(read(map.live(key, &mut None).map(StoredText::Borrowed))))
     }
 
     fn write_now(&self, key: &str, write: Write<'_>) -> Option<Result<()>> {

@@ -34,8 +34,49 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use super::deadline::Deadline;
-use super::error::Result;
+use super::error::{DatastoreError, Result};
 use super::key_list::KeyList;
+
+/// A value as [`Backend::get_now`] hands it to its reader.
+pub enum StoredText<'a> {
+    /// Borrowed from the engine: no copy.
+    Borrowed(&'a str),
+    /// A large value the engine cannot lend in one piece (SQLite assembles it from its pages
+    /// into a buffer of its own): the reader copies it once, into a buffer of its choosing,
+    /// instead of copying SQLite's copy.
+    Large(&'a mut dyn LargeText),
+}
+
+impl StoredText<'_> {
+    /// The text as an owned `String`.
+    pub fn into_string(self) -> Result<String> {
+        match self {
+            StoredText::Borrowed(s) => Ok(s.to_owned()),
+            StoredText::Large(large) => {
+                let mut bytes = Vec::with_capacity(large.len());
+                large.read_into(&mut bytes)?;
+                // `read_into` appends checked UTF-8 only: this check never fails.
+                String::from_utf8(bytes)
+                    .map_err(|e| DatastoreError::backend(format!("stored text: {e}")))
+            }
+        }
+    }
+}
+
+/// A large stored value, read straight into the reader's buffer ([`StoredText::Large`]).
+pub trait LargeText {
+    /// Its length in bytes.
+    fn len(&self) -> usize;
+
+    /// Whether it is empty (never, for a value worth this path).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends its [`LargeText::len`] bytes to `buf`, checked to be UTF-8; `Ok(true)` when
+    /// they are all ASCII. On error `buf` holds no partial value (it is left as it was).
+    fn read_into(&mut self, buf: &mut Vec<u8>) -> Result<bool>;
+}
 
 /// What an operation does to a key once it holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,10 +167,15 @@ pub trait Backend: 'static {
     async fn get(&self, key: &str) -> Result<Option<String>>;
 
     /// [`Backend::get`] answered at once, for engines that can do so without waiting: hands
-    /// `read` the value, borrowed (no copy), and returns what `read` returns. `None` when it
-    /// cannot answer at once (not open yet, a lock to wait for, a remote server); then it has
-    /// changed nothing, and the store calls [`Backend::get`]. The default never answers.
-    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+    /// `read` the value — borrowed, or for a large value maybe as a [`LargeText`] to copy
+    /// once — and returns what `read` returns. `None` when it cannot answer at once (not open
+    /// yet, a lock to wait for, a remote server); then it has changed nothing, and the store
+    /// calls [`Backend::get`]. The default never answers.
+    fn get_now<R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Option<StoredText<'_>>) -> R,
+    ) -> Option<Result<R>> {
         let _ = (key, read);
         None
     }
@@ -297,4 +343,10 @@ pub trait HeldKey {
     /// must bound how long one lock is handed on, so other processes get their turn.
     /// Default: nothing.
     fn next_waits(&mut self) {}
+}
+
+/// The reader tests hand [`Backend::get_now`]: the value as an owned `String`.
+#[cfg(test)]
+pub(crate) fn owned(v: Option<StoredText<'_>>) -> Option<String> {
+    v.map(|t| t.into_string().expect("a stored value reads"))
 }

@@ -19,7 +19,7 @@ mod reentry_tests;
 #[cfg(test)]
 mod store_tests;
 
-pub use backend::{Backend, Change, HeldKey, Write};
+pub use backend::{Backend, Change, HeldKey, LargeText, StoredText, Write};
 pub use deadline::Deadline;
 pub use error::{DatastoreError, Result};
 pub use key_list::KeyList;

@@ -22,7 +22,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::backend::{Backend, Change, HeldKey, Write};
+use super::backend::{Backend, Change, HeldKey, StoredText, Write};
 use super::deadline::Deadline;
 use super::error::{DatastoreError, Result};
 use super::json;
@@ -267,11 +267,15 @@ impl<B: Backend> Store<B> {
 
     /// [`Store::get`] answered synchronously when nothing has to wait: the store is open, no
     /// updater is running, no operation holds or awaits the key, and the backend can answer
-    /// at once ([`Backend::get_now`]). Then `read` gets the value, borrowed, and its result is
+    /// at once ([`Backend::get_now`]). Then `read` gets the value ([`StoredText`]), and its result is
     /// returned. Nothing else runs in between, so this is exactly a `get` that completes on
     /// its first poll, without queueing. `None`: call [`Store::get`], which queues as usual
     /// (and reports invalid keys, a closed store and reentry).
-    pub fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+    pub fn get_now<R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Option<StoredText<'_>>) -> R,
+    ) -> Option<Result<R>> {
         if !self.is_free(key) {
             return None;
         }

@@ -213,7 +213,7 @@ fn many_queued_updates_on_one_key() {
 fn get_now_answers_only_when_nothing_has_to_wait() {
     block_on(async {
         let store = Store::new(MemoryBackend::new());
-        let owned = |v: Option<&str>| v.map(str::to_owned);
+        let owned = crate::core::backend::owned;
         assert_eq!(store.get_now("k", owned), Some(Ok(None)));
         store.set("k", "1".into()).await.unwrap();
         assert_eq!(store.get_now("k", owned), Some(Ok(Some("1".into()))));
@@ -238,7 +238,7 @@ fn get_now_answers_only_when_nothing_has_to_wait() {
         let seen = inside.clone();
         let view = store.clone();
         let f = move |_: Option<&str>| {
-            *seen.borrow_mut() = Some(view.get_now("other", |v| v.map(str::to_owned)));
+            *seen.borrow_mut() = Some(view.get_now("other", crate::core::backend::owned));
             Ok(None)
         };
         store

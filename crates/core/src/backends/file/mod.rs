@@ -36,7 +36,9 @@ use std::sync::Arc;
 use crate::backends::process_lock::{lock_path, Mode, ProcessLocks, RangeGuard};
 use crate::core::expiry::now_ms;
 use crate::core::lock_table::{KeyGuard, LockTable};
-use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result};
+use crate::core::{
+    Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result, StoredText,
+};
 use crate::runtime::executor::{run_blocking, run_critical, start_thread};
 use crate::runtime::wait_list::WaitList;
 
@@ -667,8 +669,14 @@ impl Backend for FileBackend {
             .await
     }
 
-    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
-        self.shared.read_now(key, read).map(Ok)
+    fn get_now<R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Option<StoredText<'_>>) -> R,
+    ) -> Option<Result<R>> {
+        self.shared
+            .read_now(key, |v| read(v.map(StoredText::Borrowed)))
+            .map(Ok)
     }
 
     async fn list_keys(&self, prefix: &str) -> Result<KeyList> {

@@ -421,7 +421,7 @@ fn get_now_answers_from_memory_only_while_the_file_is_known_unchanged() {
     let path = dir.file("s.json");
     let a = store(&path);
     let b = store(&path);
-    let owned = |v: Option<&str>| v.map(str::to_owned);
+    let owned = crate::core::backend::owned;
     assert_eq!(
         a.get_now("k", owned),
         None,

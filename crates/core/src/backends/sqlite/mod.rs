@@ -39,7 +39,9 @@ use worker::Worker;
 
 use super::process_lock::{ProcessLocks, RangeGuard};
 use super::sql_identifier::TableName;
-use crate::core::{Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result, Write};
+use crate::core::{
+    Backend, Change, DatastoreError, Deadline, HeldKey, KeyList, Result, StoredText, Write,
+};
 use crate::runtime::wait_list::WaitList;
 
 /// Where the database is.
@@ -141,7 +143,11 @@ impl Db {
 
     /// [`Db::read`] on the JS thread's connection, handing `read` the value borrowed from
     /// SQLite; `None` if another connection holds a lock it needs (see `skip_inline`).
-    fn read_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+    fn read_now<R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Option<StoredText<'_>>) -> R,
+    ) -> Option<Result<R>> {
         self.now(ops::read_with(&self.conn, &self.sql, key, read))
     }
 
@@ -449,7 +455,11 @@ impl Backend for SqliteBackend {
         self.db().await?.read(key).await
     }
 
-    fn get_now<R>(&self, key: &str, read: impl FnOnce(Option<&str>) -> R) -> Option<Result<R>> {
+    fn get_now<R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Option<StoredText<'_>>) -> R,
+    ) -> Option<Result<R>> {
         match &*self.state.borrow() {
             State::Open(db) => db.read_now(key, read),
             _ => None,

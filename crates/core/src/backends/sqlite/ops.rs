@@ -9,25 +9,37 @@ use rusqlite::{Transaction, TransactionBehavior};
 use super::sql::{page_index, prefix_upper_bound, with_value_text, Statements, TextBytes};
 use super::stmt::{Conn, Query};
 use crate::core::expiry;
-use crate::core::{Change, KeyList, Write};
+use crate::core::{Change, KeyList, StoredText, Write};
 
 /// The committed value of `key`.
 pub fn read(conn: &Conn, sql: &Statements, key: &str) -> rusqlite::Result<Option<String>> {
-    read_with(conn, sql, key, |v| v.map(str::to_owned))
+    let mut stmt = conn.start(sql, conn.get_query(sql), &[key.as_bytes()])?;
+    if !stmt.step()? {
+        return Ok(None);
+    }
+    if let Some(mut large) = stmt.large_value(sql) {
+        return large.read_string().map(Some);
+    }
+    stmt.with_value(0, |v| v.map(str::to_owned))
 }
 
-/// Hands `read` the committed value of `key`, borrowed from SQLite (no copy).
+/// Hands `read` the committed value of `key`: borrowed from SQLite (no copy), or when large
+/// as a reader that copies it once into a buffer of `read`'s choosing (see
+/// `sql::LARGE_VALUE_BYTES`).
 pub fn read_with<R>(
     conn: &Conn,
     sql: &Statements,
     key: &str,
-    read: impl FnOnce(Option<&str>) -> R,
+    read: impl FnOnce(Option<StoredText<'_>>) -> R,
 ) -> rusqlite::Result<R> {
-    let mut stmt = conn.start(sql, Query::Get, &[key.as_bytes()])?;
-    match stmt.step()? {
-        true => stmt.with_value(0, read),
-        false => Ok(read(None)),
+    let mut stmt = conn.start(sql, conn.get_query(sql), &[key.as_bytes()])?;
+    if !stmt.step()? {
+        return Ok(read(None));
     }
+    if let Some(mut large) = stmt.large_value(sql) {
+        return Ok(read(Some(StoredText::Large(&mut large))));
+    }
+    stmt.with_value(0, |v| read(v.map(StoredText::Borrowed)))
 }
 
 /// Keys starting with `prefix`, in UTF-8 byte order, gathered in a [`KeyList`] (no `String`

@@ -7,6 +7,8 @@
 //! `COLLATE BINARY`, so keys sort by UTF-8 bytes (= code point order) whatever collation the
 //! table was declared with.
 
+use std::ffi::CString;
+
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ErrorCode, ToSql};
 
@@ -28,7 +30,20 @@ pub struct Statements {
     /// Whether any row expires (a row of the partial index). When none does, `list` runs the
     /// plain statements, a scan of the primary key's covering index.
     pub any_expiring: String,
+    /// `?1` = key; one row or none: the value, or NULL when it is a [`LARGE_VALUE_BYTES`]
+    /// value left to the blob reader (read in the same row's transaction, by `rowid`); the
+    /// `rowid`; the value's length in bytes, or NULL for a NULL value. Neither SQLite's
+    /// `octet_length` nor the condition loads the value itself, only the record's header.
     pub get: String,
+    /// `?1` = key; the value. For a table without a `rowid` (a `WITHOUT ROWID` table made
+    /// by another program), where [`Statements::get`] cannot be prepared.
+    pub get_plain: String,
+    /// Prepares only where the table has a `rowid`.
+    pub has_rowid: String,
+    /// The database (`main`, or the schema of `schema.table`) and table, for
+    /// `sqlite3_blob_open`.
+    pub blob_db: CString,
+    pub blob_table: CString,
     pub put: String,
     pub put_for: String,
     pub delete: String,
@@ -49,6 +64,12 @@ pub struct Statements {
     /// The next expiry, in ms since the epoch (NULL: none).
     pub next_expiry: String,
 }
+
+/// From this length on, a value is read with SQLite's blob reader into the reader's own buffer
+/// (one copy) instead of being assembled by SQLite from its pages and then copied again. Below
+/// it the extra `sqlite3_blob_open` costs more than the copy it saves; 128 KiB is also where
+/// the binding starts to make external strings.
+pub const LARGE_VALUE_BYTES: usize = 128 << 10;
 
 /// A row that has not expired (`now` in ms since the epoch, by SQLite's clock, the system's).
 const LIVE: &str =
@@ -81,7 +102,15 @@ impl Statements {
                 table.table
             ),
             any_expiring: format!("SELECT 1 FROM {t} WHERE expires_at IS NOT NULL LIMIT 1"),
-            get: format!("SELECT value FROM {t} WHERE id = ?1 AND {LIVE}"),
+            get: format!(
+                "SELECT iif(octet_length(value) < {LARGE_VALUE_BYTES}, value, NULL), rowid, \
+                 octet_length(value) FROM {t} WHERE id = ?1 AND {LIVE}"
+            ),
+            get_plain: format!("SELECT value FROM {t} WHERE id = ?1 AND {LIVE}"),
+            has_rowid: format!("SELECT rowid FROM {t} LIMIT 0"),
+            // Identifiers hold no NUL (validated): these never fail.
+            blob_db: CString::new(table.schema.as_deref().unwrap_or("main")).unwrap_or_default(),
+            blob_table: CString::new(table.table.as_str()).unwrap_or_default(),
             put: format!(
                 "INSERT INTO {t} (id, value, expires_at) VALUES (?1, ?2, NULL) \
                  ON CONFLICT(id) DO UPDATE SET value = excluded.value, expires_at = NULL"
@@ -130,15 +159,15 @@ impl Statements {
     }
 }
 
-/// The smallest byte string greater than every string starting with `prefix`: the prefix with
-/// its last byte below 0xFF incremented and the rest cut off. `None` when there is none (the
-/// empty prefix, or only 0xFF bytes, which UTF-8 never holds).
 /// Which of [`Statements::pages`] a page uses: whether it starts after a key (rather than at
 /// the prefix), and whether the prefix has an upper bound.
 pub fn page_index(after_key: bool, bounded: bool) -> usize {
     usize::from(after_key) * 2 + usize::from(bounded)
 }
 
+/// The smallest byte string greater than every string starting with `prefix`: the prefix with
+/// its last byte below 0xFF incremented and the rest cut off. `None` when there is none (the
+/// empty prefix, or only 0xFF bytes, which UTF-8 never holds).
 pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     let end = prefix.iter().rposition(|&b| b != 0xFF)?;
     let mut bound = prefix[..=end].to_vec();

@@ -20,13 +20,17 @@ use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::sql::{with_value_text, Statements};
+use super::sql::{is_busy, with_value_text, Statements};
+use crate::core::{LargeText, Result};
 
 /// The statements held by a [`Conn`].
 #[derive(Clone, Copy, Debug)]
 pub enum Query {
-    /// `?1` = key; one row with the value, or none.
+    /// `?1` = key; one row or none: the value or NULL when it is large, the `rowid`, the
+    /// value's length (`Statements::get`; read it with [`Running::large_value`] first).
     Get,
+    /// `?1` = key; one row with the value, or none (a table without `rowid`).
+    GetPlain,
     /// `?1` = key, `?2` = JSON text (no expiry).
     Put,
     /// `?1` = key, `?2` = JSON text, `?3` = when it expires, in ms since the epoch (as text).
@@ -35,12 +39,13 @@ pub enum Query {
     Delete,
 }
 
-const QUERIES: usize = 4;
+const QUERIES: usize = 5;
 
 impl Query {
     fn sql(self, sql: &Statements) -> &str {
         match self {
             Query::Get => &sql.get,
+            Query::GetPlain => &sql.get_plain,
             Query::Put => &sql.put,
             Query::PutFor => &sql.put_for,
             Query::Delete => &sql.delete,
@@ -67,6 +72,8 @@ pub struct Conn {
     // Declared first: dropped (finalized) before the connection closes.
     prepared: Prepared,
     conn: Connection,
+    /// Whether the table has a `rowid` (and so [`Query::Get`] and blob reads), once known.
+    has_rowid: Cell<Option<bool>>,
 }
 
 // SAFETY: connections are opened with SQLITE_OPEN_NO_MUTEX (multi-thread mode): a connection
@@ -87,14 +94,35 @@ impl Conn {
         Conn {
             prepared: Prepared(Default::default()),
             conn,
+            has_rowid: Cell::new(None),
         }
     }
 
     /// Finalizes the statements, then closes the connection.
     pub fn close(self) -> rusqlite::Result<()> {
-        let Conn { prepared, conn } = self;
+        let Conn { prepared, conn, .. } = self;
         drop(prepared);
         conn.close().map_err(|(_, e)| e)
+    }
+
+    /// The statement that reads a value: [`Query::Get`] where the table has a `rowid` (every
+    /// table this package or reshuffle creates), else [`Query::GetPlain`].
+    pub fn get_query(&self, sql: &Statements) -> Query {
+        let has_rowid = match self.has_rowid.get() {
+            Some(known) => known,
+            None => match self.conn.prepare(&sql.has_rowid) {
+                Ok(_) => true,
+                // Not known yet: ask again next time.
+                Err(e) if is_busy(&e) => return Query::GetPlain,
+                Err(_) => false,
+            },
+        };
+        self.has_rowid.set(Some(has_rowid));
+        if has_rowid {
+            Query::Get
+        } else {
+            Query::GetPlain
+        }
     }
 
     fn db(&self) -> *mut ffi::sqlite3 {
@@ -223,6 +251,25 @@ impl Running<'_> {
         }
     }
 
+    /// The value of a [`Query::Get`] row when it is large: read it with the returned reader
+    /// while this row is current. `None`: read column 0 with [`Running::with_value`].
+    pub fn large_value<'s>(&'s self, sql: &'s Statements) -> Option<BlobValue<'s>> {
+        // SAFETY: the statement is on a row (the caller's `step` returned `true`); the columns
+        // read are in range (checked by the count first).
+        unsafe {
+            let s = self.stmt;
+            let large = ffi::sqlite3_column_count(s) == 3
+                && ffi::sqlite3_column_type(s, 0) == ffi::SQLITE_NULL
+                && ffi::sqlite3_column_type(s, 2) == ffi::SQLITE_INTEGER;
+            large.then(|| BlobValue {
+                conn: self.conn,
+                sql,
+                rowid: ffi::sqlite3_column_int64(s, 1),
+                len: usize::try_from(ffi::sqlite3_column_int64(s, 2)).unwrap_or(0),
+            })
+        }
+    }
+
     /// Hands `read` column `col` of the current row as JSON text (see [`with_value_text`]),
     /// borrowed from SQLite.
     pub fn with_value<R>(
@@ -268,6 +315,95 @@ impl Running<'_> {
         // SAFETY: SQLite reported `len` bytes at `p`, valid until the row changes (the
         // caller's contract).
         Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
+    }
+}
+
+/// A large value read with SQLite's blob reader straight into the caller's buffer, by the
+/// `rowid` its row gave. It borrows that row's [`Running`] statement, which keeps the read
+/// transaction open: the blob read sees the same snapshot as the row, so a `rowid` reused by
+/// another connection's delete and insert in between cannot be read by mistake.
+pub struct BlobValue<'a> {
+    conn: &'a Conn,
+    sql: &'a Statements,
+    rowid: i64,
+    len: usize,
+}
+
+impl BlobValue<'_> {
+    /// Appends the value to `buf`; `Ok(true)` when it is all ASCII. Not UTF-8: an error, and
+    /// `buf` is left as it was.
+    pub fn read_raw(&mut self, buf: &mut Vec<u8>) -> rusqlite::Result<bool> {
+        let mut blob = ptr::null_mut();
+        // SAFETY: valid handle; the names are NUL-terminated and outlive the call. On error
+        // `blob` stays or becomes NULL, which `sqlite3_blob_close` accepts.
+        let rc = unsafe {
+            ffi::sqlite3_blob_open(
+                self.conn.db(),
+                self.sql.blob_db.as_ptr(),
+                self.sql.blob_table.as_ptr(),
+                c"value".as_ptr(),
+                self.rowid,
+                0,
+                &mut blob,
+            )
+        };
+        let blob = Blob(blob);
+        if rc != ffi::SQLITE_OK {
+            return Err(self.conn.error(rc));
+        }
+        // SAFETY: an open blob handle.
+        let n = unsafe { ffi::sqlite3_blob_bytes(blob.0) };
+        let len = usize::try_from(n).unwrap_or(0);
+        let start = buf.len();
+        buf.reserve(len);
+        // SAFETY: `buf` has room for `len` more bytes after `start`; SQLite writes exactly `n`
+        // bytes there or fails, and the length is set only after it succeeded.
+        unsafe {
+            let rc = ffi::sqlite3_blob_read(blob.0, buf.as_mut_ptr().add(start).cast(), n, 0);
+            if rc != ffi::SQLITE_OK {
+                return Err(self.conn.error(rc));
+            }
+            buf.set_len(start + len);
+        }
+        let text = &buf[start..];
+        if text.is_ascii() {
+            return Ok(true);
+        }
+        match std::str::from_utf8(text) {
+            Ok(_) => Ok(false),
+            Err(e) => {
+                buf.truncate(start);
+                Err(rusqlite::Error::Utf8Error(0, e))
+            }
+        }
+    }
+
+    /// The value as a `String`.
+    pub fn read_string(&mut self) -> rusqlite::Result<String> {
+        let mut buf = Vec::with_capacity(self.len);
+        self.read_raw(&mut buf)?;
+        String::from_utf8(buf).map_err(|e| rusqlite::Error::Utf8Error(0, e.utf8_error()))
+    }
+}
+
+impl LargeText for BlobValue<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read_into(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        self.read_raw(buf).map_err(|e| self.sql.error(e))
+    }
+}
+
+/// An open blob handle (or NULL), closed on drop.
+struct Blob(*mut ffi::sqlite3_blob);
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        // SAFETY: an open handle, closed once here, or NULL (a no-op). A read-only handle's
+        // close reports nothing worth handling.
+        unsafe { ffi::sqlite3_blob_close(self.0) };
     }
 }
 
@@ -339,6 +475,140 @@ mod tests {
         assert_eq!(get("n"), None);
         assert_eq!(get("e").as_deref(), Some(""));
         assert_eq!(get("missing").as_deref(), Some("<none>"));
+    }
+
+    /// What [`Query::Get`] gives for `key`: `Ok(None)` for no row, else the value read the
+    /// way `ops::read_with` reads it, and whether it came through the blob reader.
+    fn read(c: &Conn, sql: &Statements, key: &str) -> rusqlite::Result<Option<(String, bool)>> {
+        let mut s = c.start(sql, c.get_query(sql), &[key.as_bytes()])?;
+        if !s.step()? {
+            return Ok(None);
+        }
+        if let Some(mut large) = s.large_value(sql) {
+            assert_eq!(LargeText::len(&large), {
+                let mut probe = Vec::new();
+                large.read_raw(&mut probe)?;
+                probe.len()
+            });
+            return Ok(Some((large.read_string()?, true)));
+        }
+        s.with_value(0, |v| Some((v.unwrap_or("<null>").to_owned(), false)))
+    }
+
+    #[test]
+    fn large_values_go_through_the_blob_reader_and_small_ones_are_borrowed() {
+        use super::super::sql::LARGE_VALUE_BYTES as LARGE;
+        let (c, sql) = conn("CREATE TABLE t (id varchar primary key, value varchar)");
+        let ascii = format!("\"{}\"", "a".repeat(LARGE));
+        let accents = format!("\"{}\"", "é".repeat(LARGE));
+        let below = format!("\"{}\"", "b".repeat(LARGE - 3));
+        for (k, v) in [("ascii", &ascii), ("accents", &accents), ("below", &below)] {
+            c.start(&sql, Query::Put, &[k.as_bytes(), v.as_bytes()])
+                .unwrap()
+                .execute()
+                .unwrap();
+        }
+        assert_eq!(below.len(), LARGE - 1);
+        assert_eq!(
+            read(&c, &sql, "ascii").unwrap(),
+            Some((ascii.clone(), true))
+        );
+        assert_eq!(
+            read(&c, &sql, "accents").unwrap(),
+            Some((accents.clone(), true))
+        );
+        assert_eq!(read(&c, &sql, "below").unwrap(), Some((below, false)));
+        assert_eq!(read(&c, &sql, "missing").unwrap(), None);
+
+        // Appended to what the buffer held, with the ASCII-ness reported.
+        let mut s = c.start(&sql, Query::Get, &[b"accents"]).unwrap();
+        assert!(s.step().unwrap());
+        let mut large = s.large_value(&sql).unwrap();
+        let mut buf = b"xy".to_vec();
+        assert!(!large.read_raw(&mut buf).unwrap());
+        assert_eq!(&buf[..2], b"xy");
+        assert_eq!(&buf[2..], accents.as_bytes());
+        drop(s);
+        let mut s = c.start(&sql, Query::Get, &[b"ascii"]).unwrap();
+        assert!(s.step().unwrap());
+        let mut buf = Vec::new();
+        assert!(s.large_value(&sql).unwrap().read_raw(&mut buf).unwrap());
+        drop(s);
+
+        // Bytes another program stored that are not UTF-8: an error, the buffer untouched.
+        c.execute(
+            "INSERT INTO t (id, value) VALUES ('bad', CAST(zeroblob(?1) || x'ff' AS TEXT))",
+            [LARGE as i64],
+        )
+        .unwrap();
+        let mut s = c.start(&sql, Query::Get, &[b"bad"]).unwrap();
+        assert!(s.step().unwrap());
+        let mut buf = b"kept".to_vec();
+        let e = s.large_value(&sql).unwrap().read_raw(&mut buf).unwrap_err();
+        assert!(matches!(e, rusqlite::Error::Utf8Error(..)), "{e:?}");
+        assert_eq!(buf, b"kept");
+    }
+
+    #[test]
+    fn a_table_without_rowid_is_read_with_the_plain_statement() {
+        let (c, sql) = conn(
+            "CREATE TABLE t (id varchar primary key, value varchar) WITHOUT ROWID;
+             INSERT INTO t VALUES ('small', '1');",
+        );
+        let big = format!("\"{}\"", "z".repeat(200_000));
+        c.execute("INSERT INTO t (id, value) VALUES ('big', ?1)", [&big])
+            .unwrap();
+        assert!(matches!(c.get_query(&sql), Query::GetPlain));
+        assert_eq!(read(&c, &sql, "small").unwrap(), Some(("1".into(), false)));
+        assert_eq!(read(&c, &sql, "big").unwrap(), Some((big, false)));
+    }
+
+    /// The blob reader finds its row by `rowid`, which SQLite reuses after a delete: it reads
+    /// within the row's own read transaction, so another connection's delete and insert in
+    /// between are not seen, whatever `rowid` they reuse.
+    #[test]
+    fn a_large_value_is_read_from_the_snapshot_its_row_came_from() {
+        let dir = std::env::temp_dir().join(format!("rd-blob-snapshot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let ours = Connection::open(&path).unwrap();
+        ours.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+            .unwrap();
+        ours.execute_batch(
+            "CREATE TABLE t (id varchar primary key, value varchar, expires_at integer)",
+        )
+        .unwrap();
+        let first = format!("\"{}\"", "1".repeat(300_000));
+        let second = format!("\"{}\"", "2".repeat(300_000));
+        ours.execute(
+            "INSERT INTO t (rowid, id, value) VALUES (7, 'k', ?1)",
+            [&first],
+        )
+        .unwrap();
+        let (c, sql) = (
+            Conn::new(ours),
+            Statements::new(&TableName::parse("t").unwrap()),
+        );
+        let theirs = Connection::open(&path).unwrap();
+
+        let mut s = c.start(&sql, Query::Get, &[b"k"]).unwrap();
+        assert!(s.step().unwrap());
+        let mut large = s.large_value(&sql).unwrap();
+        theirs
+            .execute_batch(&format!(
+                "DELETE FROM t WHERE id = 'k';
+                 INSERT INTO t (rowid, id, value) VALUES (7, 'other', '{second}');"
+            ))
+            .unwrap();
+        assert_eq!(large.read_string().unwrap(), first);
+        drop(s);
+        // The next read sees the other connection's commit.
+        assert_eq!(read(&c, &sql, "k").unwrap(), None);
+        assert_eq!(read(&c, &sql, "other").unwrap(), Some((second, true)));
+        c.close().unwrap();
+        drop(theirs);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

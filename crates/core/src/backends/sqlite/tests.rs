@@ -351,7 +351,7 @@ fn get_now_answers_once_open_and_borrows_the_stored_text() {
     let dir = TempDir::new("get-now");
     let path = dir.db();
     let s = store(&path, "reshuffledb", Durability::Normal);
-    let owned = |v: Option<&str>| v.map(str::to_owned);
+    let owned = crate::core::backend::owned;
     assert_eq!(
         s.get_now("a", owned),
         None,
@@ -372,6 +372,36 @@ fn get_now_answers_once_open_and_borrows_the_stored_text() {
         .unwrap();
     assert_eq!(s.get_now("n", owned), Some(Ok(None)));
     assert_eq!(s.get_now("i", owned), Some(Ok(Some("7".into()))));
+    block_on(async move { s.close().await.unwrap() });
+}
+
+#[test]
+fn get_now_hands_a_large_value_to_be_read_once_and_get_reads_it_whole() {
+    let dir = TempDir::new("get-now-large");
+    let s = store(&dir.db(), "reshuffledb", Durability::Normal);
+    let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(1 << 20));
+    block_on({
+        let (s, big) = (s.clone(), big.clone());
+        async move { s.set("big", big).await.unwrap() }
+    });
+    let kind = |v: Option<StoredText<'_>>| match v {
+        Some(StoredText::Large(l)) => format!("large {}", l.len()),
+        Some(StoredText::Borrowed(_)) => "borrowed".into(),
+        None => "none".into(),
+    };
+    assert_eq!(
+        s.get_now("big", kind),
+        Some(Ok(format!("large {}", big.len())))
+    );
+    assert_eq!(
+        s.get_now("big", crate::core::backend::owned),
+        Some(Ok(Some(big.clone())))
+    );
+    let got = block_on({
+        let s = s.clone();
+        async move { s.get("big").await.unwrap() }
+    });
+    assert_eq!(got, Some(big));
     block_on(async move { s.close().await.unwrap() });
 }
 
