@@ -109,7 +109,13 @@ fn start_polling(env: sys::napi_env) {
 
 unsafe extern "C" fn poll_again(handle: *mut c_void) {
     quietly(|| {
-        if !busy_poll::keep_polling() {
+        if busy_poll::keep_polling() {
+            // Gives the CPU to another thread that is ready to run on it, if any: the thread
+            // that brings the reply (MySQL's runtime thread, the server itself) may be waiting
+            // for this very CPU (a process confined to one CPU, a 1-CPU machine). With nothing
+            // else ready it returns at once.
+            std::thread::yield_now();
+        } else {
             // SAFETY: libuv passes the idle handle started by `start_polling`.
             unsafe { uv_idle_stop(handle) };
         }
