@@ -69,6 +69,9 @@ async fn spin_between_jobs() {
         ALL_DONE.notified().await;
         let until = Instant::now() + IDLE_SPIN;
         while IN_FLIGHT.load(Ordering::Acquire) == 0 && Instant::now() < until {
+            // The JS thread the last job woke may be waiting for this very CPU (Node confined
+            // to one CPU): let it run first. With nothing else ready it returns at once.
+            std::thread::yield_now();
             tokio::task::yield_now().await;
         }
     }
