@@ -17,7 +17,7 @@ pub fn read(conn: &Conn, sql: &Statements, key: &str) -> rusqlite::Result<Option
     if !stmt.step()? {
         return Ok(None);
     }
-    if let Some(mut large) = stmt.large_value(sql) {
+    if let Some(mut large) = stmt.large_value(sql)? {
         return large.read_string().map(Some);
     }
     stmt.with_value(0, |v| v.map(str::to_owned))
@@ -36,7 +36,7 @@ pub fn read_with<R>(
     if !stmt.step()? {
         return Ok(read(None));
     }
-    if let Some(mut large) = stmt.large_value(sql) {
+    if let Some(mut large) = stmt.large_value(sql)? {
         return Ok(read(Some(StoredText::Large(&mut large))));
     }
     stmt.with_value(0, |v| read(v.map(StoredText::Borrowed)))

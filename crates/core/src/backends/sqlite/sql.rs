@@ -30,11 +30,15 @@ pub struct Statements {
     /// Whether any row expires (a row of the partial index). When none does, `list` runs the
     /// plain statements, a scan of the primary key's covering index.
     pub any_expiring: String,
-    /// `?1` = key; one row or none: the value, or NULL when it is a [`LARGE_VALUE_BYTES`]
-    /// value left to the blob reader (read in the same row's transaction, by `rowid`); the
-    /// `rowid`; the value's length in bytes, or NULL for a NULL value. Neither SQLite's
-    /// `octet_length` nor the condition loads the value itself, only the record's header.
+    /// `?1` = key; one row or none: the value, or NULL when it is NULL or a
+    /// [`LARGE_VALUE_BYTES`] value left to the blob reader (read in the same row's
+    /// transaction, by `rowid`); the `rowid`. SQLite's `octet_length` reads only the record's
+    /// header, so a large value is not loaded. [`Statements::value_length`] tells a NULL value
+    /// from a large one, on the rare rows where column 0 is NULL: a small value, the common
+    /// case, pays for one `octet_length` and nothing more.
     pub get: String,
+    /// `?1` = `rowid`; the value's length in bytes, NULL for a NULL value.
+    pub value_length: String,
     /// `?1` = key; the value. For a table without a `rowid` (a `WITHOUT ROWID` table made
     /// by another program), where [`Statements::get`] cannot be prepared.
     pub get_plain: String,
@@ -103,9 +107,10 @@ impl Statements {
             ),
             any_expiring: format!("SELECT 1 FROM {t} WHERE expires_at IS NOT NULL LIMIT 1"),
             get: format!(
-                "SELECT iif(octet_length(value) < {LARGE_VALUE_BYTES}, value, NULL), rowid, \
-                 octet_length(value) FROM {t} WHERE id = ?1 AND {LIVE}"
+                "SELECT iif(octet_length(value) < {LARGE_VALUE_BYTES}, value, NULL), rowid \
+                 FROM {t} WHERE id = ?1 AND {LIVE}"
             ),
+            value_length: format!("SELECT octet_length(value) FROM {t} WHERE rowid = ?1"),
             get_plain: format!("SELECT value FROM {t} WHERE id = ?1 AND {LIVE}"),
             has_rowid: format!("SELECT rowid FROM {t} LIMIT 0"),
             // Identifiers hold no NUL (validated): these never fail.

@@ -18,7 +18,7 @@ use std::ptr;
 
 use rusqlite::ffi;
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::sql::{is_busy, with_value_text, Statements};
 use crate::core::{LargeText, Result};
@@ -26,8 +26,8 @@ use crate::core::{LargeText, Result};
 /// The statements held by a [`Conn`].
 #[derive(Clone, Copy, Debug)]
 pub enum Query {
-    /// `?1` = key; one row or none: the value or NULL when it is large, the `rowid`, the
-    /// value's length (`Statements::get`; read it with [`Running::large_value`] first).
+    /// `?1` = key; one row or none: the value or NULL when it is NULL or large, the `rowid`
+    /// (`Statements::get`; read it with [`Running::large_value`] first).
     Get,
     /// `?1` = key; one row with the value, or none (a table without `rowid`).
     GetPlain,
@@ -253,21 +253,35 @@ impl Running<'_> {
 
     /// The value of a [`Query::Get`] row when it is large: read it with the returned reader
     /// while this row is current. `None`: read column 0 with [`Running::with_value`].
-    pub fn large_value<'s>(&'s self, sql: &'s Statements) -> Option<BlobValue<'s>> {
+    pub fn large_value<'s>(
+        &'s self,
+        sql: &'s Statements,
+    ) -> rusqlite::Result<Option<BlobValue<'s>>> {
         // SAFETY: the statement is on a row (the caller's `step` returned `true`); the columns
         // read are in range (checked by the count first).
-        unsafe {
+        let rowid = unsafe {
             let s = self.stmt;
-            let large = ffi::sqlite3_column_count(s) == 3
-                && ffi::sqlite3_column_type(s, 0) == ffi::SQLITE_NULL
-                && ffi::sqlite3_column_type(s, 2) == ffi::SQLITE_INTEGER;
-            large.then(|| BlobValue {
-                conn: self.conn,
-                sql,
-                rowid: ffi::sqlite3_column_int64(s, 1),
-                len: usize::try_from(ffi::sqlite3_column_int64(s, 2)).unwrap_or(0),
-            })
-        }
+            if ffi::sqlite3_column_count(s) != 2
+                || ffi::sqlite3_column_type(s, 0) != ffi::SQLITE_NULL
+            {
+                return Ok(None);
+            }
+            ffi::sqlite3_column_int64(s, 1)
+        };
+        // A NULL value or a large one. Asked on this connection while this statement stands
+        // on its row, so within the row's read transaction: the same row, a length or NULL.
+        let len: Option<i64> = self
+            .conn
+            .prepare_cached(&sql.value_length)?
+            .query_row([rowid], |row| row.get(0))
+            .optional()?
+            .flatten();
+        Ok(len.map(|len| BlobValue {
+            conn: self.conn,
+            sql,
+            rowid,
+            len: usize::try_from(len).unwrap_or(0),
+        }))
     }
 
     /// Hands `read` column `col` of the current row as JSON text (see [`with_value_text`]),
@@ -484,7 +498,7 @@ mod tests {
         if !s.step()? {
             return Ok(None);
         }
-        if let Some(mut large) = s.large_value(sql) {
+        if let Some(mut large) = s.large_value(sql)? {
             assert_eq!(LargeText::len(&large), {
                 let mut probe = Vec::new();
                 large.read_raw(&mut probe)?;
@@ -519,11 +533,18 @@ mod tests {
         );
         assert_eq!(read(&c, &sql, "below").unwrap(), Some((below, false)));
         assert_eq!(read(&c, &sql, "missing").unwrap(), None);
+        // A NULL value (another program's row) also reads NULL in column 0: not large.
+        c.execute("INSERT INTO t (id, value) VALUES ('null', NULL)", [])
+            .unwrap();
+        assert_eq!(
+            read(&c, &sql, "null").unwrap(),
+            Some(("<null>".into(), false))
+        );
 
         // Appended to what the buffer held, with the ASCII-ness reported.
         let mut s = c.start(&sql, Query::Get, &[b"accents"]).unwrap();
         assert!(s.step().unwrap());
-        let mut large = s.large_value(&sql).unwrap();
+        let mut large = s.large_value(&sql).unwrap().unwrap();
         let mut buf = b"xy".to_vec();
         assert!(!large.read_raw(&mut buf).unwrap());
         assert_eq!(&buf[..2], b"xy");
@@ -532,7 +553,12 @@ mod tests {
         let mut s = c.start(&sql, Query::Get, &[b"ascii"]).unwrap();
         assert!(s.step().unwrap());
         let mut buf = Vec::new();
-        assert!(s.large_value(&sql).unwrap().read_raw(&mut buf).unwrap());
+        assert!(s
+            .large_value(&sql)
+            .unwrap()
+            .unwrap()
+            .read_raw(&mut buf)
+            .unwrap());
         drop(s);
 
         // Bytes another program stored that are not UTF-8: an error, the buffer untouched.
@@ -544,7 +570,12 @@ mod tests {
         let mut s = c.start(&sql, Query::Get, &[b"bad"]).unwrap();
         assert!(s.step().unwrap());
         let mut buf = b"kept".to_vec();
-        let e = s.large_value(&sql).unwrap().read_raw(&mut buf).unwrap_err();
+        let e = s
+            .large_value(&sql)
+            .unwrap()
+            .unwrap()
+            .read_raw(&mut buf)
+            .unwrap_err();
         assert!(matches!(e, rusqlite::Error::Utf8Error(..)), "{e:?}");
         assert_eq!(buf, b"kept");
     }
@@ -580,7 +611,7 @@ mod tests {
         )
         .unwrap();
         let first = format!("\"{}\"", "1".repeat(300_000));
-        let second = format!("\"{}\"", "2".repeat(300_000));
+        let second = format!("\"{}\"", "2".repeat(250_000));
         ours.execute(
             "INSERT INTO t (rowid, id, value) VALUES (7, 'k', ?1)",
             [&first],
@@ -592,15 +623,18 @@ mod tests {
         );
         let theirs = Connection::open(&path).unwrap();
 
+        // The other connection commits after our row was stepped to, before its length and
+        // value are read: both still come from our row's snapshot.
         let mut s = c.start(&sql, Query::Get, &[b"k"]).unwrap();
         assert!(s.step().unwrap());
-        let mut large = s.large_value(&sql).unwrap();
         theirs
             .execute_batch(&format!(
                 "DELETE FROM t WHERE id = 'k';
                  INSERT INTO t (rowid, id, value) VALUES (7, 'other', '{second}');"
             ))
             .unwrap();
+        let mut large = s.large_value(&sql).unwrap().unwrap();
+        assert_eq!(LargeText::len(&large), first.len());
         assert_eq!(large.read_string().unwrap(), first);
         drop(s);
         // The next read sees the other connection's commit.
