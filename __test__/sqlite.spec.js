@@ -335,11 +335,15 @@ describe('SQLStoreAdapter (SQLite): concurrency and processes', () => {
       for (const k of keys) expect(listed.has(k)).toBe(true)
       const last = keys[keys.length - 1]
       expect(await store.get(last)).toMatchObject({ round, i: keys.length - 1 })
+      // Round 0 may be killed before its first update is acknowledged: then no counter is
+      // an honest answer. Once a counter was seen it must never be missing or go back.
       const counter = await store.get('counter')
+      await store.close()
+      if (lastCounter === 0 && counters.length === 0 && counter === undefined) continue
+      expect(typeof counter).toBe('number')
       if (counters.length) expect(counter).toBeGreaterThanOrEqual(counters[counters.length - 1])
       expect(counter).toBeGreaterThanOrEqual(lastCounter)
       lastCounter = counter
-      await store.close()
     }
   })
 
