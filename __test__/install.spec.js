@@ -104,7 +104,7 @@ requiredOrSkipped(
 
   beforeAll(
     () => {
-      // The `prebuilt-check` profile: linked and packed as a release is, compiled without LTO
+      // The `prebuilt-check` profile: linked and packed as a release is, compiled unoptimised
       // (see Cargo.toml); what is tested here is the packaging and the install path.
       const out = execFileSync(process.execPath, [path.join(root, 'scripts', 'pack-prebuilt.js')], {
         cwd: root,

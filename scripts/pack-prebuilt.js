@@ -9,8 +9,8 @@
 // `pip install cargo-zigbuild ziglang`. Other hosts build with plain cargo.
 // The build has its own target folder (target/prebuilt), so it never invalidates the dev build.
 // RESHUFFLE_DATASTORE_PREBUILT_PROFILE names another cargo profile than `release`: the install
-// tests use `prebuilt-check` (Cargo.toml), which packs and links the same way in a third of the
-// time; releases always use `release`.
+// tests use `prebuilt-check` (Cargo.toml), which packs and links the same way, unoptimised, in a
+// fraction of the time; releases always use `release`.
 'use strict'
 const { execFileSync, spawnSync } = require('child_process')
 const fs = require('fs')
